@@ -1,0 +1,41 @@
+"""User-facing errors: the CLI prints each as red lines (no traceback) and exits with its code."""
+
+
+class VaeError(Exception):
+    """A failure the user can understand and fix; `lines` are printed one per line."""
+
+    exit_code = 1
+
+    def __init__(self, *lines: str):
+        super().__init__("\n".join(lines))
+        self.lines = list(lines)
+
+
+class ConfigError(VaeError):
+    """Bad config file, bad --set override or an impossible architecture."""
+
+    exit_code = 2
+
+
+class DataError(VaeError):
+    """A data set that cannot be found or read."""
+
+    exit_code = 2
+
+
+class RunError(VaeError):
+    """A run folder that is missing, incomplete, or would be overwritten."""
+
+    exit_code = 2
+
+
+class TrainingFailed(VaeError):
+    """Training stopped on its own (a NaN or Inf loss); the last good checkpoint is kept."""
+
+    exit_code = 1
+
+
+class TrainingInterrupted(VaeError):
+    """Ctrl-C or SIGTERM: the run is marked KILLED and can be resumed."""
+
+    exit_code = 130
