@@ -1,0 +1,245 @@
+"""Experiment configs: frozen pydantic models, YAML loading, `--set a.b=value` overrides.
+
+Every user mistake ends in a ConfigError whose lines each name one dotted field path, so
+`vae train` can print them and exit 2 before anything is written.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import math
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from vaecli.errors import ConfigError
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class DataConfig(Section):
+    source: str = "synthetic"  # a name in vaecli.data.sources.SOURCES
+    path: str | None = None  # folder holding the data set's files; None searches the usual places
+    image_size: int | None = Field(None, ge=8, le=1024)  # pixels; None = the source's native size
+    num_images: int = Field(20000, ge=10)  # synthetic only: images in the train+validation pool
+    num_test_images: int = Field(2000, ge=10)  # synthetic only: images in the test split
+    limit: int | None = Field(None, ge=2)  # use only the first N training images
+
+    @model_validator(mode="after")
+    def _known_source(self) -> DataConfig:
+        from vaecli.data.sources import SOURCES
+
+        if self.source not in SOURCES:
+            raise ValueError(f"unknown data source {self.source!r} (known: {', '.join(SOURCES)})")
+        return self
+
+
+class TaskConfig(Section):
+    kind: Literal["reconstruct"] = "reconstruct"
+
+
+class ConvStack(Section):
+    filters: list[int] = Field(min_length=1)
+    kernel_sizes: list[int] = Field(min_length=1)
+    strides: list[int] = Field(min_length=1)
+
+
+class ModelConfig(Section):
+    kind: Literal["vae", "ae"] = "vae"
+    z_dim: int = Field(32, ge=1, le=4096)
+    encoder: ConvStack = ConvStack(filters=[32, 64, 64, 64], kernel_sizes=[3, 3, 3, 3], strides=[1, 2, 2, 1])
+    decoder: ConvStack = ConvStack(filters=[64, 64, 32, 3], kernel_sizes=[3, 3, 3, 3], strides=[1, 2, 2, 1])
+    activation: Literal["leaky_relu", "relu", "selu"] = "leaky_relu"
+    batch_norm: bool = False
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)  # rate after each conv block (AlphaDropout for selu)
+
+
+class LossConfig(Section):
+    reconstruction: Literal["bce", "mse"] = "bce"
+    # sum: summed over pixels and channels per image (nats for BCE); mean: averaged instead.
+    reduction: Literal["sum", "mean"] = "sum"
+    kl_factor: float = Field(1.0, ge=0.0)  # loss = reconstruction + kl_factor * kl
+
+
+class TrainConfig(Section):
+    epochs: int = Field(10, ge=1)
+    batch_size: int = Field(128, ge=1)
+    learning_rate: float = Field(1e-3, gt=0.0)
+    schedule: Literal["constant", "step", "cosine"] = "constant"
+    decay_every: int = Field(10, ge=1)  # step schedule: epochs between drops
+    decay_factor: float = Field(0.5, gt=0.0, le=1.0)  # step schedule: multiplier per drop
+    min_learning_rate: float = Field(0.0, ge=0.0)  # cosine schedule: value at the last step
+    validation_split: float = Field(0.1, ge=0.0, lt=1.0)  # fraction of the training pool held out
+    seed: int | None = None  # weights, shuffling, sampling noise; None = the top-level seed
+    jit_compile: Literal["auto", "on", "off"] = "auto"  # XLA
+    mixed_precision: Literal["auto", "on", "off"] = "auto"
+    deterministic: bool = True  # deterministic TF ops: exact resume, slightly slower
+
+
+class OutputConfig(Section):
+    image_every: int = Field(1, ge=1)  # epochs between reconstruction/sample PNG grids
+    grid_images: int = Field(32, ge=1, le=256)  # images per grid
+    checkpoint_every: int = Field(1, ge=1)  # epochs between checkpoints (the last epoch always)
+
+
+class ExperimentConfig(Section):
+    name: str = Field("experiment", pattern=r"^[A-Za-z0-9][A-Za-z0-9._=+-]*$")
+    seed: int = 0
+    data: DataConfig = DataConfig()
+    task: TaskConfig = TaskConfig()
+    model: ModelConfig = ModelConfig()
+    loss: LossConfig = LossConfig()
+    train: TrainConfig = TrainConfig()
+    output: OutputConfig = OutputConfig()
+
+    @property
+    def train_seed(self) -> int:
+        return self.seed if self.train.seed is None else self.train.seed
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader that also reads `1e-3` as a float (YAML 1.1 insists on `1.0e-3`)."""
+
+
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$|^[-+]?(\d[\d_]*\.\d*|\.\d+)$|^[-+]?\.(inf|Inf|INF)$|^\.(nan|NaN|NAN)$"),
+    list("-+0123456789."),
+)
+
+
+def parse_scalar(text: str) -> Any:
+    """A `--set` value as YAML reads it: 1e-3 -> 0.001, true -> True, [1,2] -> list."""
+    try:
+        return yaml.load(text, Loader=_Loader)
+    except yaml.YAMLError:
+        return text
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        data = yaml.load(path.read_text(), Loader=_Loader)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
+        raise ConfigError(f"{path}: invalid YAML{where}: {problem}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not a text file") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of sections, got {type(data).__name__}")
+    return data
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    """Apply `a.b=value` strings to a nested dict; returns a new dict."""
+    data = copy.deepcopy(data)
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {item}: expected KEY=VALUE, e.g. --set loss.kl_factor=1e-3")
+        parts = key.strip().split(".")
+        node = data
+        for depth, part in enumerate(parts[:-1]):
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"--set {item}: {'.'.join(parts[:depth + 1])} is a value, not a section")
+            node = child
+        node[parts[-1]] = parse_scalar(value)
+    return data
+
+
+def _field_names(model: type[BaseModel], location: tuple) -> list[str]:
+    """Allowed keys at a location in the config, for 'did you mean' hints."""
+    for part in location[:-1]:
+        annotation = model.model_fields.get(str(part))
+        if annotation is None or not isinstance(annotation.annotation, type):
+            return []
+        if not issubclass(annotation.annotation, BaseModel):
+            return []
+        model = annotation.annotation
+    return list(model.model_fields)
+
+
+def _describe(error: dict[str, Any]) -> str:
+    location = tuple(error["loc"])
+    path = ".".join(str(part) for part in location) or "config"
+    if error["type"] == "extra_forbidden":
+        allowed = _field_names(ExperimentConfig, location)
+        close = difflib.get_close_matches(str(location[-1]), allowed, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else f"allowed: {', '.join(allowed)}"
+        return f"{path}: unknown key ({hint})"
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] not in ("value_error", "missing"):
+        message += f" (got {error['input']!r})"
+    return f"{path}: {message}"
+
+
+def validate(data: dict[str, Any], source: str = "config") -> ExperimentConfig:
+    """Build the config from plain data, or raise ConfigError listing every problem."""
+    try:
+        config = ExperimentConfig.model_validate(data)
+    except ValidationError as error:
+        raise ConfigError(*(f"{source}: {_describe(item)}" for item in error.errors())) from None
+    problems = architecture_problems(config)
+    if problems:
+        raise ConfigError(*(f"{source}: {problem}" for problem in problems))
+    return config
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> ExperimentConfig:
+    path = Path(path)
+    return validate(apply_overrides(read_yaml(path), overrides or []), source=str(path))
+
+
+def architecture_problems(config: ExperimentConfig) -> list[str]:
+    """Checks that need several fields: stack lengths, and decoder output == input shape."""
+    from vaecli.data.sources import image_shape
+
+    model = config.model
+    problems = []
+    for side in ("encoder", "decoder"):
+        stack: ConvStack = getattr(model, side)
+        lengths = {len(stack.filters), len(stack.kernel_sizes), len(stack.strides)}
+        if len(lengths) > 1:
+            problems.append(f"model.{side}: filters, kernel_sizes and strides must have the same length "
+                            f"(got {len(stack.filters)}, {len(stack.kernel_sizes)}, {len(stack.strides)})")
+        for key in ("filters", "kernel_sizes", "strides"):
+            if any(value < 1 for value in getattr(stack, key)):
+                problems.append(f"model.{side}.{key}: every value must be at least 1")
+    if problems:
+        return problems
+    try:
+        height, width, channels = image_shape(config.data)
+    except ValueError as error:
+        return [f"data: {error}"]
+    encoder_stride = math.prod(model.encoder.strides)
+    if height % encoder_stride or width % encoder_stride:
+        return [f"model.encoder.strides: their product {encoder_stride} must divide the image size "
+                f"{height}x{width}"]
+    decoded = (height // encoder_stride * math.prod(model.decoder.strides),
+               width // encoder_stride * math.prod(model.decoder.strides))
+    if decoded != (height, width):
+        problems.append(f"model.decoder.strides: the decoder would output {decoded[0]}x{decoded[1]} images "
+                        f"but the data is {height}x{width} (the decoder's stride product must equal the "
+                        f"encoder's, {encoder_stride})")
+    if model.decoder.filters[-1] != channels:
+        problems.append(f"model.decoder.filters: the last layer must have {channels} filter(s), one per "
+                        f"image channel of {config.data.source}, got {model.decoder.filters[-1]}")
+    return problems

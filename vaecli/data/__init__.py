@@ -1,0 +1,1 @@
+"""Data sources (a registry by name), splits and the tf.data pipeline."""

@@ -1,0 +1,203 @@
+"""Named data sources: where each data set lives and how to read it into uint8 arrays.
+
+A source returns an ImageSet (train pool and test split as uint8 NHWC plus labels). Files are
+searched for in a fixed order (explicit path, $VAECLI_DATA, the Keras cache, system folders)
+and, when absent, downloaded through Keras; offline, the error lists every place tried.
+No TensorFlow here: `config.py` asks this module for image shapes at validation time.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+import pickle
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from vaecli.errors import DataError
+
+SYNTHETIC_DEFAULT_SIZE = 64  # pixels, when data.image_size is not given
+
+
+@dataclass(frozen=True)
+class ImageSet:
+    """A whole data set in memory: images uint8 (N, H, W, C); labels name -> (N,) array."""
+
+    train_images: np.ndarray
+    train_labels: dict[str, np.ndarray]
+    test_images: np.ndarray
+    test_labels: dict[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class Source:
+    load: Callable  # (DataConfig) -> ImageSet
+    native_shape: tuple[int, int, int] | None  # None: any square size (procedural data)
+    channels: int
+    label_names: tuple[str, ...] = ()  # class names for the "label" array, if any
+
+
+def image_shape(data_config) -> tuple[int, int, int]:
+    """(height, width, channels) the model sees for this data config; ValueError if impossible."""
+    source = SOURCES[data_config.source]
+    if source.native_shape is None:
+        size = data_config.image_size or SYNTHETIC_DEFAULT_SIZE
+        return size, size, source.channels
+    height, width, channels = source.native_shape
+    if data_config.image_size not in (None, height):
+        raise ValueError(f"{data_config.source} images are {height}x{width}; remove image_size or set it "
+                         f"to {height}")
+    return source.native_shape
+
+
+def _load_synthetic(data_config) -> ImageSet:
+    from vaecli.data.synthetic import generate_faces
+
+    size = data_config.image_size or SYNTHETIC_DEFAULT_SIZE
+    train_images, train_labels = generate_faces(data_config.num_images, size, seed=0)
+    # A different generator seed keeps the test faces disjoint from the training pool.
+    test_images, test_labels = generate_faces(data_config.num_test_images, size, seed=1)
+    return ImageSet(train_images, train_labels, test_images, test_labels)
+
+
+def _candidate_folders(data_config, folder_name: str, system_folder: str | None) -> list[Path]:
+    """Where to look, in order. An explicit data.path is the only place looked at."""
+    if data_config.path:
+        return [Path(data_config.path).expanduser()]
+    places = []
+    if os.environ.get("VAECLI_DATA"):
+        root = Path(os.environ["VAECLI_DATA"]).expanduser()
+        places += [root / folder_name, root]
+    places.append(Path(os.environ.get("KERAS_HOME", "~/.keras")).expanduser() / "datasets" / folder_name)
+    if system_folder:
+        places.append(Path(system_folder))
+    return places
+
+
+def _read_idx(path: Path) -> np.ndarray:
+    """Read an IDX file (optionally gzipped): the MNIST family's format."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as handle:
+            raw = handle.read()
+        magic = int.from_bytes(raw[:4], "big")
+        num_dims = magic & 0xFF
+        if magic >> 8 != 0x08 or num_dims not in (1, 3):  # 0x08: unsigned bytes
+            raise ValueError("bad magic number")
+        dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(num_dims)]
+        return np.frombuffer(raw, np.uint8, offset=4 + 4 * num_dims).reshape(dims)
+    except (OSError, ValueError, EOFError) as error:
+        raise DataError(f"{path}: not a readable IDX file ({error})") from None
+
+
+def _find_idx_folder(places: list[Path]) -> Path | None:
+    for place in places:
+        if any((place / f"train-images-idx3-ubyte{ext}").is_file() for ext in ("", ".gz")):
+            return place
+    return None
+
+
+def _idx_file(folder: Path, stem: str) -> Path:
+    plain = folder / stem
+    return plain if plain.is_file() else folder / f"{stem}.gz"
+
+
+def _load_idx_folder(folder: Path) -> ImageSet:
+    arrays = {}
+    for split, prefix in (("train", "train"), ("test", "t10k")):
+        images = _read_idx(_idx_file(folder, f"{prefix}-images-idx3-ubyte"))
+        labels = _read_idx(_idx_file(folder, f"{prefix}-labels-idx1-ubyte"))
+        if images.ndim != 3 or len(images) != len(labels):
+            raise DataError(f"{folder}: {prefix} images and labels do not match ({images.shape}, {labels.shape})")
+        arrays[split] = (images[..., None], {"label": labels.astype(np.int64)})
+    return ImageSet(*arrays["train"], *arrays["test"])
+
+
+def _download_error(name: str, places: list[Path], reason: str) -> DataError:
+    tried = ", ".join(str(place) for place in places)
+    return DataError(f"{name}: data set not found (looked in {tried}) and the download failed: {reason}",
+                     "Set data.path or $VAECLI_DATA to a folder holding its files.")
+
+
+def _keras_download(name: str, places: list[Path]) -> tuple:
+    if data_offline():
+        raise _download_error(name, places, "downloads are off ($VAECLI_OFFLINE is set)")
+    try:
+        import keras
+
+        return getattr(keras.datasets, name).load_data()
+    except Exception as error:  # any network or archive failure becomes one clear line
+        raise _download_error(name, places, f"{type(error).__name__}: {str(error).splitlines()[0][:200]}")
+
+
+def data_offline() -> bool:
+    return os.environ.get("VAECLI_OFFLINE", "") not in ("", "0")
+
+
+def _make_idx_loader(name: str, folder_name: str, system_folder: str | None) -> Callable:
+    def load(data_config) -> ImageSet:
+        places = _candidate_folders(data_config, folder_name, system_folder)
+        folder = _find_idx_folder(places)
+        if folder is not None:
+            return _load_idx_folder(folder)
+        keras_npz = Path("~/.keras/datasets/mnist.npz").expanduser()
+        if name == "mnist" and not data_config.path and keras_npz.is_file():
+            return _from_arrays(*_read_mnist_npz(keras_npz))
+        if data_config.path:
+            raise DataError(f"data.path: {places[0]} holds no train-images-idx3-ubyte[.gz] for {name}")
+        return _from_arrays(*_keras_download(name, places))
+
+    return load
+
+
+def _read_mnist_npz(path: Path) -> tuple:
+    with np.load(path) as archive:
+        return (archive["x_train"], archive["y_train"]), (archive["x_test"], archive["y_test"])
+
+
+def _from_arrays(train: tuple, test: tuple) -> ImageSet:
+    """From Keras' (x, y) tuples; grey images gain a channel axis."""
+    def images(array):
+        return array[..., None] if array.ndim == 3 else array
+
+    return ImageSet(images(train[0]), {"label": np.asarray(train[1]).reshape(-1).astype(np.int64)},
+                    images(test[0]), {"label": np.asarray(test[1]).reshape(-1).astype(np.int64)})
+
+
+def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    try:
+        with open(path, "rb") as handle:
+            batch = pickle.load(handle, encoding="bytes")
+        images = np.asarray(batch[b"data"], np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1)
+        return images, np.asarray(batch[b"labels"], np.int64)
+    except (OSError, KeyError, ValueError, pickle.UnpicklingError, EOFError) as error:
+        raise DataError(f"{path}: not a readable CIFAR-10 batch ({error})") from None
+
+
+def _load_cifar10(data_config) -> ImageSet:
+    places = _candidate_folders(data_config, "cifar-10-batches-py", None)
+    for place in places:
+        if (place / "data_batch_1").is_file():
+            parts = [_read_cifar_batch(place / f"data_batch_{i}") for i in range(1, 6)]
+            test_images, test_labels = _read_cifar_batch(place / "test_batch")
+            return ImageSet(np.concatenate([p[0] for p in parts]), {"label": np.concatenate([p[1] for p in parts])},
+                            test_images, {"label": test_labels})
+    if data_config.path:
+        raise DataError(f"data.path: {places[0]} holds no CIFAR-10 batches (data_batch_1 ... test_batch)")
+    return _from_arrays(*_keras_download("cifar10", places))
+
+
+FASHION_CLASSES = ("t-shirt/top", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag",
+                   "ankle boot")
+CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
+
+SOURCES: dict[str, Source] = {
+    "synthetic": Source(_load_synthetic, None, 3),
+    "mnist": Source(_make_idx_loader("mnist", "mnist", None), (28, 28, 1), 1, tuple("0123456789")),
+    "fashion_mnist": Source(_make_idx_loader("fashion_mnist", "fashion-mnist", "/usr/share/datasets/fashion-mnist"),
+                            (28, 28, 1), 1, FASHION_CLASSES),
+    "cifar10": Source(_load_cifar10, (32, 32, 3), 3, CIFAR10_CLASSES),
+}
