@@ -24,9 +24,12 @@ import numpy as np
 #   smile        int 0/1: 1 = mouth curves up; 0 = flat or curving down.
 #   hair_colour  int 0..4: black, brown, blond, red, grey.
 #   glasses      int 0/1: 1 = two rings around the eyes joined by a bridge.
-#   face_x       float in (0, 1): head centre, fraction of width from the left.
-#   face_y       float in (0, 1): head centre, fraction of height from the top.
-#   face_size    float in [0.22, 0.32): head's vertical radius / image size.
+#   face_x       float in about [0.28, 0.72]: head centre, fraction of width
+#                from the left (bigger heads get a narrower range).
+#   face_y       float in about [0.28, 0.72]: head centre, fraction of height
+#                from the top.
+#   face_size    float in [0.22, 0.32): head's vertical radius / image size
+#                (the head is 0.82 times as wide as it is tall).
 #   background   int 0..3: sky blue, mint green, lavender, pale yellow.
 #   skin_tone    int 0..3: light to dark.
 ATTRIBUTE_NAMES: tuple[str, ...] = (
