@@ -1,0 +1,140 @@
+"""Keras callbacks of `vae train`: the NaN guard, the per-epoch recorder, and the progress display."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import time
+
+import keras
+import numpy as np
+
+from vaecli import images as image_io
+from vaecli.checkpoints import save_checkpoint
+from vaecli.runs import RunPaths, update_manifest, write_text_atomic
+
+LOSS_KEYS = ("loss", "reconstruction_loss", "kl_loss")
+
+
+class NonFiniteLoss(Exception):
+    def __init__(self, epoch: int, step: int | None, logs: dict):
+        super().__init__(f"non-finite loss at epoch {epoch}, step {step}")
+        self.epoch, self.step, self.logs = epoch, step, logs
+
+
+class NonFiniteGuard(keras.callbacks.Callback):
+    """Stop at the first NaN/Inf loss, before the epoch end writes anything.
+
+    Raising (rather than setting stop_training) skips on_epoch_end, so no checkpoint, metrics
+    row or image newer than the last good epoch is written.
+    """
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch + 1
+
+    def on_train_batch_end(self, batch, logs=None):
+        if logs and not all(math.isfinite(float(logs[key])) for key in LOSS_KEYS if key in logs):
+            raise NonFiniteLoss(self.epoch, batch + 1, dict(logs))
+
+
+
+def loss_curve_png(rows: list[dict], path) -> None:
+    """Loss, reconstruction and KL per epoch, train and validation, one panel each."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    epochs = [row["epoch"] for row in rows]
+    figure, axes = plt.subplots(1, 3, figsize=(12, 3.4))
+    for axis, key in zip(axes, LOSS_KEYS):
+        axis.plot(epochs, [row[key] for row in rows], marker="o", label="train")
+        if f"val_{key}" in rows[0]:
+            axis.plot(epochs, [row[f"val_{key}"] for row in rows], marker="o", label="validation")
+        axis.set_title(key)
+        axis.set_xlabel("epoch")
+        axis.grid(alpha=0.3)
+    axes[0].legend()
+    figure.tight_layout()
+    with image_io.atomic_path(path, suffix=".png") as temporary:
+        figure.savefig(temporary, format="png", dpi=90)
+    plt.close(figure)
+
+
+class EpochRecorder(keras.callbacks.Callback):
+    """After each epoch: metrics rows, TensorBoard, image grids, checkpoint, manifest.
+
+    The checkpoint is written last, so a kill at any point leaves a checkpoint no newer than
+    the metrics; resume drops metric rows past the checkpoint's epoch.
+    """
+
+    def __init__(self, paths: RunPaths, config, rows: list[dict], grid_images: np.ndarray, sample_z: np.ndarray,
+                 images_per_epoch: int):
+        super().__init__()
+        self.paths, self.config, self.rows = paths, config, rows
+        self.grid_images, self.sample_z = grid_images, sample_z
+        self.images_per_epoch = images_per_epoch
+        import tensorflow as tf
+
+        self.tf = tf
+        self.writer = tf.summary.create_file_writer(str(paths.tensorboard))
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        epoch_number = epoch + 1
+        if not all(math.isfinite(float(value)) for value in logs.values()):
+            raise NonFiniteLoss(epoch_number, None, dict(logs))  # validation went non-finite
+        seconds = time.perf_counter() - self.started
+        row = {"epoch": epoch_number, **{key: float(value) for key, value in logs.items()},
+               "learning_rate": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
+               "seconds": round(seconds, 3), "images_per_second": round(self.images_per_epoch / seconds, 1)}
+        self.rows.append(row)
+        last_epoch = epoch_number == self.config.train.epochs
+        with self.writer.as_default(step=epoch_number):
+            for key, value in row.items():
+                if key != "epoch":
+                    split = "validation" if key.startswith("val_") else "train"
+                    self.tf.summary.scalar(f"{split}/{key.removeprefix('val_')}", value)
+            if epoch_number % self.config.output.image_every == 0 or last_epoch:
+                self._write_images(epoch_number)
+        self.writer.flush()
+        write_metrics(self.paths, self.rows)
+        if epoch_number % self.config.output.checkpoint_every == 0 or last_epoch:
+            save_checkpoint(self.paths.checkpoint, self.model, epoch_number)
+            update_manifest(self.paths, epochs_completed=epoch_number)
+
+    def _write_images(self, epoch_number: int) -> None:
+        model = self.model
+        images = self.grid_images.astype("float32") / 255.0
+        z_mean, _ = model.encode(images)
+        reconstructions = keras.ops.convert_to_numpy(model.decoder(z_mean))
+        samples = keras.ops.convert_to_numpy(model.decoder(self.sample_z))
+        columns = min(8, len(images))
+        reconstruction_grid = image_io.make_grid(image_io.interleave_rows(images, reconstructions, columns), columns)
+        sample_grid = image_io.make_grid(samples, columns)
+        image_io.save_png(self.paths.reconstruction_grid(epoch_number), reconstruction_grid)
+        image_io.save_png(self.paths.sample_grid(epoch_number), sample_grid)
+        self.tf.summary.image("reconstructions", reconstruction_grid[None], max_outputs=1)
+        self.tf.summary.image("samples", sample_grid[None], max_outputs=1)
+        loss_curve_png(self.rows, self.paths.loss_curve)
+
+
+def write_metrics(paths: RunPaths, rows: list[dict]) -> None:
+    """Rewrite metrics.jsonl and metrics.csv whole (tiny files; atomic rename keeps them consistent)."""
+    write_text_atomic(paths.metrics_jsonl, "".join(json.dumps(row) + "\n" for row in rows))
+    buffer = io.StringIO()
+    if rows:
+        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    write_text_atomic(paths.metrics_csv, buffer.getvalue())
+
+
+def read_metrics(paths: RunPaths) -> list[dict]:
+    if not paths.metrics_jsonl.exists():
+        return []
+    return [json.loads(line) for line in paths.metrics_jsonl.read_text().splitlines() if line.strip()]

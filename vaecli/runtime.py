@@ -1,0 +1,82 @@
+"""TensorFlow start-up: a quiet import, seeding, determinism, and per-device XLA / precision choices."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+
+@contextmanager
+def _quiet_stderr():
+    """Hide the C++ start-up chatter TF and absl print to fd 2 before any logging is set up.
+
+    What was printed is replayed if the block fails, so a broken install still explains itself.
+    """
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        except BaseException:
+            os.dup2(saved, 2)
+            sink.seek(0)
+            sys.stderr.write(sink.read().decode(errors="replace"))
+            raise
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+
+
+def import_tensorflow():
+    """Import TensorFlow once, quietly, and touch the devices so their start-up logs are hidden too."""
+    if "tensorflow" in sys.modules:
+        return sys.modules["tensorflow"]
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    with _quiet_stderr():
+        import tensorflow as tf
+        import keras  # noqa: F401  (keras' own import prints too)
+
+        tf.config.list_physical_devices()
+        tf.constant(0.0)  # creates the eager context, where cuInit complaints are printed
+    return tf
+
+
+@dataclass(frozen=True)
+class Acceleration:
+    device: str  # "GPU: <name> x N" or "CPU"
+    jit_compile: bool
+    precision_policy: str  # keras dtype policy: float32, mixed_float16 or mixed_bfloat16
+
+
+def resolve_acceleration(train_config) -> Acceleration:
+    """Turn "auto" into concrete choices for the devices present.
+
+    On CPU, XLA and mixed precision slow this model down (measured in benchmarks/), so auto is
+    off there; on GPUs both are on, bfloat16 where the hardware has it (no loss scaling needed).
+    """
+    tf = import_tensorflow()
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        details = tf.config.experimental.get_device_details(gpus[0])
+        device = f"GPU: {details.get('device_name', 'unknown')} x {len(gpus)}"
+        mixed = "mixed_bfloat16" if details.get("compute_capability", (0, 0)) >= (8, 0) else "mixed_float16"
+    else:
+        device, mixed = "CPU", "mixed_bfloat16"
+    on_gpu = bool(gpus)
+    jit = {"auto": on_gpu, "on": True, "off": False}[train_config.jit_compile]
+    use_mixed = {"auto": on_gpu, "on": True, "off": False}[train_config.mixed_precision]
+    return Acceleration(device, jit, mixed if use_mixed else "float32")
+
+
+def seed_everything(seed: int, deterministic: bool) -> None:
+    """Seed Python, NumPy and TF; optionally make TF ops deterministic (needed for exact resume)."""
+    tf = import_tensorflow()
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    if deterministic:
+        tf.config.experimental.enable_op_determinism()
