@@ -59,7 +59,7 @@ class ProgressDisplay(keras.callbacks.Callback):
             validation = format_losses(logs, "val_")
             self.console.print(f"epoch {epoch + 1}/{self.epochs}  {format_losses(logs)}"
                                f"{'  |  ' + validation if validation else ''}  ({seconds:.1f} s)",
-                               highlight=False)
+                               highlight=False, soft_wrap=True)
 
     def on_train_end(self, logs=None):
         self._stop_bar()

@@ -61,7 +61,7 @@ class AutoEncoder(keras.Model):
         z = z_mean if z_log_var is None else self.sampling([z_mean, z_log_var])
         return self.decoder(z, training=training)
 
-    def _losses(self, batch, training):
+    def compute_batch_losses(self, batch, training):
         images = ops.cast(batch, "float32") / 255.0  # uint8 until here: cheap input pipeline
         z_mean, z_log_var = self.encode(images, training=training)
         if z_log_var is None:
@@ -83,7 +83,7 @@ class AutoEncoder(keras.Model):
 
     def train_step(self, batch):
         with tf.GradientTape() as tape:
-            reconstruction, kl = self._losses(batch, training=True)
+            reconstruction, kl = self.compute_batch_losses(batch, training=True)
             loss = reconstruction + self.kl_factor * kl
             scaled_loss = self.optimizer.scale_loss(loss)  # loss scaling under mixed_float16
         gradients = tape.gradient(scaled_loss, self.trainable_weights)
@@ -91,5 +91,5 @@ class AutoEncoder(keras.Model):
         return self._update_trackers(batch, reconstruction, kl)
 
     def test_step(self, batch):
-        reconstruction, kl = self._losses(batch, training=False)
+        reconstruction, kl = self.compute_batch_losses(batch, training=False)
         return self._update_trackers(batch, reconstruction, kl)

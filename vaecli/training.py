@@ -1,0 +1,195 @@
+"""train(config, paths) -> manifest: data, model, fit() with callbacks, resume, clean failure states."""
+
+from __future__ import annotations
+
+import platform
+import signal
+import subprocess
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+from rich.console import Console
+
+from vaecli import __version__
+from vaecli.data.sources import image_shape as data_image_shape
+from vaecli.errors import RunError, TrainingFailed, TrainingInterrupted
+from vaecli.runs import (STATUS_COMPLETED, STATUS_FAILED, STATUS_KILLED, STATUS_RUNNING, RunPaths, atomic_path,
+                         create_run, read_manifest, update_manifest)
+
+# Steps fused into one call of the compiled train function: fewer Python round trips per
+# epoch (measured in benchmarks/train_throughput.py); the progress bar moves in these strides.
+STEPS_PER_EXECUTION = 8
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def _git_commit() -> str | None:
+    try:
+        result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
+                                text=True, timeout=5)
+        return result.stdout.strip() or None
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def learning_rate_schedule(train_config, steps_per_epoch: int):
+    import keras
+
+    if train_config.schedule == "step":
+        return keras.optimizers.schedules.ExponentialDecay(
+            train_config.learning_rate, decay_steps=train_config.decay_every * steps_per_epoch,
+            decay_rate=train_config.decay_factor, staircase=True)
+    if train_config.schedule == "cosine":
+        return keras.optimizers.schedules.CosineDecay(
+            train_config.learning_rate, decay_steps=train_config.epochs * steps_per_epoch,
+            alpha=train_config.min_learning_rate / train_config.learning_rate)
+    return train_config.learning_rate
+
+
+def build_autoencoder(config, image_shape, steps_per_epoch: int, jit_compile: bool = False):
+    """The compiled AutoEncoder for a config (weights initialised from the seed set beforehand)."""
+    import keras
+
+    from vaecli.models import AutoEncoder, build_decoder, build_encoder
+
+    model = AutoEncoder(build_encoder(config, image_shape), build_decoder(config, image_shape),
+                        kind=config.model.kind, reconstruction=config.loss.reconstruction,
+                        reduction=config.loss.reduction, kl_factor=config.loss.kl_factor if config.model.kind == "vae"
+                        else 0.0, seed=config.train_seed)
+    optimizer = keras.optimizers.Adam(learning_rate_schedule(config.train, steps_per_epoch))
+    model.compile(optimizer=optimizer, jit_compile=jit_compile, steps_per_execution=STEPS_PER_EXECUTION)
+    return model
+
+
+def _new_manifest(config, splits, acceleration, shape) -> dict:
+    import keras
+    import tensorflow as tf
+
+    from vaecli.losses import effective_kl_factor
+
+    kl_factor = config.loss.kl_factor if config.model.kind == "vae" else 0.0
+    return {
+        "status": STATUS_RUNNING, "name": config.name, "command": " ".join(["vae", *sys.argv[1:]]),
+        "started": _now(), "ended": None, "epochs_completed": 0, "epochs": config.train.epochs,
+        "seed": config.seed, "train_seed": config.train_seed,
+        "kl_factor": kl_factor, "reduction": config.loss.reduction,
+        "effective_kl_factor": effective_kl_factor(kl_factor, config.loss.reduction, int(np.prod(shape))),
+        "data": {"source": config.data.source, "fingerprint": splits.fingerprint, "image_shape": list(shape),
+                 "train": len(splits.train), "validation": len(splits.validation), "test": len(splits.test)},
+        "device": acceleration.device, "jit_compile": acceleration.jit_compile,
+        "precision_policy": acceleration.precision_policy, "deterministic": config.train.deterministic,
+        "versions": {"vaecli": __version__, "python": platform.python_version(), "tensorflow": tf.__version__,
+                     "keras": keras.__version__, "numpy": np.__version__},
+        "git_commit": _git_commit(), "error": None,
+    }
+
+
+@contextmanager
+def _sigterm_as_interrupt():
+    """SIGTERM (a scheduler stopping the job) ends training like Ctrl-C: KILLED, checkpoint intact."""
+    def handler(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _save_final_models(paths: RunPaths, model) -> None:
+    for network, target in ((model.encoder, paths.encoder), (model.decoder, paths.decoder)):
+        with atomic_path(target, suffix=".keras") as temporary:
+            network.save(temporary)
+
+
+def train(config, paths: RunPaths, resume: bool = False, console: Console | None = None, quiet: bool = False) -> dict:
+    """Train config into the run folder `paths` (new, or resumed from its last checkpoint)."""
+    from vaecli.runtime import import_tensorflow, resolve_acceleration, seed_everything
+
+    console = console or Console()
+    import_tensorflow()
+    import keras
+
+    from vaecli.callbacks import EpochRecorder, NonFiniteGuard, NonFiniteLoss, read_metrics, write_metrics
+    from vaecli.checkpoints import checkpoint_epoch, load_checkpoint
+    from vaecli.data.pipeline import ordered_batches, steps_per_epoch, training_batches
+    from vaecli.data.splits import load_splits
+    from vaecli.progress import ProgressDisplay
+
+    acceleration = resolve_acceleration(config.train)
+    keras.mixed_precision.set_global_policy(acceleration.precision_policy)
+    seed_everything(config.train_seed, config.train.deterministic)
+    splits = load_splits(config)  # before the run folder exists: a data error leaves nothing behind
+    shape = data_image_shape(config.data)
+    if resume:
+        manifest = read_manifest(paths)
+        if manifest["data"]["fingerprint"] != splits.fingerprint:
+            raise RunError(f"{paths.root}: the data set changed since this run started (fingerprint "
+                           f"{manifest['data']['fingerprint']} -> {splits.fingerprint}); start a new run instead")
+    else:
+        create_run(paths, config.to_yaml(), _new_manifest(config, splits, acceleration, shape))
+
+    steps = steps_per_epoch(len(splits.train), config.train.batch_size)
+    model = build_autoencoder(config, shape, steps, acceleration.jit_compile)
+    first_epoch = load_checkpoint(paths.checkpoint, model) if resume and checkpoint_epoch(paths.checkpoint) else 0
+    rows = [row for row in read_metrics(paths) if row["epoch"] <= first_epoch]
+    write_metrics(paths, rows)  # drops rows of epochs that ran past the last checkpoint
+    update_manifest(paths, status=STATUS_RUNNING, epochs_completed=first_epoch, error=None, ended=None)
+
+    grid_source = splits.validation if len(splits.validation) else splits.test
+    sample_z = np.random.default_rng(config.train_seed).standard_normal(
+        (config.output.grid_images, config.model.z_dim)).astype("float32")
+    display = ProgressDisplay(console, config.train.epochs, steps, config.train.batch_size, quiet)
+    callbacks = [NonFiniteGuard(), display,
+                 EpochRecorder(paths, config, rows, grid_source.images[:config.output.grid_images], sample_z,
+                               len(splits.train))]
+    train_batches = training_batches(splits.train.images, config.train.batch_size, config.train_seed,
+                                     first_epoch, config.train.epochs)
+    validation_batches = (ordered_batches(splits.validation.images, config.train.batch_size)
+                          if len(splits.validation) else None)
+    try:
+        with _sigterm_as_interrupt():
+            if first_epoch < config.train.epochs:
+                model.fit(train_batches, epochs=config.train.epochs, initial_epoch=first_epoch, steps_per_epoch=steps,
+                          validation_data=validation_batches, callbacks=callbacks, shuffle=False,
+                          verbose=0)
+            _save_final_models(paths, model)
+    except NonFiniteLoss as failure:
+        display.on_train_end()
+        kept = checkpoint_epoch(paths.checkpoint)
+        where = f"epoch {failure.epoch}, step {failure.step}" if failure.step else f"epoch {failure.epoch} (validation)"
+        message = f"loss became non-finite at {where}: {failure.logs}"
+        update_manifest(paths, status=STATUS_FAILED, ended=_now(), error=message)
+        raise TrainingFailed(
+            f"Training stopped: the loss became NaN or Inf at {where}.",
+            f"Try a lower train.learning_rate (now {config.train.learning_rate:g}) or loss.kl_factor "
+            f"(now {config.loss.kl_factor:g}). The last good checkpoint (epoch {kept}) is kept in {paths.checkpoint}.",
+        ) from None
+    except KeyboardInterrupt:
+        display.on_train_end()
+        kept = checkpoint_epoch(paths.checkpoint)
+        update_manifest(paths, status=STATUS_KILLED, ended=_now(), error="interrupted")
+        raise TrainingInterrupted(f"Interrupted; the run is marked KILLED with {kept} completed epoch(s) saved.",
+                                  f"Continue with: vae train --resume {paths.root}") from None
+    except OSError as error:
+        display.on_train_end()
+        message = f"cannot write {error.filename or paths.root}: {error.strerror or error}"
+        try:
+            update_manifest(paths, status=STATUS_FAILED, ended=_now(), error=message)
+        except OSError:
+            pass  # the disk may be full; the message below still reaches the user
+        raise RunError(message, f"The last complete checkpoint is kept in {paths.checkpoint}.") from None
+    except BaseException as error:
+        update_manifest(paths, status=STATUS_FAILED, ended=_now(), error=f"{type(error).__name__}: {error}")
+        raise
+    return update_manifest(paths, status=STATUS_COMPLETED, ended=_now(), final_metrics=rows[-1] if rows else None)
