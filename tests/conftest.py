@@ -1,0 +1,55 @@
+"""Shared fixtures: tiny real configs, a scratch runs folder, and the real Fashion-MNIST location."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import yaml
+
+os.environ.setdefault("VAECLI_OFFLINE", "1")  # tests never download
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+FASHION_MNIST = Path(os.environ.get("VAECLI_FASHION_MNIST", "/usr/share/datasets/fashion-mnist"))
+
+
+def tiny_config(**sections) -> dict:
+    """A real VAE config small enough to train an epoch in well under a second."""
+    config = {
+        "name": "tiny",
+        "seed": 3,
+        "data": {"source": "synthetic", "image_size": 16, "num_images": 640, "num_test_images": 64},
+        "model": {"kind": "vae", "z_dim": 4,
+                  "encoder": {"filters": [8, 16], "kernel_sizes": [3, 3], "strides": [2, 2]},
+                  "decoder": {"filters": [16, 3], "kernel_sizes": [3, 3], "strides": [2, 2]}},
+        "loss": {"reconstruction": "bce", "kl_factor": 1.0},
+        "train": {"epochs": 3, "batch_size": 100, "learning_rate": 3e-3, "validation_split": 0.1},
+        "output": {"image_every": 1, "grid_images": 8},
+    }
+    for section, values in sections.items():
+        if isinstance(values, dict):
+            config.setdefault(section, {}).update(values)
+        else:
+            config[section] = values
+    return config
+
+
+@pytest.fixture
+def write_config(tmp_path):
+    def write(config: dict, name: str = "config.yaml") -> Path:
+        path = tmp_path / name
+        path.write_text(yaml.safe_dump(config, sort_keys=False))
+        return path
+    return write
+
+
+@pytest.fixture
+def fashion_mnist_folder() -> Path:
+    """The real data set from Debian's dataset-fashion-mnist; in CI its absence is a failure."""
+    if not (FASHION_MNIST / "train-images-idx3-ubyte.gz").is_file():
+        message = f"Fashion-MNIST not found in {FASHION_MNIST} (apt-get install dataset-fashion-mnist)"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+    return FASHION_MNIST

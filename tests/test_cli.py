@@ -1,0 +1,79 @@
+"""The command line: help, config show, and user errors (exit 2, one line each, nothing written)."""
+
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from tests.conftest import tiny_config
+from vaecli.cli import app
+
+runner = CliRunner()
+
+
+def test_cli_module_does_not_import_tensorflow():
+    code = "import sys, vaecli.cli; sys.exit('tensorflow' in sys.modules or 'keras' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+@pytest.mark.parametrize("args", [["--help"], ["train", "--help"], ["config", "show", "--help"]])
+def test_help_has_examples(args):
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0
+    if args != ["--help"]:
+        assert "Example" in result.output and "vae " in result.output
+
+
+def test_version():
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.output.startswith("vaecli ")
+
+
+def test_config_show_prints_the_resolved_config(write_config):
+    result = runner.invoke(app, ["config", "show", str(write_config(tiny_config())), "--set", "loss.kl_factor=1e-3"])
+    assert result.exit_code == 0, result.output
+    assert "kl_factor: 0.001" in result.output and "reduction: sum" in result.output  # defaults filled in
+
+
+def test_bad_config_exits_2_with_one_line_per_problem_and_no_run_folder(write_config, tmp_path):
+    path = write_config(tiny_config(model={"z_dim": -1, "zdim": 2}))
+    result = runner.invoke(app, ["train", str(path), "--runs-dir", str(tmp_path / "runs")])
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 2 and "model.z_dim" in lines[0] + lines[1] and "model.zdim" in lines[0] + lines[1]
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "runs").exists()
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["train"], "missing CONFIG"),
+    (["train", "missing.yaml"], "missing.yaml: config file not found"),
+    (["train", "--resume", "runs/nothing_here"], "runs/nothing_here: no such run folder"),
+    (["train", "--set", "model.z_dim=3", "--resume", "runs/x"], "give no CONFIG, --set or --name"),
+    (["config", "show", "missing.yaml"], "config file not found"),
+])
+def test_user_errors_are_one_clear_line(args, fragment):
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert fragment in result.output and "Traceback" not in result.output
+
+
+def test_missing_data_set_exits_2_and_leaves_no_run_folder(write_config, tmp_path, monkeypatch):
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    config = tiny_config(data={"source": "cifar10", "image_size": None, "path": str(tmp_path / "nowhere")},
+                         model={"encoder": {"filters": [8, 16], "kernel_sizes": [3, 3], "strides": [2, 2]}})
+    result = runner.invoke(app, ["train", str(write_config(config)), "--runs-dir", str(tmp_path / "runs")])
+    assert result.exit_code == 2, result.output
+    assert "holds no CIFAR-10 batches" in result.output
+    assert not (tmp_path / "runs" / "tiny").exists()
+
+
+def test_existing_run_folder_is_refused_without_force(write_config, tmp_path):
+    (tmp_path / "runs" / "tiny").mkdir(parents=True)
+    result = runner.invoke(app, ["train", str(write_config(tiny_config())), "--runs-dir", str(tmp_path / "runs")])
+    assert result.exit_code == 2 and "already exists" in result.output and "--resume" in result.output
+    # --force only removes folders that are runs.
+    result = runner.invoke(app, ["train", str(write_config(tiny_config())), "--runs-dir", str(tmp_path / "runs"),
+                                 "--force"])
+    assert result.exit_code == 2 and "not a run folder" in result.output

@@ -1,0 +1,105 @@
+"""Kill and resume in real subprocesses: SIGKILL + --resume equals an uninterrupted run; Ctrl-C is clean."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import h5py
+import numpy as np
+import pytest
+
+from tests.conftest import tiny_config
+
+pytestmark = pytest.mark.slow
+TIMING_KEYS = ("seconds", "images_per_second")
+
+
+def vae(*args, **popen):
+    return subprocess.Popen([sys.executable, "-m", "vaecli.cli", *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+                            **popen)
+
+
+def finish(process, timeout=240):
+    output, _ = process.communicate(timeout=timeout)
+    return process.returncode, output
+
+
+def checkpoint_epoch(run):
+    try:
+        with h5py.File(run / "checkpoints" / "last.h5", "r") as handle:
+            return int(handle.attrs["epoch"])
+    except (OSError, KeyError):
+        return 0
+
+
+def wait_for_checkpoint(process, run, timeout=180):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if checkpoint_epoch(run) >= 1:
+            return
+        if process.poll() is not None:
+            pytest.fail(f"training ended before its first checkpoint:\n{process.stdout.read()}")
+        time.sleep(0.05)
+    pytest.fail("no checkpoint appeared")
+
+
+def comparable(run):
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    return [{key: value for key, value in row.items() if key not in TIMING_KEYS} for row in rows]
+
+
+def weights(run):
+    with h5py.File(run / "checkpoints" / "last.h5", "r") as handle:
+        return [handle[group][key][()] for group in ("model", "optimizer") for key in sorted(handle[group])]
+
+
+CONFIG = tiny_config(data={"num_images": 4000}, train={"epochs": 5, "batch_size": 50},
+                     output={"image_every": 2})
+
+
+def test_sigkill_then_resume_matches_an_uninterrupted_run(write_config, tmp_path):
+    path = write_config(CONFIG)
+    reference = vae("train", path, "--runs-dir", tmp_path / "a", "-q")
+    code, output = finish(reference)
+    assert code == 0, output
+
+    run = tmp_path / "b" / "tiny"
+    victim = vae("train", path, "--runs-dir", tmp_path / "b", "-q")
+    wait_for_checkpoint(victim, run)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["status"] == "RUNNING" and manifest["epochs_completed"] < 5  # killed mid-run
+    assert not (run / "decoder.keras").exists()
+
+    code, output = finish(vae("train", "--resume", run, "-q"))
+    assert code == 0, output
+    assert json.loads((run / "manifest.json").read_text())["status"] == "COMPLETED"
+    assert comparable(run) == comparable(tmp_path / "a" / "tiny")
+    for resumed, uninterrupted in zip(weights(run), weights(tmp_path / "a" / "tiny")):
+        np.testing.assert_array_equal(resumed, uninterrupted)
+
+    code, output = finish(vae("train", "--resume", run))
+    assert code == 0 and "already COMPLETED" in output
+
+
+def test_ctrl_c_marks_the_run_killed_and_keeps_the_checkpoint(write_config, tmp_path):
+    run = tmp_path / "runs" / "tiny"
+    process = vae("train", write_config(CONFIG), "--runs-dir", tmp_path / "runs")
+    wait_for_checkpoint(process, run)
+    process.send_signal(signal.SIGINT)
+    code, output = finish(process)
+    assert code == 130, output
+    assert "Interrupted" in output and f"vae train --resume {run}" in output and "Traceback" not in output
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["status"] == "KILLED"
+    kept = checkpoint_epoch(run)
+    assert 1 <= kept == manifest["epochs_completed"] or manifest["epochs_completed"] >= kept >= 1
+    assert not list((run / "checkpoints").glob(".*"))  # no half-written temporary left behind
+    code, output = finish(vae("train", "--resume", run, "-q"))
+    assert code == 0, output
+    assert [row["epoch"] for row in comparable(run)] == [1, 2, 3, 4, 5]

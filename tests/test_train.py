@@ -1,0 +1,164 @@
+"""End-to-end `vae train` on real (tiny) data: the run folder, the loss identity, NaN handling."""
+
+import json
+
+import h5py
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from tests.conftest import tiny_config
+from vaecli.cli import app
+
+runner = CliRunner()
+pytestmark = pytest.mark.slow
+
+
+def train(config_path, runs_dir, *extra):
+    result = runner.invoke(app, ["train", str(config_path), "--runs-dir", str(runs_dir), *extra])
+    return result
+
+
+def metrics(run):
+    return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """One tiny synthetic VAE run, shared by the checks below."""
+    import yaml
+
+    folder = tmp_path_factory.mktemp("tiny")
+    config_path = folder / "config.yaml"
+    config_path.write_text(yaml.safe_dump(tiny_config(train={"epochs": 4})))
+    result = train(config_path, folder / "runs")
+    assert result.exit_code == 0, result.output
+    return folder / "runs" / "tiny", result.output
+
+
+def test_run_folder_is_complete(tiny_run):
+    run, output = tiny_run
+    for name in ("config.yaml", "manifest.json", "metrics.jsonl", "metrics.csv", "checkpoints/last.h5",
+                 "encoder.keras", "decoder.keras", "loss_curve.png", "images/reconstructions_e0004.png",
+                 "images/samples_e0001.png"):
+        assert (run / name).is_file(), name
+    assert any((run / "tensorboard").iterdir())
+    assert (run.parent / "LATEST").read_text().strip() == "tiny"
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["status"] == "COMPLETED" and manifest["epochs_completed"] == 4
+    assert manifest["effective_kl_factor"] == 1.0 and manifest["data"]["train"] == 576
+    assert manifest["versions"]["tensorflow"] and manifest["ended"]
+    assert "epoch 4/4" in output and "COMPLETED" in output
+    with h5py.File(run / "checkpoints" / "last.h5") as checkpoint:
+        assert checkpoint.attrs["epoch"] == 4 and len(checkpoint["optimizer"]) > 0
+
+
+def test_logged_loss_is_reconstruction_plus_weighted_kl_and_it_learns(tiny_run):
+    run, _ = tiny_run
+    rows = metrics(run)
+    assert [row["epoch"] for row in rows] == [1, 2, 3, 4]
+    for row in rows:  # 576 training images in batches of 100: the last batch is partial
+        for prefix in ("", "val_"):
+            total = row[f"{prefix}reconstruction_loss"] + 1.0 * row[f"{prefix}kl_loss"]
+            assert row[f"{prefix}loss"] == pytest.approx(total, rel=1e-6)
+    assert rows[-1]["val_loss"] < rows[0]["val_loss"] < 16 * 16 * 3 * np.log(2)  # beats predicting 0.5
+    assert rows[-1]["kl_loss"] > 0
+    assert (run / "metrics.csv").read_text().splitlines()[0].startswith("epoch,")
+
+
+def test_final_models_load_and_reproduce_the_validation_loss_scale(tiny_run):
+    import keras
+
+    from vaecli.config import load_config
+    from vaecli.data.splits import load_splits
+    from vaecli.losses import reconstruction_loss
+
+    run, _ = tiny_run
+    encoder = keras.models.load_model(run / "encoder.keras")
+    decoder = keras.models.load_model(run / "decoder.keras")
+    images = load_splits(load_config(run / "config.yaml")).validation.images.astype("float32") / 255.0
+    z_mean, z_log_var = encoder(images)
+    reconstruction = float(np.mean(reconstruction_loss(images, decoder(z_mean))))
+    # The mean-code reconstruction is at least as good as the sampled one logged for validation.
+    assert reconstruction <= metrics(run)[-1]["val_reconstruction_loss"] * 1.02
+
+
+def test_mean_reduction_and_mse_and_ae(write_config, tmp_path):
+    config = tiny_config(name="ae_mse", model={"kind": "ae"}, loss={"reconstruction": "mse", "reduction": "mean"},
+                         train={"epochs": 2})
+    result = train(write_config(config), tmp_path / "runs", "--quiet")
+    assert result.exit_code == 0, result.output
+    run = tmp_path / "runs" / "ae_mse"
+    rows = metrics(run)
+    assert all(row["kl_loss"] == 0.0 and row["loss"] == pytest.approx(row["reconstruction_loss"]) for row in rows)
+    assert rows[-1]["reconstruction_loss"] < 0.1  # per-pixel mean squared error of images in [0, 1]
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["kl_factor"] == 0.0 and manifest["reduction"] == "mean"
+    assert "epoch 1/2" not in result.output  # --quiet
+
+
+def test_vae_mean_reduction_records_effective_kl_factor(write_config, tmp_path):
+    config = tiny_config(name="mean", loss={"reduction": "mean", "kl_factor": 0.01}, train={"epochs": 1})
+    assert train(write_config(config), tmp_path / "runs", "-q").exit_code == 0
+    manifest = json.loads((tmp_path / "runs" / "mean" / "manifest.json").read_text())
+    assert manifest["effective_kl_factor"] == pytest.approx(0.01 * 16 * 16 * 3)
+
+
+def test_schedules_change_the_learning_rate(write_config, tmp_path):
+    config = tiny_config(name="cosine", train={"epochs": 3, "schedule": "cosine", "min_learning_rate": 1e-4})
+    assert train(write_config(config), tmp_path / "runs", "-q").exit_code == 0
+    rates = [row["learning_rate"] for row in metrics(tmp_path / "runs" / "cosine")]
+    assert rates[0] > rates[1] > rates[2] == pytest.approx(1e-4, rel=1e-3)
+    config = tiny_config(name="step", train={"epochs": 3, "schedule": "step", "decay_every": 1, "decay_factor": 0.5})
+    assert train(write_config(config), tmp_path / "runs", "-q").exit_code == 0
+    rates = [row["learning_rate"] for row in metrics(tmp_path / "runs" / "step")]
+    assert rates == pytest.approx([3e-3 * 0.5, 3e-3 * 0.25, 3e-3 * 0.125], rel=1e-5)
+
+
+def test_real_fashion_mnist_subset(write_config, tmp_path, fashion_mnist_folder):
+    config = tiny_config(name="fmnist", data={"source": "fashion_mnist", "path": str(fashion_mnist_folder),
+                                              "image_size": None, "limit": 3000},
+                         model={"z_dim": 8, "encoder": {"filters": [16, 32], "kernel_sizes": [3, 3], "strides": [2, 2]},
+                                "decoder": {"filters": [32, 1], "kernel_sizes": [3, 3], "strides": [2, 2]}},
+                         train={"epochs": 3, "batch_size": 64})
+    result = train(write_config(config), tmp_path / "runs")
+    assert result.exit_code == 0, result.output
+    rows = metrics(tmp_path / "runs" / "fmnist")
+    manifest = json.loads((tmp_path / "runs" / "fmnist" / "manifest.json").read_text())
+    assert manifest["data"]["image_shape"] == [28, 28, 1] and manifest["data"]["test"] == 10000
+    assert rows[-1]["val_loss"] < rows[0]["val_loss"]
+    # Predicting 0.5 everywhere costs 784 ln 2 = 543 nats; a model that learned does far better.
+    assert rows[-1]["val_reconstruction_loss"] < 350
+
+
+def test_nan_stops_at_once_and_keeps_the_last_good_checkpoint(write_config, tmp_path, monkeypatch):
+    """A learning rate that explodes in epoch 2 (a real schedule, real training) must not touch epoch 1's state."""
+    import keras
+
+    from vaecli import training
+
+    original = training.learning_rate_schedule
+
+    class Explode(keras.optimizers.schedules.LearningRateSchedule):
+        def __init__(self, steps_per_epoch):
+            self.steps_per_epoch = steps_per_epoch
+
+        def __call__(self, step):
+            return keras.ops.where(step < self.steps_per_epoch, 3e-3, 1e30)
+
+    monkeypatch.setattr(training, "learning_rate_schedule", lambda config, steps: Explode(steps))
+    config = tiny_config(name="nan", train={"epochs": 3})
+    path = write_config(config)
+    run = tmp_path / "runs" / "nan"
+    result = train(path, tmp_path / "runs")
+    monkeypatch.setattr(training, "learning_rate_schedule", original)
+    assert result.exit_code == 1, result.output
+    assert "NaN or Inf at epoch 2, step" in result.output and "learning_rate" in result.output
+    assert "Traceback" not in result.output
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["status"] == "FAILED" and manifest["epochs_completed"] == 1
+    with h5py.File(run / "checkpoints" / "last.h5") as checkpoint:
+        assert checkpoint.attrs["epoch"] == 1
+        assert all(np.isfinite(checkpoint["model"][key][()]).all() for key in checkpoint["model"])
+    assert [row["epoch"] for row in metrics(run)] == [1]
+    assert not (run / "images" / "samples_e0002.png").exists() and not (run / "decoder.keras").exists()
