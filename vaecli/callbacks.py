@@ -90,7 +90,7 @@ class EpochRecorder(keras.callbacks.Callback):
             raise NonFiniteLoss(epoch_number, None, dict(logs))  # validation went non-finite
         seconds = time.perf_counter() - self.started
         row = {"epoch": epoch_number, **{key: float(value) for key, value in logs.items()},
-               "learning_rate": float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)),
+               "learning_rate": float(self.model.optimizer.learning_rate.numpy()),
                "seconds": round(seconds, 3), "images_per_second": round(self.images_per_epoch / seconds, 1)}
         self.rows.append(row)
         last_epoch = epoch_number == self.config.train.epochs

@@ -10,7 +10,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import h5py
-import numpy as np
 
 from vaecli.errors import RunError
 from vaecli.runs import atomic_path
@@ -28,7 +27,7 @@ def save_checkpoint(path: Path, model, epoch: int) -> None:
             for group_name, variables in _variable_groups(model).items():
                 group = handle.create_group(group_name)
                 for index, variable in enumerate(variables):
-                    dataset = group.create_dataset(f"{index:05d}", data=np.asarray(variable))
+                    dataset = group.create_dataset(f"{index:05d}", data=variable.numpy())
                     dataset.attrs["path"] = variable.path
 
 

@@ -15,8 +15,8 @@ from rich.console import Console
 from vaecli import __version__
 from vaecli.errors import ConfigError, VaeError
 
-console = Console()
-error_console = Console(stderr=True)
+console = Console(soft_wrap=True)
+error_console = Console(stderr=True, soft_wrap=True)
 
 app = typer.Typer(
     name="vae",
@@ -38,7 +38,7 @@ def user_errors(command):
         except VaeError as error:
             for line in error.lines:
                 error_console.print(f"[red]error:[/red] {line}" if line is error.lines[0] else f"  {line}",
-                                    highlight=False, soft_wrap=True)
+                                    highlight=False)
             raise typer.Exit(error.exit_code) from None
     return wrapper
 
@@ -102,13 +102,13 @@ def train(
     if not quiet:
         console.print(f"{'Resuming' if resume else 'Training'} [bold]{paths.root}[/bold] "
                       f"({config.model.kind}, z_dim {config.model.z_dim}, {config.data.source}, "
-                      f"{config.train.epochs} epochs)", highlight=False, soft_wrap=True)
+                      f"{config.train.epochs} epochs)", highlight=False)
     manifest = train_run(config, paths, resume=resume is not None, console=console, quiet=quiet)
     final = manifest.get("final_metrics") or {}
     losses = ", ".join(f"{key} {final[key]:.4g}" for key in ("loss", "val_loss") if key in final)
     console.print(f"Run {paths.root} {manifest['status']}: {manifest['epochs_completed']} epochs"
                   f"{', ' + losses if losses else ''}; models in {paths.encoder.name}, {paths.decoder.name}",
-                  highlight=False, soft_wrap=True)
+                  highlight=False)
 
 
 @config_app.command("show")

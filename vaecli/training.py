@@ -19,9 +19,9 @@ from vaecli.errors import RunError, TrainingFailed, TrainingInterrupted
 from vaecli.runs import (STATUS_COMPLETED, STATUS_FAILED, STATUS_KILLED, STATUS_RUNNING, RunPaths, atomic_path,
                          create_run, read_manifest, update_manifest)
 
-# Steps fused into one call of the compiled train function: fewer Python round trips per
-# epoch (measured in benchmarks/train_throughput.py); the progress bar moves in these strides.
-STEPS_PER_EXECUTION = 8
+# At most this many steps are fused into one call of the compiled train function (fewer
+# Python round trips); the progress bar moves in these strides.
+MAX_STEPS_PER_EXECUTION = 8
 
 
 def _now() -> str:
@@ -51,6 +51,15 @@ def learning_rate_schedule(train_config, steps_per_epoch: int):
     return train_config.learning_rate
 
 
+def steps_per_execution(steps_per_epoch: int) -> int:
+    """The largest divisor of steps_per_epoch up to MAX_STEPS_PER_EXECUTION.
+
+    Keras runs whole executions, so a stride that does not divide the epoch would take
+    batches from the next epoch of our back-to-back batch stream.
+    """
+    return max(d for d in range(1, MAX_STEPS_PER_EXECUTION + 1) if steps_per_epoch % d == 0)
+
+
 def build_autoencoder(config, image_shape, steps_per_epoch: int, jit_compile: bool = False):
     """The compiled AutoEncoder for a config (weights initialised from the seed set beforehand)."""
     import keras
@@ -62,7 +71,7 @@ def build_autoencoder(config, image_shape, steps_per_epoch: int, jit_compile: bo
                         reduction=config.loss.reduction, kl_factor=config.loss.kl_factor if config.model.kind == "vae"
                         else 0.0, seed=config.train_seed)
     optimizer = keras.optimizers.Adam(learning_rate_schedule(config.train, steps_per_epoch))
-    model.compile(optimizer=optimizer, jit_compile=jit_compile, steps_per_execution=STEPS_PER_EXECUTION)
+    model.compile(optimizer=optimizer, jit_compile=jit_compile, steps_per_execution=steps_per_execution(steps_per_epoch))
     return model
 
 
