@@ -120,3 +120,15 @@ def test_apply_overrides_does_not_mutate_input():
     data = {"model": {"z_dim": 2}}
     assert apply_overrides(data, ["model.z_dim=5"]) == {"model": {"z_dim": 5}}
     assert data == {"model": {"z_dim": 2}}
+
+
+def test_shipped_configs_are_valid_and_say_how_to_run_them():
+    from pathlib import Path
+
+    configs = sorted(Path(__file__).parents[1].joinpath("configs").glob("*.yaml"))
+    assert {"quickstart.yaml", "mnist_z2.yaml", "fashion_mnist_z32.yaml", "cifar10_z128.yaml"} <= {
+        path.name for path in configs}
+    for path in configs:
+        config = load_config(path)
+        assert path.read_text().startswith(f"# vae train configs/{path.name}\n"), path
+        assert config.name == path.stem

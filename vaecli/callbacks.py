@@ -114,8 +114,10 @@ class EpochRecorder(keras.callbacks.Callback):
         reconstructions = keras.ops.convert_to_numpy(model.decoder(z_mean))
         samples = keras.ops.convert_to_numpy(model.decoder(self.sample_z))
         columns = min(8, len(images))
-        reconstruction_grid = image_io.make_grid(image_io.interleave_rows(images, reconstructions, columns), columns)
-        sample_grid = image_io.make_grid(samples, columns)
+        size = images.shape[1]
+        reconstruction_grid = image_io.enlarge_small(
+            image_io.make_grid(image_io.interleave_rows(images, reconstructions, columns), columns), size)
+        sample_grid = image_io.enlarge_small(image_io.make_grid(samples, columns), size)
         image_io.save_png(self.paths.reconstruction_grid(epoch_number), reconstruction_grid)
         image_io.save_png(self.paths.sample_grid(epoch_number), sample_grid)
         self.tf.summary.image("reconstructions", reconstruction_grid[None], max_outputs=1)

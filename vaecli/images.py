@@ -41,6 +41,12 @@ def interleave_rows(originals: np.ndarray, reconstructions: np.ndarray, columns:
     return np.concatenate(pieces)
 
 
+def enlarge_small(picture: np.ndarray, cell_size: int, min_cell: int = 64) -> np.ndarray:
+    """Repeat pixels so cells of cell_size pixels show at least min_cell pixels wide (28 px digits stay legible)."""
+    factor = max(1, min_cell // cell_size)
+    return picture if factor == 1 else np.repeat(np.repeat(picture, factor, axis=0), factor, axis=1)
+
+
 def save_png(path: Path, picture: np.ndarray) -> Path:
     picture = to_uint8(picture)
     if picture.ndim == 3 and picture.shape[-1] == 1:

@@ -216,3 +216,9 @@ def block_label(block: tuple[int, ...]) -> str:
     if list(block) == list(range(block[0], block[0] + len(block))):
         return f"z{block[0]}-{block[-1]}"
     return "z" + ",".join(map(str, block))
+
+
+def sample_posterior(z_mean: np.ndarray, z_log_var: np.ndarray, seed: int) -> np.ndarray:
+    """z = z_mean + exp(z_log_var / 2) * eps, eps ~ N(0, I) from seed: one draw per encoded image."""
+    noise = np.random.default_rng(seed).standard_normal(np.shape(z_mean))
+    return (z_mean + np.exp(0.5 * np.asarray(z_log_var, np.float64)) * noise).astype(np.float32)

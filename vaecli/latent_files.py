@@ -87,6 +87,18 @@ def read_attributes(path: Path) -> dict[str, Any]:
                 for name, value in handle.attrs.items()}
 
 
+def recorded_run(path: str | Path) -> Path | None:
+    """The run folder an HDF5 latent file names in its run_path attribute, if it still exists there."""
+    path = Path(path)
+    if path.suffix.lower() not in HDF5_SUFFIXES or not path.is_file():
+        return None
+    try:
+        run_path = read_attributes(path).get("run_path")
+    except OSError:
+        return None
+    return Path(run_path) if run_path and (Path(run_path) / "decoder.keras").is_file() else None
+
+
 def read_array(path: Path, name: str) -> np.ndarray:
     """One whole dataset (e.g. 'index' or 'labels/label') of an HDF5 file."""
     with h5py.File(path, "r") as handle:
