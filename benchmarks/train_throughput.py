@@ -14,7 +14,6 @@ ratio of medians is printed last.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import statistics
@@ -27,23 +26,22 @@ REFERENCE = Path(__file__).resolve().parents[1].parent / "shared" / "bench" / "k
 DATA = "/usr/share/datasets/fashion-mnist"
 
 
-def run_vaecli(epochs: int, num_images: int, data: str) -> None:
+def run_vaecli(epochs: int, num_images: int, data: str, overrides: list[str]) -> None:
     """One measurement of vaecli's training step; prints images_per_s=... like the reference."""
-    from vaecli.config import validate
+    from vaecli.config import apply_overrides, validate
     from vaecli.data.pipeline import steps_per_epoch, training_batches
     from vaecli.data.sources import SOURCES
     from vaecli.runtime import import_tensorflow, resolve_acceleration, seed_everything
     from vaecli.training import build_autoencoder
 
-    config = validate({
+    config = validate(apply_overrides({
         "name": "bench", "data": {"source": "fashion_mnist", "path": data},
         "model": {"kind": "vae", "z_dim": 12,
                   "encoder": {"filters": [32, 64, 64, 64], "kernel_sizes": [3] * 4, "strides": [1, 2, 2, 1]},
                   "decoder": {"filters": [64, 64, 32, 1], "kernel_sizes": [3] * 4, "strides": [1, 2, 2, 1]}},
         "loss": {"reconstruction": "bce", "reduction": "sum", "kl_factor": 1.0},
-        "train": {"batch_size": 128, "learning_rate": 1e-3, "epochs": epochs + 1,
-                  **json.loads(os.environ.get("BENCH_TRAIN", "{}"))},
-    })
+        "train": {"batch_size": 128, "learning_rate": 1e-3, "epochs": epochs + 1},
+    }, overrides))
     import_tensorflow()
     acceleration = resolve_acceleration(config.train)
     seed_everything(config.train_seed, config.train.deterministic)
@@ -72,16 +70,22 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--n", type=int, default=60000, help="training images")
     parser.add_argument("--data", default=DATA, help="folder with Fashion-MNIST IDX files")
+    parser.add_argument("--set", action="append", default=[], dest="overrides",
+                        help="config override for vaecli's side, e.g. --set train.mixed_precision=off")
+    parser.add_argument("--reference-flag", action="append", default=[], dest="reference_flags",
+                        help="extra flag for the reference, e.g. --reference-flag=--bf16")
     parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.inner:
-        run_vaecli(args.epochs, args.n, args.data)
+        run_vaecli(args.epochs, args.n, args.data, args.overrides)
         return
     common = ["--epochs", str(args.epochs), "--n", str(args.n), "--data", args.data]
     ours, theirs = [], []
     for round_number in range(1, args.rounds + 1):
-        ours.append(measure([sys.executable, __file__, "--inner", *common]))
-        theirs.append(measure([sys.executable, str(REFERENCE), "--arch", "seed", "--batch", "128", *common]))
+        sets = [f"--set={item}" for item in args.overrides]
+        ours.append(measure([sys.executable, __file__, "--inner", *common, *sets]))
+        theirs.append(measure([sys.executable, str(REFERENCE), "--arch", "seed", "--batch", "128", *common,
+                               *args.reference_flags]))
         print(f"round {round_number}: vaecli {ours[-1]:.0f} img/s, reference {theirs[-1]:.0f} img/s, "
               f"ratio {ours[-1] / theirs[-1]:.2f}", flush=True)
     ratio = statistics.median(ours) / statistics.median(theirs)

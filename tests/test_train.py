@@ -162,3 +162,18 @@ def test_nan_stops_at_once_and_keeps_the_last_good_checkpoint(write_config, tmp_
         assert all(np.isfinite(checkpoint["model"][key][()]).all() for key in checkpoint["model"])
     assert [row["epoch"] for row in metrics(run)] == [1]
     assert not (run / "images" / "samples_e0002.png").exists() and not (run / "decoder.keras").exists()
+
+
+def test_mixed_precision_on_cpu_trains_and_is_recorded(write_config, tmp_path):
+    config = tiny_config(name="bf16", train={"epochs": 2, "mixed_precision": "on", "jit_compile": "off"})
+    result = train(write_config(config), tmp_path / "runs", "-q")
+    assert result.exit_code == 0, result.output
+    run = tmp_path / "runs" / "bf16"
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert manifest["precision_policy"] == "mixed_bfloat16" and manifest["jit_compile"] is False
+    rows = metrics(run)
+    assert rows[-1]["val_loss"] < rows[0]["val_loss"] and np.isfinite(rows[-1]["loss"])
+    import keras
+
+    decoder = keras.models.load_model(run / "decoder.keras")
+    assert decoder(np.zeros((1, 4), "float32")).dtype == "float32"

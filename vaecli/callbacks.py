@@ -19,25 +19,32 @@ LOSS_KEYS = ("loss", "reconstruction_loss", "kl_loss")
 
 
 class NonFiniteLoss(Exception):
-    def __init__(self, epoch: int, step: int | None, logs: dict):
-        super().__init__(f"non-finite loss at epoch {epoch}, step {step}")
-        self.epoch, self.step, self.logs = epoch, step, logs
+    def __init__(self, epoch: int, where: str, logs: dict):
+        super().__init__(f"non-finite loss at epoch {epoch}, {where}")
+        self.epoch, self.where, self.logs = epoch, where, logs
 
 
 class NonFiniteGuard(keras.callbacks.Callback):
     """Stop at the first NaN/Inf loss, before the epoch end writes anything.
 
     Raising (rather than setting stop_training) skips on_epoch_end, so no checkpoint, metrics
-    row or image newer than the last good epoch is written.
+    row or image newer than the last good epoch is written. Keras reports after each fused
+    execution of `steps_per_execution` steps, so the step is known to within that stride.
     """
+
+    def __init__(self, steps_per_execution: int = 1):
+        super().__init__()
+        self.steps_per_execution = steps_per_execution
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch + 1
 
     def on_train_batch_end(self, batch, logs=None):
         if logs and not all(math.isfinite(float(logs[key])) for key in LOSS_KEYS if key in logs):
-            raise NonFiniteLoss(self.epoch, batch + 1, dict(logs))
-
+            last = batch + 1
+            first = max(1, last - self.steps_per_execution + 1)
+            where = f"step {last}" if first == last else f"steps {first}-{last}"
+            raise NonFiniteLoss(self.epoch, where, {key: float(value) for key, value in logs.items()})
 
 
 def loss_curve_png(rows: list[dict], path) -> None:
@@ -87,7 +94,7 @@ class EpochRecorder(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         epoch_number = epoch + 1
         if not all(math.isfinite(float(value)) for value in logs.values()):
-            raise NonFiniteLoss(epoch_number, None, dict(logs))  # validation went non-finite
+            raise NonFiniteLoss(epoch_number, "validation", {key: float(value) for key, value in logs.items()})
         seconds = time.perf_counter() - self.started
         row = {"epoch": epoch_number, **{key: float(value) for key, value in logs.items()},
                "learning_rate": float(self.model.optimizer.learning_rate.numpy()),

@@ -40,6 +40,9 @@ def user_errors(command):
                 error_console.print(f"[red]error:[/red] {line}" if line is error.lines[0] else f"  {line}",
                                     highlight=False)
             raise typer.Exit(error.exit_code) from None
+        except KeyboardInterrupt:  # Ctrl-C before anything was started: nothing to clean up
+            error_console.print("[red]error:[/red] interrupted")
+            raise typer.Exit(130) from None
     return wrapper
 
 

@@ -77,8 +77,9 @@ class TrainConfig(Section):
     min_learning_rate: float = Field(0.0, ge=0.0)  # cosine schedule: value at the last step
     validation_split: float = Field(0.1, ge=0.0, lt=1.0)  # fraction of the training pool held out
     seed: int | None = None  # weights, shuffling, sampling noise; None = the top-level seed
-    jit_compile: Literal["auto", "on", "off"] = "auto"  # XLA
-    mixed_precision: Literal["auto", "on", "off"] = "auto"
+    # auto: decided per device; true/false (YAML also reads on/off as booleans) force it.
+    jit_compile: Literal["auto"] | bool = "auto"  # XLA
+    mixed_precision: Literal["auto"] | bool = "auto"
     deterministic: bool = True  # deterministic TF ops: exact resume, slightly slower
 
 

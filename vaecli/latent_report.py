@@ -93,7 +93,8 @@ def statistics_table(statistics: dict, top: int = 12):
     norms = statistics["norm"]
     summary.add_row("median ||z_mean|| (prior ||z||)", f"{norms['encoded']['q50']:.3g} ({norms['prior']['q50']:.3g})")
     for boundary, fraction in statistics["box_fraction"].items():
-        summary.add_row(f"inside 0 < z_i < {boundary}", f"{100 * fraction:.1f}%")
+        summary.add_row(f"inside 0 < z_i < {boundary}: points (components)",
+                        f"{100 * fraction['points']:.1f}% ({100 * fraction['components']:.0f}%)")
 
     measure = statistics["dimensions_by_information"]["measure"]
     dimensions = Table(title=f"dimensions with the most {measure}", title_justify="left")

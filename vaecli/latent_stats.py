@@ -66,9 +66,14 @@ def _quantiles(values: np.ndarray) -> dict[str, float]:
     return summary
 
 
-def box_fraction(z: np.ndarray, boundary: float) -> float:
-    """Fraction of points with every component inside 0 < z_i < boundary."""
-    return float(np.mean(np.all((z > 0) & (z < boundary), axis=1)))
+def box_fraction(z: np.ndarray, boundary: float) -> dict[str, float]:
+    """Fractions of points with every component inside 0 < z_i < boundary, and of single components.
+
+    In many dimensions almost no point is inside (each sign is a coin flip), while most of its
+    components may be: the second number says how far off the box the encodings are.
+    """
+    inside = (z > 0) & (z < boundary)
+    return {"points": float(np.mean(np.all(inside, axis=1))), "components": float(np.mean(inside))}
 
 
 def latent_statistics(z_mean: np.ndarray, z_log_var: np.ndarray | None = None,

@@ -7,6 +7,7 @@ import sys
 import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @contextmanager
@@ -52,11 +53,22 @@ class Acceleration:
     precision_policy: str  # keras dtype policy: float32, mixed_float16 or mixed_bfloat16
 
 
+def cpu_has_bfloat16() -> bool:
+    """True on x86 CPUs with native bfloat16 arithmetic (AVX512_BF16 or AMX), where oneDNN runs
+    bfloat16 convolutions about 1.4x faster than float32 (benchmarks/train_throughput.py)."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return " avx512_bf16" in flags or " amx_bf16" in flags
+
+
 def resolve_acceleration(train_config) -> Acceleration:
     """Turn "auto" into concrete choices for the devices present.
 
-    On CPU, XLA and mixed precision slow this model down (measured in benchmarks/), so auto is
-    off there; on GPUs both are on, bfloat16 where the hardware has it (no loss scaling needed).
+    XLA: on for GPUs; off on CPU, where it made this model slower. Mixed precision: on for
+    GPUs (bfloat16 where the hardware has it, so no loss scaling is needed) and on CPUs with
+    native bfloat16, where it trained to the same loss (within 0.2%) 1.4x faster; else off.
     """
     tf = import_tensorflow()
     gpus = tf.config.list_physical_devices("GPU")
@@ -67,8 +79,9 @@ def resolve_acceleration(train_config) -> Acceleration:
     else:
         device, mixed = "CPU", "mixed_bfloat16"
     on_gpu = bool(gpus)
-    jit = {"auto": on_gpu, "on": True, "off": False}[train_config.jit_compile]
-    use_mixed = {"auto": on_gpu, "on": True, "off": False}[train_config.mixed_precision]
+    jit = on_gpu if train_config.jit_compile == "auto" else train_config.jit_compile
+    auto_mixed = on_gpu or cpu_has_bfloat16()
+    use_mixed = auto_mixed if train_config.mixed_precision == "auto" else train_config.mixed_precision
     return Acceleration(device, jit, mixed if use_mixed else "float32")
 
 

@@ -121,15 +121,62 @@ def _save_final_models(paths: RunPaths, model) -> None:
             network.save(temporary)
 
 
+@contextmanager
+def _failure_states(paths: RunPaths, config, display):
+    """Map every way training can stop early to a manifest status and one clear message."""
+    from vaecli.callbacks import NonFiniteLoss
+    from vaecli.checkpoints import checkpoint_epoch
+
+    def mark(status: str, error: str) -> None:
+        display.on_train_end()
+        try:
+            update_manifest(paths, status=status, ended=_now(), error=error)
+        except OSError:
+            pass  # the disk may be full; the message raised below still reaches the user
+
+    try:
+        with _sigterm_as_interrupt():
+            yield
+    except NonFiniteLoss as failure:
+        mark(STATUS_FAILED, f"non-finite loss at epoch {failure.epoch}, {failure.where}: {failure.logs}")
+        raise TrainingFailed(
+            f"Training stopped: the loss became NaN or Inf at epoch {failure.epoch}, {failure.where}.",
+            f"Try a lower train.learning_rate (now {config.train.learning_rate:g}) or loss.kl_factor "
+            f"(now {config.loss.kl_factor:g}). The last good checkpoint (epoch {checkpoint_epoch(paths.checkpoint)}) "
+            f"is kept in {paths.checkpoint}.") from None
+    except KeyboardInterrupt:
+        mark(STATUS_KILLED, "interrupted")
+        raise TrainingInterrupted(
+            f"Interrupted; the run is marked KILLED with {checkpoint_epoch(paths.checkpoint)} completed epoch(s) saved.",
+            f"Continue with: vae train --resume {paths.root}") from None
+    except OSError as error:  # a full disk, a folder removed under us
+        message = f"cannot write {error.filename or paths.root}: {error.strerror or error}"
+        mark(STATUS_FAILED, message)
+        raise RunError(message, f"The last complete checkpoint is kept in {paths.checkpoint}.") from None
+    except BaseException as error:
+        mark(STATUS_FAILED, f"{type(error).__name__}: {error}")
+        raise
+
+
+def _open_run(config, paths: RunPaths, resume: bool, splits, acceleration, shape) -> None:
+    """Create the run folder, or check that a resumed run still sees the same data."""
+    if not resume:
+        create_run(paths, config.to_yaml(), _new_manifest(config, splits, acceleration, shape))
+        return
+    recorded = read_manifest(paths)["data"]["fingerprint"]
+    if recorded != splits.fingerprint:
+        raise RunError(f"{paths.root}: the data set changed since this run started (fingerprint {recorded} -> "
+                       f"{splits.fingerprint}); start a new run instead")
+
+
 def train(config, paths: RunPaths, resume: bool = False, console: Console | None = None, quiet: bool = False) -> dict:
     """Train config into the run folder `paths` (new, or resumed from its last checkpoint)."""
     from vaecli.runtime import import_tensorflow, resolve_acceleration, seed_everything
 
-    console = console or Console()
     import_tensorflow()
     import keras
 
-    from vaecli.callbacks import EpochRecorder, NonFiniteGuard, NonFiniteLoss, read_metrics, write_metrics
+    from vaecli.callbacks import EpochRecorder, NonFiniteGuard, read_metrics, write_metrics
     from vaecli.checkpoints import checkpoint_epoch, load_checkpoint
     from vaecli.data.pipeline import ordered_batches, steps_per_epoch, training_batches
     from vaecli.data.splits import load_splits
@@ -140,65 +187,30 @@ def train(config, paths: RunPaths, resume: bool = False, console: Console | None
     seed_everything(config.train_seed, config.train.deterministic)
     splits = load_splits(config)  # before the run folder exists: a data error leaves nothing behind
     shape = data_image_shape(config.data)
-    if resume:
-        manifest = read_manifest(paths)
-        if manifest["data"]["fingerprint"] != splits.fingerprint:
-            raise RunError(f"{paths.root}: the data set changed since this run started (fingerprint "
-                           f"{manifest['data']['fingerprint']} -> {splits.fingerprint}); start a new run instead")
-    else:
-        create_run(paths, config.to_yaml(), _new_manifest(config, splits, acceleration, shape))
+    _open_run(config, paths, resume, splits, acceleration, shape)
 
     steps = steps_per_epoch(len(splits.train), config.train.batch_size)
-    model = build_autoencoder(config, shape, steps, acceleration.jit_compile)
-    first_epoch = load_checkpoint(paths.checkpoint, model) if resume and checkpoint_epoch(paths.checkpoint) else 0
-    rows = [row for row in read_metrics(paths) if row["epoch"] <= first_epoch]
-    write_metrics(paths, rows)  # drops rows of epochs that ran past the last checkpoint
-    update_manifest(paths, status=STATUS_RUNNING, epochs_completed=first_epoch, error=None, ended=None)
+    display = ProgressDisplay(console or Console(), config.train.epochs, steps, config.train.batch_size, quiet)
+    with _failure_states(paths, config, display):
+        model = build_autoencoder(config, shape, steps, acceleration.jit_compile)
+        resumable = resume and checkpoint_epoch(paths.checkpoint) > 0
+        first_epoch = load_checkpoint(paths.checkpoint, model) if resumable else 0
+        rows = [row for row in read_metrics(paths) if row["epoch"] <= first_epoch]
+        write_metrics(paths, rows)  # drops rows of epochs that ran past the last checkpoint
+        update_manifest(paths, status=STATUS_RUNNING, epochs_completed=first_epoch, error=None, ended=None)
 
-    grid_source = splits.validation if len(splits.validation) else splits.test
-    sample_z = np.random.default_rng(config.train_seed).standard_normal(
-        (config.output.grid_images, config.model.z_dim)).astype("float32")
-    display = ProgressDisplay(console, config.train.epochs, steps, config.train.batch_size, quiet)
-    callbacks = [NonFiniteGuard(), display,
-                 EpochRecorder(paths, config, rows, grid_source.images[:config.output.grid_images], sample_z,
-                               len(splits.train))]
-    train_batches = training_batches(splits.train.images, config.train.batch_size, config.train_seed,
-                                     first_epoch, config.train.epochs)
-    validation_batches = (ordered_batches(splits.validation.images, config.train.batch_size)
-                          if len(splits.validation) else None)
-    try:
-        with _sigterm_as_interrupt():
-            if first_epoch < config.train.epochs:
-                model.fit(train_batches, epochs=config.train.epochs, initial_epoch=first_epoch, steps_per_epoch=steps,
-                          validation_data=validation_batches, callbacks=callbacks, shuffle=False,
-                          verbose=0)
-            _save_final_models(paths, model)
-    except NonFiniteLoss as failure:
-        display.on_train_end()
-        kept = checkpoint_epoch(paths.checkpoint)
-        where = f"epoch {failure.epoch}, step {failure.step}" if failure.step else f"epoch {failure.epoch} (validation)"
-        message = f"loss became non-finite at {where}: {failure.logs}"
-        update_manifest(paths, status=STATUS_FAILED, ended=_now(), error=message)
-        raise TrainingFailed(
-            f"Training stopped: the loss became NaN or Inf at {where}.",
-            f"Try a lower train.learning_rate (now {config.train.learning_rate:g}) or loss.kl_factor "
-            f"(now {config.loss.kl_factor:g}). The last good checkpoint (epoch {kept}) is kept in {paths.checkpoint}.",
-        ) from None
-    except KeyboardInterrupt:
-        display.on_train_end()
-        kept = checkpoint_epoch(paths.checkpoint)
-        update_manifest(paths, status=STATUS_KILLED, ended=_now(), error="interrupted")
-        raise TrainingInterrupted(f"Interrupted; the run is marked KILLED with {kept} completed epoch(s) saved.",
-                                  f"Continue with: vae train --resume {paths.root}") from None
-    except OSError as error:
-        display.on_train_end()
-        message = f"cannot write {error.filename or paths.root}: {error.strerror or error}"
-        try:
-            update_manifest(paths, status=STATUS_FAILED, ended=_now(), error=message)
-        except OSError:
-            pass  # the disk may be full; the message below still reaches the user
-        raise RunError(message, f"The last complete checkpoint is kept in {paths.checkpoint}.") from None
-    except BaseException as error:
-        update_manifest(paths, status=STATUS_FAILED, ended=_now(), error=f"{type(error).__name__}: {error}")
-        raise
+        grid_split = splits.validation if len(splits.validation) else splits.test
+        sample_z = np.random.default_rng(config.train_seed).standard_normal(
+            (config.output.grid_images, config.model.z_dim)).astype("float32")
+        recorder = EpochRecorder(paths, config, rows, grid_split.images[:config.output.grid_images], sample_z,
+                                 len(splits.train))
+        validation_batches = (ordered_batches(splits.validation.images, config.train.batch_size)
+                              if len(splits.validation) else None)
+        if first_epoch < config.train.epochs:
+            model.fit(training_batches(splits.train.images, config.train.batch_size, config.train_seed, first_epoch,
+                                       config.train.epochs),
+                      epochs=config.train.epochs, initial_epoch=first_epoch, steps_per_epoch=steps,
+                      validation_data=validation_batches, shuffle=False, verbose=0,
+                      callbacks=[NonFiniteGuard(model.steps_per_execution), display, recorder])
+        _save_final_models(paths, model)
     return update_manifest(paths, status=STATUS_COMPLETED, ended=_now(), final_metrics=rows[-1] if rows else None)
