@@ -54,7 +54,7 @@ def test_sampling_is_seeded_and_follows_the_variance():
     from vaecli.models import Sampling
 
     mean, log_var = np.full((20000, 2), 3.0, "float32"), np.full((20000, 2), np.log(4.0), "float32")
-    first = np.asarray(Sampling(seed=1)([mean, log_var]))
-    second = np.asarray(Sampling(seed=1)([mean, log_var]))
+    first = np.asarray(Sampling(seed=1, dtype="float32")([mean, log_var]))
+    second = np.asarray(Sampling(seed=1, dtype="float32")([mean, log_var]))
     assert np.array_equal(first, second)
     assert abs(first.mean() - 3.0) < 0.05 and abs(first.std() - 2.0) < 0.05

@@ -72,14 +72,16 @@ def train(
 ):
     """Train the model a config describes and write a run folder runs/NAME.
 
-    The run folder holds the resolved config, manifest.json, metrics.jsonl/.csv, TensorBoard
-    logs, checkpoints, final encoder.keras/decoder.keras and PNG grids.
+    The run folder holds the resolved config, manifest.json, metrics,
+    TensorBoard logs, checkpoints, final encoder.keras / decoder.keras
+    and PNG grids. An existing folder is never overwritten.
 
     Examples:
 
       vae train configs/quickstart.yaml
 
-      vae train configs/fashion_mnist_z32.yaml --set loss.kl_factor=1e-3 --name fmnist_kl1e-3
+      vae train configs/fashion_mnist_z32.yaml --set loss.kl_factor=1e-3
+      --name fmnist_kl1e-3
 
       vae train --resume runs/fmnist_kl1e-3
     """
@@ -120,7 +122,8 @@ def config_show(
     config_path: Path = typer.Argument(..., metavar="CONFIG", help="Experiment config (YAML)."),
     overrides: List[str] = typer.Option([], "--set", "-s", help=SET_HELP),
 ):
-    """Print the resolved config: the file, its overrides and every default, as YAML.
+    """Print the resolved config: the file, its overrides and every
+    default, as YAML.
 
     Example: vae config show configs/quickstart.yaml --set model.z_dim=64
     """
@@ -128,6 +131,11 @@ def config_show(
 
     print(load_config(config_path, overrides).to_yaml(), end="")
 
+
+# The latent-space commands (encode, decode, sample, ...) live in their own module.
+from vaecli.cli_latent import register as register_latent_commands  # noqa: E402
+
+register_latent_commands(app)
 
 if __name__ == "__main__":
     app()

@@ -29,6 +29,8 @@ from typing import Any, Iterator
 from vaecli.errors import RunError
 
 LATEST_POINTER = "LATEST"
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 STATUS_RUNNING, STATUS_COMPLETED, STATUS_FAILED, STATUS_KILLED = "RUNNING", "COMPLETED", "FAILED", "KILLED"
 
 
@@ -65,6 +67,7 @@ def atomic_path(target: Path, suffix: str = "") -> Iterator[Path]:
     handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix or target.suffix, dir=target.parent)
     os.close(handle)
     temporary = Path(temporary)
+    os.chmod(temporary, 0o666 & ~_UMASK)  # mkstemp makes 0600; results should be readable like any file
     try:
         yield temporary
         os.replace(temporary, target)

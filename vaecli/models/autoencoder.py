@@ -41,7 +41,8 @@ class AutoEncoder(keras.Model):
         self.encoder, self.decoder = encoder, decoder
         self.kind, self.reconstruction, self.reduction = kind, reconstruction, reduction
         self.kl_factor = float(kl_factor)
-        self.sampling = Sampling(seed, name="sampling")
+        # float32 even under mixed precision: z carries the latent code at full precision.
+        self.sampling = Sampling(seed, dtype="float32", name="sampling")
         self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction_loss")
         self.kl_tracker = keras.metrics.Mean(name="kl_loss")
 

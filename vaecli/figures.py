@@ -1,0 +1,143 @@
+"""Labelled figures (matplotlib, Agg backend), each written atomically.
+
+Plain image grids go through vaecli.images; this module is for pictures that need words:
+a row per boundary or per latent dimension, and the plots of `vae latent-stats`.
+"""
+
+from __future__ import annotations
+
+import math
+import textwrap
+from pathlib import Path
+
+import numpy as np
+
+from vaecli.images import make_grid, to_uint8
+from vaecli.runs import atomic_path
+
+DPI = 100
+MIN_DISPLAYED_PIXELS = 48  # small images (16x16, 28x28) are enlarged to at least this on screen
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")  # files only: no display needed, works over ssh and in CI
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(figure, path: Path) -> Path:
+    plt = _pyplot()
+    with atomic_path(Path(path), suffix=".png") as temporary:
+        figure.savefig(temporary, format="png", dpi=DPI)
+    plt.close(figure)
+    return Path(path)
+
+
+def _show(axis, picture: np.ndarray) -> None:
+    picture = to_uint8(picture)
+    if picture.shape[-1] == 1:
+        axis.imshow(picture[..., 0], cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+    else:
+        axis.imshow(picture, interpolation="nearest")
+
+
+def labelled_rows(path: Path, rows: list[np.ndarray], row_labels: list[str], title: str = "",
+                  column_labels: list[str] | None = None) -> Path:
+    """One strip of images per row, its label on the left; optional labels above the columns.
+
+    rows: each (count, H, W, C) float in [0, 1] or uint8; every row has the same count.
+    """
+    plt = _pyplot()
+    count, height, width, _ = np.shape(rows[0])
+    scale = max(1.0, MIN_DISPLAYED_PIXELS / max(height, width))
+    strips = [make_grid(row, columns=count) for row in rows]
+    strip_height, strip_width = strips[0].shape[:2]
+    label_inches, margin_inches = 0.9, 0.1
+    figure_width = strip_width * scale / DPI + label_inches + margin_inches
+    # Wrap the title to the figure (about 8 pixels per character at fontsize 10).
+    title_lines = textwrap.wrap(title, width=max(30, int(figure_width * DPI / 8)))
+    title_inches = 0.1 + 0.2 * len(title_lines) + (0.15 if title_lines else 0.0) + (0.25 if column_labels else 0.0)
+    row_inches = strip_height * scale / DPI
+    figure = plt.figure(figsize=(figure_width, row_inches * len(rows) + title_inches + 0.1))
+    figure_height = figure.get_figheight()
+    for row_number, (strip, label) in enumerate(zip(strips, row_labels)):
+        top = (title_inches + row_number * row_inches) / figure_height
+        axis = figure.add_axes((label_inches / figure_width, 1.0 - top - row_inches / figure_height,
+                                1.0 - (label_inches + margin_inches) / figure_width, row_inches / figure_height))
+        _show(axis, strip)
+        axis.set_xticks([])
+        axis.set_yticks([])
+        axis.set_ylabel(label, rotation=0, ha="right", va="center", fontsize=9)
+        if row_number == 0 and column_labels:
+            centres = [2 + index * (width + 2) + width / 2 for index in range(count)]
+            axis.set_xticks(centres, column_labels, fontsize=7)
+            axis.xaxis.tick_top()
+    if title_lines:
+        figure.suptitle("\n".join(title_lines), fontsize=10, y=1.0 - 0.05 / figure_height, va="top")
+    return _save(figure, path)
+
+
+def dimension_histograms(path: Path, z_mean: np.ndarray, dimensions: list[int], title: str) -> Path:
+    """Histogram of z_mean per dimension (density) against the N(0, 1) prior density."""
+    plt = _pyplot()
+    columns = min(4, len(dimensions))
+    rows = math.ceil(len(dimensions) / columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(3.0 * columns, 2.2 * rows), squeeze=False)
+    grid = np.linspace(-4, 4, 200)
+    prior = np.exp(-0.5 * grid**2) / math.sqrt(2 * math.pi)
+    for axis, dimension in zip(axes.flat, dimensions):
+        axis.hist(z_mean[:, dimension], bins=40, density=True, alpha=0.7, label="z_mean")
+        axis.plot(grid, prior, color="black", linewidth=1, label="N(0, 1)")
+        axis.set_title(f"z{dimension}", fontsize=9)
+        axis.tick_params(labelsize=7)
+    for axis in list(axes.flat)[len(dimensions):]:
+        axis.axis("off")
+    axes.flat[0].legend(fontsize=7)
+    figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    return _save(figure, path)
+
+
+def norm_histogram(path: Path, encoded_norms: np.ndarray, prior_norms: np.ndarray, title: str) -> Path:
+    """||z_mean|| of the data against ||z|| of as many N(0, I) samples."""
+    plt = _pyplot()
+    figure, axis = plt.subplots(figsize=(6, 3.5))
+    bins = np.histogram_bin_edges(np.concatenate([encoded_norms, prior_norms]), bins=60)
+    axis.hist(encoded_norms, bins=bins, alpha=0.6, label="encoded ||z_mean||")
+    axis.hist(prior_norms, bins=bins, alpha=0.6, label="prior N(0, I) ||z||")
+    axis.set_xlabel("Euclidean norm")
+    axis.set_ylabel("points")
+    axis.legend(fontsize=8)
+    axis.set_title(title, fontsize=10)
+    figure.tight_layout()
+    return _save(figure, path)
+
+
+def pca_figure(path: Path, projected: np.ndarray, explained: np.ndarray, labels: np.ndarray | None,
+               label_name: str | None, class_names: tuple[str, ...] = (), title: str = "") -> Path:
+    """Left: the first two principal components (coloured by label if any); right: the spectrum."""
+    plt = _pyplot()
+    figure, (scatter_axis, spectrum_axis) = plt.subplots(1, 2, figsize=(11, 4.2))
+    second = projected[:, 1] if projected.shape[1] > 1 else np.zeros(len(projected))
+    if labels is None:
+        scatter_axis.scatter(projected[:, 0], second, s=4, alpha=0.6)
+    else:
+        for value in np.unique(labels):
+            chosen = labels == value
+            name = class_names[int(value)] if class_names and 0 <= int(value) < len(class_names) else str(value)
+            scatter_axis.scatter(projected[chosen, 0], second[chosen], s=4, alpha=0.6, label=name)
+        scatter_axis.legend(title=label_name, fontsize=7, markerscale=3, loc="best")
+    scatter_axis.set_xlabel(f"PC1 ({100 * explained[0]:.1f}% of variance)")
+    scatter_axis.set_ylabel(f"PC2 ({100 * explained[1]:.1f}%)" if len(explained) > 1 else "PC2")
+    components = np.arange(1, len(explained) + 1)
+    spectrum_axis.bar(components, explained, label="per component")
+    spectrum_axis.plot(components, np.cumsum(explained), color="black", marker=".", label="cumulative")
+    spectrum_axis.set_xlabel("principal component")
+    spectrum_axis.set_ylabel("fraction of variance")
+    spectrum_axis.legend(fontsize=8)
+    figure.suptitle(title, fontsize=10)
+    figure.tight_layout()
+    return _save(figure, path)

@@ -1,0 +1,184 @@
+"""Latent files: HDF5 written atomically in the layout of DESIGN.md, and read back (also .npy/.npz).
+
+    z_mean      (N, z_dim) float32   the encoding ("the" latent point of each image)
+    z_log_var   (N, z_dim) float32   VAE only: log of the posterior variance
+    z           (N, z_dim) float32   sampled points (encode --sample; every file of `vae sample`)
+    index       (N,) int64           row of each image in its source split
+    labels/<name> (N,)               class labels or attributes of the data set, when it has them
+    attrs       run, run_path, config_hash, split, dataset_fingerprint, z_dim, kind, ...
+
+Datasets are chunked along N and gzip-compressed; a file is written under a temporary name
+and renamed when complete, so a killed command never leaves half a file.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import h5py
+import numpy as np
+
+from vaecli.latent import LatentError
+from vaecli.runs import atomic_path
+
+CHUNK_ROWS = 4096  # rows per HDF5 chunk: ~0.5 MB at z_dim 32, so reading a slice stays cheap
+COMPRESSION_LEVEL = 4  # gzip: most of the gain of level 9 at a fraction of the time
+POINT_DATASETS = ("z_mean", "z", "z_log_var")  # what `decode` looks for when no --dataset is given
+HDF5_SUFFIXES = (".h5", ".hdf5")
+
+
+@dataclass
+class LatentPoints:
+    """Points read from a latent file: values (N, z_dim) float32 and where they came from."""
+
+    values: np.ndarray
+    path: Path
+    dataset: str
+    attrs: dict[str, Any] = field(default_factory=dict)
+
+
+def _attribute_value(value: Any) -> Any:
+    """HDF5 attributes hold numbers, strings and arrays; None becomes '' and dicts become JSON."""
+    if value is None:
+        return ""
+    if isinstance(value, (dict, list, tuple)) and not _is_numeric_sequence(value):
+        return json.dumps(value)
+    return value
+
+
+def _is_numeric_sequence(value: Any) -> bool:
+    return isinstance(value, (list, tuple)) and all(isinstance(item, (int, float)) for item in value)
+
+
+def _write_dataset(handle, name: str, values: np.ndarray) -> None:
+    values = np.asarray(values)
+    if len(values) == 0:
+        handle.create_dataset(name, data=values)
+        return
+    chunks = (min(len(values), CHUNK_ROWS),) + values.shape[1:]
+    handle.create_dataset(name, data=values, chunks=chunks, compression="gzip", compression_opts=COMPRESSION_LEVEL)
+
+
+def write_latent_file(path: Path, arrays: dict[str, np.ndarray], labels: dict[str, np.ndarray] | None = None,
+                      attrs: dict[str, Any] | None = None) -> Path:
+    """Write arrays (None values skipped), labels/<name> and attributes to path, atomically."""
+    path = Path(path)
+    with atomic_path(path, suffix=path.suffix or ".h5") as temporary:
+        with h5py.File(temporary, "w") as handle:
+            for name, values in arrays.items():
+                if values is not None:
+                    _write_dataset(handle, name, values)
+            if labels:
+                group = handle.create_group("labels")
+                for name, values in labels.items():
+                    _write_dataset(group, name, np.asarray(values))
+            for name, value in (attrs or {}).items():
+                handle.attrs[name] = _attribute_value(value)
+    return path
+
+
+def read_attributes(path: Path) -> dict[str, Any]:
+    """The attributes of an HDF5 latent file as plain Python values."""
+    with h5py.File(path, "r") as handle:
+        return {name: (value.item() if isinstance(value, np.generic) else value)
+                for name, value in handle.attrs.items()}
+
+
+def recorded_run(path: str | Path) -> Path | None:
+    """The run folder an HDF5 latent file names in its run_path attribute, if it still exists there."""
+    path = Path(path)
+    if path.suffix.lower() not in HDF5_SUFFIXES or not path.is_file():
+        return None
+    try:
+        run_path = read_attributes(path).get("run_path")
+    except OSError:
+        return None
+    return Path(run_path) if run_path and (Path(run_path) / "decoder.keras").is_file() else None
+
+
+def read_array(path: Path, name: str) -> np.ndarray:
+    """One whole dataset (e.g. 'index' or 'labels/label') of an HDF5 file."""
+    with h5py.File(path, "r") as handle:
+        return handle[name][()]
+
+
+def _available(handle) -> list[str]:
+    """Names of the 2-D datasets of an HDF5 file (the ones that can hold latent points)."""
+    names: list[str] = []
+    handle.visititems(lambda name, item: names.append(name) if getattr(item, "ndim", 0) == 2 else None)
+    return names
+
+
+def _read_hdf5(path: Path, dataset: str | None, limit: int | None) -> tuple[np.ndarray, str, dict]:
+    try:
+        with h5py.File(path, "r") as handle:
+            if dataset is None:
+                dataset = next((name for name in POINT_DATASETS if name in handle), None)
+                if dataset is None:
+                    raise LatentError(f"{path} holds none of {', '.join(POINT_DATASETS)}; name one with --dataset "
+                                      f"(available: {', '.join(_available(handle)) or 'none'})")
+            if dataset not in handle or not isinstance(handle[dataset], h5py.Dataset):
+                raise LatentError(f"{path} has no dataset {dataset!r} (available: "
+                                  f"{', '.join(_available(handle)) or 'none'})")
+            stored = handle[dataset]
+            values = stored[()] if stored.ndim == 0 or limit is None else stored[:limit]
+            attrs = {name: (value.item() if isinstance(value, np.generic) else value)
+                     for name, value in handle.attrs.items()}
+    except OSError as error:
+        raise LatentError(f"{path}: not a readable HDF5 file ({error})") from None
+    return values, dataset, attrs
+
+
+def _read_numpy(path: Path, dataset: str | None) -> tuple[np.ndarray, str]:
+    try:
+        if path.suffix == ".npy":
+            return np.load(path, allow_pickle=False), "array"
+        with np.load(path, allow_pickle=False) as archive:
+            names = list(archive.files)
+            name = dataset or next((candidate for candidate in POINT_DATASETS if candidate in names),
+                                   names[0] if len(names) == 1 else None)
+            if name not in names:
+                raise LatentError(f"{path} has no array {name!r} (available: {', '.join(names) or 'none'})")
+            return archive[name], name
+    except (OSError, ValueError) as error:
+        raise LatentError(f"{path}: not a readable NumPy file ({error})") from None
+
+
+def read_latents(path: str | Path, dataset: str | None = None, limit: int | None = None,
+                 z_dim: int | None = None, run: str = "the run") -> LatentPoints:
+    """Points (N, z_dim) from an HDF5 latent file, a .npy array or a .npz archive, checked for use.
+
+    dataset None picks z_mean, else z, else z_log_var. A single vector (z_dim,) counts as one
+    point. Every problem is one LatentError sentence: missing file or dataset, wrong rank,
+    z_dim mismatch (when z_dim is given), non-finite values.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise LatentError(f"{path}: no such file")
+    if limit is not None and limit < 1:
+        raise LatentError(f"--limit must be at least 1, got {limit}")
+    attrs: dict[str, Any] = {}
+    if path.suffix.lower() in HDF5_SUFFIXES:
+        values, dataset, attrs = _read_hdf5(path, dataset, limit)
+    elif path.suffix.lower() in (".npy", ".npz"):
+        values, dataset = _read_numpy(path, dataset)
+    else:
+        raise LatentError(f"{path}: unknown latent file type (expected .h5, .hdf5, .npy or .npz)")
+    values = np.asarray(values)
+    if values.ndim == 1:
+        values = values[None, :]
+    if values.ndim != 2 or not np.issubdtype(values.dtype, np.number):
+        raise LatentError(f"{path}:{dataset} has shape {values.shape} ({values.dtype}); latent points must be a "
+                          f"(N, z_dim) array of numbers")
+    values = values[:limit].astype(np.float32)
+    if z_dim is not None and values.shape[1] != z_dim:
+        raise LatentError(f"{path}:{dataset} holds {values.shape[1]}-dimensional points but {run} has z_dim {z_dim}")
+    bad_rows = np.flatnonzero(~np.all(np.isfinite(values), axis=1))
+    if len(bad_rows):
+        count = int(np.sum(~np.isfinite(values)))
+        raise LatentError(f"{path}:{dataset} holds {count} non-finite value(s) (NaN or Inf) in {len(bad_rows)} "
+                          f"row(s); the first is row {bad_rows[0]}")
+    return LatentPoints(values, path, dataset, attrs)

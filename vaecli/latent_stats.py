@@ -1,0 +1,124 @@
+"""Statistics of an encoded data set: what the latent space holds, as plain numbers.
+
+Definitions (each a standard one, stated here because papers differ):
+
+- Active units (Burda et al. 2016, "Importance Weighted Autoencoders"): dimension i is
+  active when Cov_x(E[z_i | x]) = Var over data points of z_mean_i exceeds 0.01. The
+  threshold assumes a unit-variance prior; for an AE, whose latent scale is arbitrary, the
+  count is still reported but means less.
+- Per-dimension KL: KL(q(z_i|x) || N(0, 1)) = 0.5 * (mu^2 + exp(log_var) - 1 - log_var),
+  averaged over data points; the sum over dimensions is the KL the training loss logs.
+- PCA spectrum: singular values s_k of the centred z_mean matrix; explained variance
+  s_k^2 / sum s^2.
+- Effective rank (Roy & Vetterli 2007): exp(H(p)) with p_k = s_k / sum s and H the Shannon
+  entropy in nats. It equals k for k equal non-zero singular values and is 1 for rank one.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al.: variance of E[z_i|x] across data points
+DEFAULT_BOXES = (1.0, 2.0, 5.0, 10.0)  # B of the positive boxes 0 < z_i < B whose coverage is reported
+NORM_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
+
+
+def active_units(z_mean: np.ndarray, threshold: float = ACTIVE_UNIT_THRESHOLD) -> np.ndarray:
+    """Indices of the dimensions whose z_mean varies across data points by more than threshold."""
+    variance = np.var(np.asarray(z_mean, np.float64), axis=0)
+    return np.flatnonzero(variance > threshold)
+
+
+def kl_per_dimension(z_mean: np.ndarray, z_log_var: np.ndarray) -> np.ndarray:
+    """(z_dim,) KL of each posterior dimension from N(0, 1), in nats, averaged over data points."""
+    mean = np.asarray(z_mean, np.float64)
+    log_var = np.asarray(z_log_var, np.float64)
+    return np.mean(0.5 * (mean**2 + np.exp(log_var) - 1.0 - log_var), axis=0)
+
+
+def effective_rank(singular_values: np.ndarray) -> float:
+    """exp(entropy of the normalised singular values); 0 for an all-zero spectrum."""
+    values = np.asarray(singular_values, np.float64)
+    total = values.sum()
+    if total <= 0:
+        return 0.0
+    weights = values[values > 0] / total
+    return float(np.exp(-np.sum(weights * np.log(weights))))
+
+
+def pca_spectrum(z_mean: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(singular values, principal axes as rows) of the centred z_mean matrix."""
+    centred = np.asarray(z_mean, np.float64) - np.mean(z_mean, axis=0)
+    _, singular_values, axes = np.linalg.svd(centred, full_matrices=False)
+    return singular_values, axes
+
+
+def components_for(explained: np.ndarray, fraction: float) -> int:
+    """How many leading principal components explain at least `fraction` of the variance."""
+    if explained.sum() == 0:
+        return 0
+    return int(np.searchsorted(np.cumsum(explained), fraction - 1e-12) + 1)
+
+
+def _quantiles(values: np.ndarray) -> dict[str, float]:
+    summary = {"mean": float(np.mean(values)), "std": float(np.std(values))}
+    summary.update({f"q{round(q * 100):02d}": float(np.quantile(values, q)) for q in NORM_QUANTILES})
+    return summary
+
+
+def box_fraction(z: np.ndarray, boundary: float) -> dict[str, float]:
+    """Fractions of points with every component inside 0 < z_i < boundary, and of single components.
+
+    In many dimensions almost no point is inside (each sign is a coin flip), while most of its
+    components may be: the second number says how far off the box the encodings are.
+    """
+    inside = (z > 0) & (z < boundary)
+    return {"points": float(np.mean(np.all(inside, axis=1))), "components": float(np.mean(inside))}
+
+
+def latent_statistics(z_mean: np.ndarray, z_log_var: np.ndarray | None = None,
+                      boxes: tuple[float, ...] = DEFAULT_BOXES, seed: int = 0) -> dict:
+    """Everything `vae latent-stats` reports, as JSON-ready numbers (see the module docstring).
+
+    z_log_var is None for an AE: posterior variance and KL are then reported as None.
+    The prior norms come from as many N(0, I) samples as there are points, drawn with seed.
+    """
+    z_mean = np.asarray(z_mean, np.float64)
+    count, z_dim = z_mean.shape
+    variance = np.var(z_mean, axis=0)
+    active = active_units(z_mean)
+    singular_values, _ = pca_spectrum(z_mean)
+    explained = singular_values**2 / max(float(np.sum(singular_values**2)), 1e-300)
+    prior_norms = np.linalg.norm(np.random.default_rng(seed).standard_normal((count, z_dim)), axis=1)
+    statistics = {
+        "num_points": int(count), "z_dim": int(z_dim),
+        "mean": np.mean(z_mean, axis=0).tolist(),
+        "variance": variance.tolist(),
+        "active_units": {"count": int(len(active)), "threshold": ACTIVE_UNIT_THRESHOLD,
+                         "dimensions": active.tolist()},
+        "posterior_variance": None, "kl_per_dimension": None, "kl_total": None,
+        "norm": {"encoded": _quantiles(np.linalg.norm(z_mean, axis=1)), "prior": _quantiles(prior_norms),
+                 "prior_seed": seed},
+        "box_fraction": {format(boundary, "g"): box_fraction(z_mean, boundary) for boundary in boxes},
+        "pca": {"singular_values": singular_values.tolist(), "explained_variance": explained.tolist(),
+                "effective_rank": effective_rank(singular_values),
+                "components_for_90_percent": components_for(explained, 0.90),
+                "components_for_99_percent": components_for(explained, 0.99)},
+    }
+    if z_log_var is not None:
+        kl = kl_per_dimension(z_mean, z_log_var)
+        statistics["posterior_variance"] = np.mean(np.exp(np.asarray(z_log_var, np.float64)), axis=0).tolist()
+        statistics["kl_per_dimension"] = kl.tolist()
+        statistics["kl_total"] = float(kl.sum())
+    return statistics
+
+
+def dimensions_by_information(z_mean: np.ndarray, z_log_var: np.ndarray | None) -> tuple[np.ndarray, str]:
+    """All dimensions, most informative first, and what ranked them.
+
+    A VAE ranks by KL (nats each dimension carries); an AE has no posterior, so the variance
+    of z_mean across data stands in (the active-unit measure).
+    """
+    if z_log_var is not None:
+        return np.argsort(-kl_per_dimension(z_mean, z_log_var), kind="stable"), "KL"
+    return np.argsort(-np.var(np.asarray(z_mean, np.float64), axis=0), kind="stable"), "variance of z_mean"
