@@ -151,7 +151,8 @@ def test_decode_refuses_bad_points_with_one_line(runs, tmp_path):
 def test_box_samples_lie_inside_the_box_and_are_deterministic(runs, tmp_path):
     output = ok("sample", "--run", runs / "tiny", "--boundary", "10", "--n", 12, "--seed", 4)
     assert "0 < z_i < 10" in output and "box_B10_seed4.png" in output
-    picture, points_file = runs / "tiny" / "samples" / "box_B10_seed4.png", runs / "tiny" / "samples" / "box_B10_seed4.h5"
+    samples = runs / "tiny" / "samples"
+    picture, points_file = samples / "box_B10_seed4.png", samples / "box_B10_seed4.h5"
     with h5py.File(points_file) as handle:
         z = handle["z"][()]
         assert handle.attrs["region"] == "box" and handle.attrs["kind"] == "samples"

@@ -98,7 +98,8 @@ def train(
         config = load_config(paths.config)
     else:
         if config_path is None:
-            raise ConfigError("missing CONFIG: give an experiment config (e.g. configs/quickstart.yaml) or --resume RUN")
+            raise ConfigError("missing CONFIG: give an experiment config (e.g. configs/quickstart.yaml) "
+                              "or --resume RUN")
         config = load_config(config_path, overrides + ([f"name={name}"] if name else []))
         paths = prepare_new_run(runs_dir, config.name, force)
 

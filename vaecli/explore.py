@@ -25,7 +25,6 @@ from vaecli.latent_files import read_latents, write_latent_file
 from vaecli.runs import atomic_path
 from vaecli.trained import TrainedRun, decode_latents, encode_images
 
-LATENT_FOLDER, DECODED_FOLDER, SAMPLES_FOLDER = "latent", "decoded", "samples"
 ENCODE_SPLITS = ("train", "validation", "test", "all")
 DECODE_LIMIT = 256  # points decoded by default: a readable grid, and bounded memory on a 200k-row file
 SAMPLES_ONE_PARAMETER, SAMPLES_PER_ROW = 100, 10  # --n defaults: a 10x10 grid, or rows of 10
@@ -54,9 +53,9 @@ def progress_bar(console, total: int, description: str) -> Iterator[Callable[[in
         yield lambda count: progress.advance(task, count)
 
 
-def output_path(trained: TrainedRun, out: str | Path | None, folder: str, name: str) -> Path:
-    """--out when given (relative to the working directory), else runs/NAME/<folder>/<name>."""
-    return Path(out) if out is not None else trained.paths.root / folder / name
+def output_path(out: str | Path | None, folder: Path, name: str) -> Path:
+    """--out when given (relative to the working directory), else folder/name inside the run."""
+    return Path(out) if out is not None else folder / name
 
 
 def with_suffix(path: Path, suffix: str) -> Path:
@@ -112,7 +111,7 @@ def encode_split(trained: TrainedRun, split: str = "test", limit: int | None = N
     z_mean, z_log_var = encode_with_progress(trained, chosen.images, console, f"encoding {split}")
     z = sample_posterior(z_mean, z_log_var, seed) if sample else None
     suffix = f"_first{limit}" if limit is not None else ""
-    target = output_path(trained, out, LATENT_FOLDER, f"z_{split}{suffix}.h5")
+    target = output_path(out, trained.paths.latent, f"z_{split}{suffix}.h5")
     attrs = {**trained.provenance(), "kind": "encoding", "split": split, "dataset_fingerprint": fingerprint,
              "num_points": len(z_mean), "sample_seed": seed if sample else None,
              "label_names": list(SOURCES[trained.config.data.source].label_names),
@@ -145,7 +144,7 @@ def decode_file(trained: TrainedRun, file: str | Path, dataset: str | None = Non
     with progress_bar(console, len(points.values), "decoding") as advance:
         images = decode_latents(trained, points.values, on_batch=advance)
     name = f"{points.path.stem}_{points.dataset.replace('/', '_')}.png"
-    target = save_png(output_path(trained, out, DECODED_FOLDER, name), make_grid(images, columns))
+    target = save_png(output_path(out, trained.paths.decoded, name), make_grid(images, columns))
     written = [target]
     if array_out is not None:
         array_target = Path(array_out)
@@ -181,7 +180,7 @@ def sample_latent_space(trained: TrainedRun, region: str, parameters: list[float
     n = n if n is not None else (SAMPLES_ONE_PARAMETER if len(parameters) == 1 else SAMPLES_PER_ROW)
     rows_of_points = [sample_region(region, parameter, n, trained.z_dim, seed) for parameter in parameters]
     rows_of_images = [decode_latents(trained, points) for points in rows_of_points]
-    picture = output_path(trained, out, SAMPLES_FOLDER, sample_file_stem(region, parameters, seed) + ".png")
+    picture = output_path(out, trained.paths.samples, sample_file_stem(region, parameters, seed) + ".png")
     description = REGIONS[region].description
     if len(parameters) == 1:
         save_png(picture, make_grid(rows_of_images[0], columns))

@@ -19,7 +19,6 @@ from vaecli.latent_stats import DEFAULT_BOXES, dimensions_by_information, latent
 from vaecli.runs import write_text_atomic
 from vaecli.trained import TrainedRun
 
-STATS_FOLDER = "latent_stats"
 HISTOGRAM_DIMENSIONS = 16  # panels in dimensions.png: the most informative dimensions first
 MAX_LABEL_CLASSES = 20  # a label with more distinct values than this is not used to colour the scatter
 
@@ -50,7 +49,7 @@ def latent_stats_report(trained: TrainedRun, split: str = "test", limit: int | N
     statistics["dimensions_by_information"] = {"measure": measure, "order": order.tolist()}
     statistics["provenance"] = {**trained.provenance(), "split": split, "dataset_fingerprint": fingerprint,
                                 "limit": limit, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
-    folder = Path(out) if out is not None else trained.paths.root / STATS_FOLDER
+    folder = Path(out) if out is not None else trained.paths.latent_stats
     stats_file = folder / "stats.json"
     write_text_atomic(stats_file, json.dumps(statistics, indent=2) + "\n")
 

@@ -10,6 +10,7 @@
         decoder.keras
         images/                reconstructions_eNNNN.png, samples_eNNNN.png
         loss_curve.png
+        latent/ decoded/ samples/ explore/ latent_stats/   written by the latent-space commands
     runs/LATEST                name of the most recently started run
 
 Every file is written to a temporary name and renamed, so a kill never leaves half a file.
@@ -52,6 +53,12 @@ class RunPaths:
     decoder = property(lambda self: self.root / "decoder.keras")
     images = property(lambda self: self.root / "images")
     loss_curve = property(lambda self: self.root / "loss_curve.png")
+    # Written later by the latent-space commands:
+    latent = property(lambda self: self.root / "latent")  # vae encode
+    decoded = property(lambda self: self.root / "decoded")  # vae decode
+    samples = property(lambda self: self.root / "samples")  # vae sample
+    explore = property(lambda self: self.root / "explore")  # vae interpolate, vae traverse
+    latent_stats = property(lambda self: self.root / "latent_stats")  # vae latent-stats
 
     def reconstruction_grid(self, epoch: int) -> Path:
         return self.images / f"reconstructions_e{epoch:04d}.png"

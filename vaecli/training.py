@@ -71,7 +71,8 @@ def build_autoencoder(config, image_shape, steps_per_epoch: int, jit_compile: bo
                         reduction=config.loss.reduction, kl_factor=config.loss.kl_factor if config.model.kind == "vae"
                         else 0.0, seed=config.train_seed)
     optimizer = keras.optimizers.Adam(learning_rate_schedule(config.train, steps_per_epoch))
-    model.compile(optimizer=optimizer, jit_compile=jit_compile, steps_per_execution=steps_per_execution(steps_per_epoch))
+    model.compile(optimizer=optimizer, jit_compile=jit_compile,
+                  steps_per_execution=steps_per_execution(steps_per_epoch))
     return model
 
 
@@ -146,8 +147,9 @@ def _failure_states(paths: RunPaths, config, display):
             f"is kept in {paths.checkpoint}.") from None
     except KeyboardInterrupt:
         mark(STATUS_KILLED, "interrupted")
+        saved = checkpoint_epoch(paths.checkpoint)
         raise TrainingInterrupted(
-            f"Interrupted; the run is marked KILLED with {checkpoint_epoch(paths.checkpoint)} completed epoch(s) saved.",
+            f"Interrupted; the run is marked KILLED with {saved} completed epoch(s) saved.",
             f"Continue with: vae train --resume {paths.root}") from None
     except OSError as error:  # a full disk, a folder removed under us
         message = f"cannot write {error.filename or paths.root}: {error.strerror or error}"

@@ -17,7 +17,6 @@ from vaecli.latent_files import write_latent_file
 from vaecli.latent_stats import dimensions_by_information
 from vaecli.trained import TrainedRun, decode_latents, encode_images
 
-EXPLORE_FOLDER = "explore"
 TRAVERSE_ALL_UP_TO = 16  # with neither --dims nor --top-kl: every dimension up to this z_dim, else the top 16
 TOP_KL_IMAGES = 2000  # images encoded to rank dimensions by KL: enough for a stable ranking, quick to encode
 
@@ -72,7 +71,7 @@ def interpolate(trained: TrainedRun, start: str, end: str, split: str = "test", 
     decoded = decode_latents(trained, path)
     strip = np.concatenate([first[None] / 255.0, decoded, last[None] / 255.0])
     name = f"interpolate_{first_name}_{last_name}_{method}.png"
-    picture = save_png(output_path(trained, out, EXPLORE_FOLDER, name), make_grid(strip, columns=len(strip)))
+    picture = save_png(output_path(out, trained.paths.explore, name), make_grid(strip, columns=len(strip)))
     points_file = write_latent_file(with_suffix(picture, ".h5"), {"z": path, "z_mean": z_mean},
                                     attrs={**trained.provenance(), "kind": "interpolation", "method": method,
                                            "from": start, "to": end, "split": split, "steps": steps})
@@ -126,7 +125,7 @@ def traverse(trained: TrainedRun, index: int, split: str = "test", dims: str | N
     title = (f"{trained.paths.name}: {split} image {index}, offsets {value_range[0]:g}..{value_range[1]:g} added to "
              f"{'blocks of ' + str(block) if block > 1 else 'single'} dimensions ({how})")
     column_labels = ["input"] + [f"{offset:+.3g}" for offset in offsets]
-    picture = labelled_rows(output_path(trained, out, EXPLORE_FOLDER, name), rows,
+    picture = labelled_rows(output_path(out, trained.paths.explore, name), rows,
                             [block_label(item) for item in blocks], title, column_labels)
     points_file = write_latent_file(with_suffix(picture, ".h5"), {"z": grid.reshape(-1, trained.z_dim),
                                                                   "z_mean": z_mean},

@@ -130,7 +130,8 @@ def _keras_download(name: str, places: list[Path]) -> tuple:
 
         return getattr(keras.datasets, name).load_data()
     except Exception as error:  # any network or archive failure becomes one clear line
-        raise _download_error(name, places, f"{type(error).__name__}: {str(error).splitlines()[0][:200]}")
+        reason = f"{type(error).__name__}: {(str(error).splitlines() or [''])[0][:200]}"
+        raise _download_error(name, places, reason) from None
 
 
 def data_offline() -> bool:
