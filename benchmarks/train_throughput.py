@@ -31,7 +31,7 @@ def run_vaecli(epochs: int, num_images: int, data: str, overrides: list[str]) ->
     from vaecli.config import apply_overrides, validate
     from vaecli.data.pipeline import steps_per_epoch, training_batches
     from vaecli.data.sources import SOURCES
-    from vaecli.runtime import import_tensorflow, resolve_acceleration, seed_everything
+    from vaecli.runtime import configure_runtime, import_tensorflow
     from vaecli.training import build_autoencoder
 
     config = validate(apply_overrides({
@@ -43,8 +43,7 @@ def run_vaecli(epochs: int, num_images: int, data: str, overrides: list[str]) ->
         "train": {"batch_size": 128, "learning_rate": 1e-3, "epochs": epochs + 1},
     }, overrides))
     import_tensorflow()
-    acceleration = resolve_acceleration(config.train)
-    seed_everything(config.train_seed, config.train.deterministic)
+    acceleration = configure_runtime(config)
     images = SOURCES["fashion_mnist"].load(config.data).train_images[:num_images]
     steps = steps_per_epoch(len(images), config.train.batch_size)
     model = build_autoencoder(config, images.shape[1:], steps, acceleration.jit_compile)
@@ -53,7 +52,7 @@ def run_vaecli(epochs: int, num_images: int, data: str, overrides: list[str]) ->
     started = time.perf_counter()
     model.fit(batches, epochs=epochs + 1, initial_epoch=1, steps_per_epoch=steps, verbose=0, shuffle=False)
     seconds = time.perf_counter() - started
-    print(f"vaecli images_per_s={epochs * len(images) / seconds:.0f}")
+    print(f"vaecli precision={acceleration.precision_policy} images_per_s={epochs * len(images) / seconds:.0f}")
 
 
 def measure(command: list[str]) -> float:

@@ -93,3 +93,13 @@ def seed_everything(seed: int, deterministic: bool) -> None:
     keras.utils.set_random_seed(seed)
     if deterministic:
         tf.config.experimental.enable_op_determinism()
+
+
+def configure_runtime(config) -> Acceleration:
+    """Everything a training process sets up before building a model: devices, precision, seeds."""
+    import keras
+
+    acceleration = resolve_acceleration(config.train)
+    keras.mixed_precision.set_global_policy(acceleration.precision_policy)
+    seed_everything(config.train_seed, config.train.deterministic)
+    return acceleration

@@ -173,20 +173,16 @@ def _open_run(config, paths: RunPaths, resume: bool, splits, acceleration, shape
 
 def train(config, paths: RunPaths, resume: bool = False, console: Console | None = None, quiet: bool = False) -> dict:
     """Train config into the run folder `paths` (new, or resumed from its last checkpoint)."""
-    from vaecli.runtime import import_tensorflow, resolve_acceleration, seed_everything
+    from vaecli.runtime import configure_runtime, import_tensorflow
 
     import_tensorflow()
-    import keras
-
     from vaecli.callbacks import EpochRecorder, NonFiniteGuard, read_metrics, write_metrics
     from vaecli.checkpoints import checkpoint_epoch, load_checkpoint
     from vaecli.data.pipeline import ordered_batches, steps_per_epoch, training_batches
     from vaecli.data.splits import load_splits
     from vaecli.progress import ProgressDisplay
 
-    acceleration = resolve_acceleration(config.train)
-    keras.mixed_precision.set_global_policy(acceleration.precision_policy)
-    seed_everything(config.train_seed, config.train.deterministic)
+    acceleration = configure_runtime(config)
     splits = load_splits(config)  # before the run folder exists: a data error leaves nothing behind
     shape = data_image_shape(config.data)
     _open_run(config, paths, resume, splits, acceleration, shape)
