@@ -138,5 +138,10 @@ from vaecli.cli_latent import register as register_latent_commands  # noqa: E402
 
 register_latent_commands(app)
 
+# Measuring commands (evaluate, compare, sweep, report).
+from vaecli.cli_measure import register as register_measure_commands  # noqa: E402
+
+register_measure_commands(app)
+
 if __name__ == "__main__":
     app()

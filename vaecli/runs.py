@@ -11,6 +11,8 @@
         images/                reconstructions_eNNNN.png, samples_eNNNN.png
         loss_curve.png
         latent/ decoded/ samples/ explore/ latent_stats/   written by the latent-space commands
+        evaluation.json, evaluation/, report.html           written by vae evaluate / vae report
+    runs/sweeps/NAME.json      outcome of each run of a `vae sweep`
     runs/LATEST                name of the most recently started run
 
 Every file is written to a temporary name and renamed, so a kill never leaves half a file.
@@ -59,6 +61,9 @@ class RunPaths:
     samples = property(lambda self: self.root / "samples")  # vae sample
     explore = property(lambda self: self.root / "explore")  # vae interpolate, vae traverse
     latent_stats = property(lambda self: self.root / "latent_stats")  # vae latent-stats
+    evaluation = property(lambda self: self.root / "evaluation.json")  # vae evaluate
+    evaluation_images = property(lambda self: self.root / "evaluation")  # vae evaluate: samples.png
+    report = property(lambda self: self.root / "report.html")  # vae report
 
     def reconstruction_grid(self, epoch: int) -> Path:
         return self.images / f"reconstructions_e{epoch:04d}.png"

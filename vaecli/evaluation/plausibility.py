@@ -1,0 +1,118 @@
+"""Plausibility of decoded latent points: precision, recall and Frechet distance against real
+images in one named feature space, and the encode->decode cycle error per latent region.
+
+Each region (the prior N(0, I) and the positive boxes 0 < z_i < B of the classic AE
+experiment) gets the same number of points; the real reference is an equally large random
+subset of the split, so precision and recall are balanced. Two reference rows show what good
+looks like in this feature space: another disjoint subset of real images, and the
+reconstructions of those images.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from vaecli.evaluation.features import FeatureSpace
+from vaecli.evaluation.metrics import (
+    NEAREST_NEIGHBOURS,
+    frechet_distance,
+    precision_recall,
+)
+from vaecli.latent import REGIONS, region_label, sample_region
+from vaecli.trained import BATCH_SIZE, TrainedRun, decode_latents
+
+DEFAULT_BOXES = (0.5, 2.5, 5.0, 8.0, 10.0, 15.0, 20.0, 30.0, 50.0)  # the B values of the classic experiment
+GRID_IMAGES = 10  # decoded images per region in the sample figure
+
+
+@dataclass
+class RegionOutcome:
+    row: dict  # the numbers written to evaluation.json
+    images: np.ndarray  # the first GRID_IMAGES decoded images, for the figure
+
+
+def encode_floats(trained: TrainedRun, images: np.ndarray) -> np.ndarray:
+    """z_mean of float images in [0, 1] (decoded images are fed back without rounding to uint8)."""
+    import keras
+
+    z_mean = np.empty((len(images), trained.z_dim), np.float32)
+    for start in range(0, len(images), BATCH_SIZE):
+        outputs = trained.encoder(images[start:start + BATCH_SIZE].astype(np.float32), training=False)
+        z_mean[start:start + BATCH_SIZE] = keras.ops.convert_to_numpy(outputs[0] if trained.is_vae else outputs)
+    return z_mean
+
+
+def cycle_errors(trained: TrainedRun, z: np.ndarray, decoded: np.ndarray) -> dict:
+    """||E[z | dec(z)] - z||: how far the encoder puts a decoded point from where it came from."""
+    back = encode_floats(trained, decoded).astype(np.float64)
+    distances = np.linalg.norm(back - z, axis=1)
+    norms = np.maximum(np.linalg.norm(z, axis=1), 1e-12)
+    return {"cycle_error_mean": float(distances.mean()), "cycle_error_median": float(np.median(distances)),
+            "cycle_error_relative": float(np.mean(distances / norms)), "latent_norm_mean": float(norms.mean())}
+
+
+def compare_features(real_features: np.ndarray, features: np.ndarray) -> dict:
+    precision, recall = precision_recall(real_features, features, NEAREST_NEIGHBOURS)
+    return {"precision": precision, "recall": recall, "frechet_distance": frechet_distance(real_features, features)}
+
+
+def region_outcome(trained: TrainedRun, space: FeatureSpace, real_features: np.ndarray, kind: str, parameter: float,
+                   num_samples: int, seed: int) -> RegionOutcome:
+    z = sample_region(kind, parameter, num_samples, trained.z_dim, seed)
+    decoded = decode_latents(trained, z)
+    row = {"region": kind, "parameter": float(parameter), "label": region_name(kind, parameter),
+           "description": REGIONS[kind].description.format(p=f"{parameter:g}"), "num_points": num_samples,
+           **compare_features(real_features, space.embed(decoded)),
+           **cycle_errors(trained, z.astype(np.float64), decoded)}
+    return RegionOutcome(row, decoded[:GRID_IMAGES])
+
+
+def region_name(kind: str, parameter: float) -> str:
+    """'prior' for N(0, I), else 'box B=10' etc."""
+    if kind == "prior" and parameter == 1.0:
+        return "prior"
+    return f"{kind} {region_label(kind, parameter)}"
+
+
+def reference_outcomes(trained: TrainedRun, space: FeatureSpace, real_features: np.ndarray,
+                       held_out: np.ndarray, held_out_z: np.ndarray) -> list[RegionOutcome]:
+    """Rows for held-out real images and their reconstructions: the best this feature space shows."""
+    images = held_out.astype(np.float32) / 255.0
+    reconstructions = decode_latents(trained, held_out_z)
+    real_row = {"region": "real", "label": "real images (held out)", "num_points": len(held_out),
+                **compare_features(real_features, space.embed(images))}
+    reconstruction_row = {"region": "reconstructions", "label": "reconstructions (held out)",
+                          "num_points": len(held_out), **compare_features(real_features, space.embed(reconstructions)),
+                          **cycle_errors(trained, held_out_z.astype(np.float64), reconstructions)}
+    return [RegionOutcome(real_row, images[:GRID_IMAGES]), RegionOutcome(reconstruction_row,
+                                                                         reconstructions[:GRID_IMAGES])]
+
+
+def reference_subsets(count: int, num_samples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Two disjoint random row sets of the split: the real reference and a held-out set.
+
+    Each holds num_samples rows when the split has room for both, else half the split.
+    """
+    size = min(num_samples, count // 2)
+    if size <= NEAREST_NEIGHBOURS:
+        from vaecli.evaluation.features import FeatureSpaceError
+
+        raise FeatureSpaceError(f"the split holds {count} images; the plausibility metrics need at least "
+                                f"{2 * (NEAREST_NEIGHBOURS + 1)}")
+    order = np.random.default_rng(seed).permutation(count)
+    return np.sort(order[:size]), np.sort(order[size:2 * size])
+
+
+def plausibility(trained: TrainedRun, space: FeatureSpace, images: np.ndarray, z_mean: np.ndarray,
+                 regions: list[tuple[str, float]], num_samples: int, seed: int) -> tuple[dict, list[RegionOutcome]]:
+    """Every region's row plus the two reference rows; the real reference is a subset of images."""
+    real_rows, held_out_rows = reference_subsets(len(images), num_samples, seed)
+    real_features = space.embed(images[real_rows].astype(np.float32) / 255.0)
+    outcomes = reference_outcomes(trained, space, real_features, images[held_out_rows], z_mean[held_out_rows])
+    outcomes += [region_outcome(trained, space, real_features, kind, parameter, num_samples, seed)
+                 for kind, parameter in regions]
+    section = {"feature_space": space.describe(), "k": NEAREST_NEIGHBOURS, "num_real": len(real_rows),
+               "num_samples": num_samples, "seed": seed, "rows": [outcome.row for outcome in outcomes]}
+    return section, outcomes

@@ -1,0 +1,207 @@
+"""`vae report`: one self-contained HTML page about a run (every image embedded as base64).
+
+    runs/NAME/report.html
+
+No JavaScript, no external CSS or fonts: the file can be mailed, archived or opened offline.
+Sections appear only for what the run folder holds: config and manifest always; loss curves
+and per-epoch grids once an epoch finished; latent statistics after `vae latent-stats`;
+evaluation after `vae evaluate`.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import re
+import time
+from pathlib import Path
+
+from vaecli.runs import RunPaths, read_manifest, write_text_atomic
+
+MAX_EPOCH_ROWS = 8  # epochs with grids shown: evenly spaced, the first and last included
+STYLE = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto; max-width: 1100px;
+       padding: 0 1em; color: #222; line-height: 1.4; }
+h1 { font-size: 1.6em; margin-bottom: 0.2em; }
+h2 { border-bottom: 1px solid #ccc; padding-bottom: 0.2em; margin-top: 2em; }
+.summary { color: #555; margin-top: 0; }
+table { border-collapse: collapse; margin: 0.6em 0; font-size: 0.9em; }
+th, td { border: 1px solid #ddd; padding: 0.25em 0.6em; text-align: right; vertical-align: top; }
+th { background: #f3f3f3; } td.key, th.key { text-align: left; }
+pre.config { columns: 3 18em; column-rule: 1px solid #e5e5e5; }
+pre { background: #f7f7f7; padding: 0.8em; overflow-x: auto; font-size: 0.85em; border: 1px solid #e5e5e5; }
+img { max-width: 100%; image-rendering: pixelated; border: 1px solid #eee; }
+figure { margin: 0.6em 0; } figcaption { color: #555; font-size: 0.85em; }
+.epochs td, .epochs th { text-align: center; } .note { color: #666; font-size: 0.9em; }
+.status-COMPLETED { color: #17803d; } .status-RUNNING { color: #9a6700; }
+.status-FAILED, .status-KILLED { color: #b42318; }
+"""
+
+
+def embedded_image(path: Path, alt: str, width: int | None = None) -> str:
+    data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+    size = f' width="{width}"' if width else ""
+    return f'<img src="data:image/png;base64,{data}" alt="{html.escape(alt)}"{size}>'
+
+
+def figure(path: Path, caption: str) -> str:
+    if not Path(path).is_file():
+        return ""
+    return f"<figure>{embedded_image(path, caption)}<figcaption>{html.escape(caption)}</figcaption></figure>"
+
+
+def _text(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.5g}"
+    if isinstance(value, (dict, list)):
+        return json.dumps(value)
+    return "" if value is None else str(value)
+
+
+def key_value_table(pairs) -> str:
+    rows = "".join(f'<tr><td class="key">{html.escape(str(key))}</td><td class="key">{html.escape(_text(value))}'
+                   f"</td></tr>" for key, value in pairs)
+    return f"<table>{rows}</table>"
+
+
+def data_table(header: list[str], rows: list[list]) -> str:
+    head = "".join(f'<th class="key">{html.escape(header[0])}</th>' if index == 0 else f"<th>{html.escape(name)}</th>"
+                   for index, name in enumerate(header))
+    body = "".join("<tr>" + "".join(f'<td class="key">{html.escape(_text(cell))}</td>' if index == 0 else
+                                    f"<td>{html.escape(_text(cell))}</td>" for index, cell in enumerate(row)) + "</tr>"
+                   for row in rows)
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def manifest_section(manifest: dict) -> str:
+    data = manifest.get("data", {})
+    epochs = f"{manifest.get('epochs_completed')} of {manifest.get('epochs')}"
+    seeds = f"{manifest.get('seed')} / {manifest.get('train_seed')}"
+    sizes = (f"{data.get('source')} {data.get('image_shape')}: {data.get('train')} train, "
+             f"{data.get('validation')} validation, {data.get('test')} test")
+    pairs = [("status", manifest.get("status")), ("epochs", epochs),
+             ("started", manifest.get("started")), ("ended", manifest.get("ended")),
+             ("command", manifest.get("command")), ("seed / train seed", seeds),
+             ("KL factor (effective)", f"{manifest.get('kl_factor')} ({manifest.get('effective_kl_factor')})"),
+             ("data", sizes),
+             ("data fingerprint", data.get("fingerprint")), ("device", manifest.get("device")),
+             ("XLA / precision", f"{manifest.get('jit_compile')} / {manifest.get('precision_policy')}"),
+             ("versions", ", ".join(f"{key} {value}" for key, value in manifest.get("versions", {}).items())),
+             ("git commit", manifest.get("git_commit")), ("error", manifest.get("error"))]
+    return "<h2>Run</h2>" + key_value_table(pair for pair in pairs if pair[1] not in (None, ""))
+
+
+def metrics_section(paths: RunPaths) -> str:
+    from vaecli.evaluation.compare import read_metric_rows
+
+    rows = read_metric_rows(paths)
+    if not rows:
+        return "<h2>Training</h2><p class=\"note\">No epoch has finished yet.</p>"
+    columns = [key for key in ("epoch", "loss", "reconstruction_loss", "kl_loss", "val_loss",
+                               "val_reconstruction_loss", "val_kl_loss", "learning_rate", "seconds") if key in rows[0]]
+    return ("<h2>Training</h2>" + figure(paths.loss_curve, "loss, reconstruction and KL per epoch (nats per image)")
+            + data_table(columns, [[row.get(key) for key in columns] for row in rows]))
+
+
+def _grid_epochs(paths: RunPaths) -> list[int]:
+    found = sorted(int(match.group(1)) for file in paths.images.glob("samples_e*.png")
+                   if (match := re.fullmatch(r"samples_e(\d+)\.png", file.name)))
+    if len(found) <= MAX_EPOCH_ROWS:
+        return found
+    step = (len(found) - 1) / (MAX_EPOCH_ROWS - 1)
+    return sorted({found[round(index * step)] for index in range(MAX_EPOCH_ROWS)})
+
+
+def grids_section(paths: RunPaths) -> str:
+    epochs = _grid_epochs(paths)
+    if not epochs:
+        return ""
+    rows = "".join(
+        f"<tr><td>epoch {epoch}</td><td>{_maybe_image(paths.reconstruction_grid(epoch), 'reconstructions')}</td>"
+        f"<td>{_maybe_image(paths.sample_grid(epoch), 'samples')}</td></tr>" for epoch in epochs)
+    return ("<h2>Reconstructions and samples across epochs</h2><p class=\"note\">Reconstructions: odd rows are "
+            "validation images, even rows their reconstructions. Samples: the same fixed z ~ N(0, I) every epoch."
+            "</p><table class=\"epochs\"><tr><th>epoch</th><th>reconstructions</th><th>samples</th></tr>"
+            f"{rows}</table>")
+
+
+def _maybe_image(path: Path, alt: str) -> str:
+    return embedded_image(path, alt) if path.is_file() else "-"
+
+
+def latent_stats_section(paths: RunPaths) -> str:
+    stats_file = paths.latent_stats / "stats.json"
+    if not stats_file.is_file():
+        return ""
+    statistics = json.loads(stats_file.read_text())
+    units = statistics.get("active_units", {})
+    pairs = [("active units", f"{units.get('count')} (Var z_mean > {units.get('threshold')})"),
+             ("effective rank", statistics.get("pca", {}).get("effective_rank")),
+             ("KL total (nats)", statistics.get("kl_total")),
+             ("split", statistics.get("provenance", {}).get("split"))]
+    figures = "".join(figure(paths.latent_stats / name, caption) for name, caption in (
+        ("dimensions.png", "z_mean per dimension against N(0, 1)"), ("norms.png", "||z_mean|| against prior samples"),
+        ("pca.png", "PCA of z_mean")))
+    return "<h2>Latent statistics</h2>" + key_value_table(pair for pair in pairs if pair[1] is not None) + figures
+
+
+def evaluation_section(paths: RunPaths) -> str:
+    from vaecli.evaluation.evaluate import read_evaluation
+
+    evaluation = read_evaluation(paths.root)
+    if evaluation is None:
+        return ""
+    likelihood = evaluation["likelihood"]
+    reconstruction = likelihood["reconstruction"]
+    pairs = [("images", f"{evaluation['num_images']:,} ({evaluation['split']} split)")]
+    if likelihood["applicable"]:
+        elbo = f"{likelihood['elbo_nats']:.2f} nats = {likelihood['elbo_bits_per_dim']:.4f} bits/dim"
+        iwae = f"{likelihood['iwae_nats']:.2f} nats = {likelihood['iwae_bits_per_dim']:.4f} bits/dim"
+        pairs += [("ELBO (KL weighted 1)", elbo), (f"IWAE bound, K={likelihood['iw_samples']}", iwae),
+                  ("KL", f"{likelihood['kl_nats']:.2f} nats")]
+    else:
+        pairs.append(("ELBO, IWAE", "not applicable: " + likelihood["reason"]))
+    pairs += [("reconstruction BCE (from z_mean)", f"{reconstruction['bce_nats']:.2f} nats"),
+              ("reconstruction squared error", f"{reconstruction['mse_sum']:.3f} (sum over values)"),
+              ("active units", f"{evaluation['active_units']['count']} of {evaluation['active_units']['of']}")]
+    section = evaluation["plausibility"]
+    space = section["feature_space"]
+    rows = [[row["label"], row["precision"], row["recall"], row["frechet_distance"], row.get("cycle_error_mean"),
+             row.get("latent_norm_mean")] for row in section["rows"]]
+    accuracy = space.get("test_accuracy") or {}
+    note = (f"Feature space: <b>{html.escape(space['name'])}</b> ({html.escape(space.get('description', ''))}"
+            + (", test accuracy " + ", ".join(f"{html.escape(k)} {v:.1%}" for k, v in accuracy.items()) if accuracy
+               else "") + f"). {section['num_samples']:,} points per region against {section['num_real']:,} real "
+            f"images, k = {section['k']}.")
+    samples = paths.root / (evaluation.get("files", {}).get("samples") or "evaluation/samples.png")
+    return ("<h2>Evaluation</h2>" + key_value_table(pairs) + f"<p>{note}</p>"
+            + data_table(["region", "precision", "recall", "Frechet distance", "cycle error", "mean ||z||"], rows)
+            + figure(samples, "decoded points per region (first row: real images; second: reconstructions)"))
+
+
+def render_report(paths: RunPaths) -> str:
+    manifest = read_manifest(paths)
+    config_text = paths.config.read_text() if paths.config.is_file() else ""
+    status = html.escape(str(manifest.get("status")))
+    data = manifest.get("data", {})
+    summary = (f'<span class="status-{status}">{status}</span> &middot; {html.escape(str(manifest.get("name")))} '
+               f"&middot; {html.escape(str(data.get('source')))} {html.escape(str(data.get('image_shape')))} "
+               f"&middot; KL factor {html.escape(str(manifest.get('kl_factor')))}")
+    body = "".join([f"<h1>{html.escape(paths.name)}</h1><p class=\"summary\">{summary}</p>",
+                    manifest_section(manifest),
+                    f"<h2>Config</h2><pre class=\"config\">{html.escape(config_text)}</pre>",
+                    metrics_section(paths), grids_section(paths), latent_stats_section(paths),
+                    evaluation_section(paths)])
+    from vaecli import __version__
+
+    footer = (f'<p class="note">Written by vaecli {__version__} on {time.strftime("%Y-%m-%d %H:%M %Z")} from '
+              f"{html.escape(str(paths.root))}.</p>")
+    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(paths.name)} - vaecli '
+            f"report</title><style>{STYLE}</style></head><body>{body}{footer}</body></html>\n")
+
+
+def write_report(paths: RunPaths, out: str | Path | None = None) -> Path:
+    target = Path(out) if out is not None else paths.report
+    write_text_atomic(target, render_report(paths))
+    return target
