@@ -113,3 +113,33 @@ def test_training_batches_cover_each_epoch_once_in_a_seeded_order():
     assert batches[0].dtype == np.uint8
     ordered = np.concatenate([b.numpy().reshape(-1) for b in ordered_batches(images, 4)])
     assert list(ordered) == list(range(10))
+
+
+def test_streamed_batches_from_a_cache_cover_each_epoch_once_in_a_seeded_order(tmp_path, monkeypatch):
+    import h5py
+
+    from vaecli.data import pipeline
+    from vaecli.data.cached_images import CachedImages
+
+    # Image i holds its own number in two bytes, so batches can be read back as row numbers.
+    numbers = np.arange(1000)
+    with h5py.File(tmp_path / "cache.h5", "w") as handle:
+        handle["images"] = np.stack([numbers // 256, numbers % 256], axis=1).astype(np.uint8).reshape(-1, 1, 2, 1)
+    rows = np.sort(np.random.default_rng(0).choice(1000, 700, replace=False))
+    images = CachedImages(tmp_path / "cache.h5").take(rows)
+    monkeypatch.setattr(pipeline, "STREAM_BLOCK_IMAGES", 32)  # many blocks and groups even at this size
+    monkeypatch.setattr(pipeline, "STREAM_GROUP_BLOCKS", 3)
+
+    def read(batches):
+        return [b.numpy().reshape(-1, 2).astype(int) @ [256, 1] for b in batches]
+
+    batches = read(pipeline.training_batches(images, 64, seed=1, first_epoch=0, last_epoch=3))
+    per_epoch = pipeline.steps_per_epoch(700, 64)
+    assert [len(b) for b in batches] == ([64] * 10 + [60]) * 3 and per_epoch == 11
+    epochs = [np.concatenate(batches[i * per_epoch:(i + 1) * per_epoch]) for i in range(3)]
+    assert all(sorted(epoch) == list(rows) for epoch in epochs)
+    assert not np.array_equal(epochs[0], epochs[1])
+    assert abs(np.corrcoef(np.arange(700), epochs[0])[0, 1]) < 0.2  # shuffled, not a rotated sorted order
+    resumed = read(pipeline.training_batches(images, 64, seed=1, first_epoch=2, last_epoch=3))
+    assert np.array_equal(np.concatenate(resumed), epochs[2])
+    assert list(np.concatenate(read(pipeline.ordered_batches(images, 64)))) == list(rows)

@@ -103,3 +103,38 @@ def test_ctrl_c_marks_the_run_killed_and_keeps_the_checkpoint(write_config, tmp_
     code, output = finish(vae("train", "--resume", run, "-q"))
     assert code == 0, output
     assert [row["epoch"] for row in comparable(run)] == [1, 2, 3, 4, 5]
+
+
+def test_an_interrupted_image_folder_run_resumes_exactly(tmp_path, monkeypatch):
+    """The streamed cache pipeline and a denoise task keep resume exact: order and noise depend on (seed, epoch)."""
+    from tests.image_folders import write_jpeg_folder
+    from vaecli.callbacks import EpochRecorder
+    from vaecli.config import validate
+    from vaecli.errors import TrainingInterrupted
+    from vaecli.runs import RunPaths
+    from vaecli.training import train
+
+    write_jpeg_folder(tmp_path / "photos", 150, size=(30, 30))
+    config = validate(tiny_config(train={"epochs": 3, "batch_size": 32},
+                                  task={"kind": "denoise", "noise_std": 0.1, "drop_fraction": 0.1},
+                                  data={"source": "image_folder", "path": str(tmp_path / "photos"), "image_size": 16,
+                                        "cache_dir": str(tmp_path / "cache")}))
+    train(config, RunPaths(tmp_path / "a" / "tiny"), quiet=True)
+
+    original = EpochRecorder.on_epoch_end
+
+    def stop_after_first_epoch(self, epoch, logs=None):
+        original(self, epoch, logs)
+        if epoch == 0:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(EpochRecorder, "on_epoch_end", stop_after_first_epoch)
+    interrupted = RunPaths(tmp_path / "b" / "tiny")
+    with pytest.raises(TrainingInterrupted):
+        train(config, interrupted, quiet=True)
+    monkeypatch.setattr(EpochRecorder, "on_epoch_end", original)
+    assert checkpoint_epoch(interrupted.root) == 1
+    train(config, interrupted, resume=True, quiet=True)
+    assert comparable(interrupted.root) == comparable(tmp_path / "a" / "tiny")
+    for resumed, uninterrupted in zip(weights(interrupted.root), weights(tmp_path / "a" / "tiny")):
+        np.testing.assert_array_equal(resumed, uninterrupted)

@@ -78,10 +78,11 @@ class EpochRecorder(keras.callbacks.Callback):
     """
 
     def __init__(self, paths: RunPaths, config, rows: list[dict], grid_images: np.ndarray, sample_z: np.ndarray,
-                 images_per_epoch: int):
+                 images_per_epoch: int, grid_inputs: np.ndarray | None = None):
         super().__init__()
         self.paths, self.config, self.rows = paths, config, rows
         self.grid_images, self.sample_z = grid_images, sample_z
+        self.grid_inputs = grid_inputs  # corrupted inputs (denoise, recolor): grids get a third row
         self.images_per_epoch = images_per_epoch
         import tensorflow as tf
 
@@ -117,19 +118,30 @@ class EpochRecorder(keras.callbacks.Callback):
     def _write_images(self, epoch_number: int) -> None:
         model = self.model
         images = self.grid_images.astype("float32") / 255.0
-        z_mean, _ = model.encode(images)
+        inputs = images if self.grid_inputs is None else self.grid_inputs.astype("float32") / 255.0
+        z_mean, _ = model.encode(inputs)
         reconstructions = keras.ops.convert_to_numpy(model.decoder(z_mean))
         samples = keras.ops.convert_to_numpy(model.decoder(self.sample_z))
         columns = min(8, len(images))
         size = images.shape[1]
+        # Rows of clean images and outputs; with a corrupting task, clean / corrupted input / output.
+        row_groups = [images, reconstructions] if self.grid_inputs is None else [images, inputs, reconstructions]
         reconstruction_grid = image_io.enlarge_small(
-            image_io.make_grid(image_io.interleave_rows(images, reconstructions, columns), columns), size)
+            image_io.make_grid(interleave_row_groups(row_groups, columns), columns), size)
         sample_grid = image_io.enlarge_small(image_io.make_grid(samples, columns), size)
         image_io.save_png(self.paths.reconstruction_grid(epoch_number), reconstruction_grid)
         image_io.save_png(self.paths.sample_grid(epoch_number), sample_grid)
         self.tf.summary.image("reconstructions", reconstruction_grid[None], max_outputs=1)
         self.tf.summary.image("samples", sample_grid[None], max_outputs=1)
         loss_curve_png(self.rows, self.paths.loss_curve)
+
+
+def interleave_row_groups(groups: list[np.ndarray], columns: int) -> np.ndarray:
+    """Rows of `columns` images taken in turn from each group: a, b, (c,) a, b, (c,) ..."""
+    pieces = []
+    for start in range(0, len(groups[0]), columns):
+        pieces += [image_io.to_uint8(group[start:start + columns]) for group in groups]
+    return np.concatenate(pieces)
 
 
 def write_metrics(paths: RunPaths, rows: list[dict]) -> None:

@@ -143,5 +143,10 @@ from vaecli.cli_measure import register as register_measure_commands  # noqa: E4
 
 register_measure_commands(app)
 
+# Data commands (vae data prepare).
+from vaecli.cli_data import register as register_data_commands  # noqa: E402
+
+register_data_commands(app)
+
 if __name__ == "__main__":
     app()

@@ -25,11 +25,22 @@ class Section(BaseModel):
 
 class DataConfig(Section):
     source: str = "synthetic"  # a name in vaecli.data.sources.SOURCES
-    path: str | None = None  # folder holding the data set's files; None searches the usual places
-    image_size: int | None = Field(None, ge=8, le=1024)  # pixels; None = the source's native size
+    # Folder holding the data set's files; None searches the usual places. Required for image_folder.
+    path: str | None = None
+    # Pixels (square); None = the source's native size (synthetic and image_folder: 64).
+    image_size: int | None = Field(None, ge=8, le=1024)
     num_images: int = Field(20000, ge=10)  # synthetic only: images in the train+validation pool
     num_test_images: int = Field(2000, ge=10)  # synthetic only: images in the test split
-    limit: int | None = Field(None, ge=2)  # use only the first N training images
+    # Use only the first N training images (image_folder: the first N files, in sorted path order).
+    limit: int | None = Field(None, ge=2)
+    # image_folder only. channels: the model's input; grey, palette, RGBA, CMYK, 16-bit files are converted.
+    channels: Literal["rgb", "grayscale"] = "rgb"
+    # image_folder only: "center" = the largest centred square; [top, left, height, width] in source pixels
+    # (CelebA's usual face crop of its 178x218 images is [40, 15, 148, 148]); then resized to image_size.
+    crop: Literal["center"] | list[int] = "center"
+    test_split: float = Field(0.1, ge=0.0, lt=1.0)  # image_folder only: fraction of the images held out as test
+    # image_folder only: where decoded uint8 caches go; None = $VAECLI_CACHE or ~/.cache/vaecli.
+    cache_dir: str | None = None
 
     @model_validator(mode="after")
     def _known_source(self) -> DataConfig:
@@ -37,11 +48,28 @@ class DataConfig(Section):
 
         if self.source not in SOURCES:
             raise ValueError(f"unknown data source {self.source!r} (known: {', '.join(SOURCES)})")
+        if self.source == "image_folder" and not self.path:
+            raise ValueError("the image_folder source needs data.path, the folder that holds the images")
+        if isinstance(self.crop, list) and (len(self.crop) != 4 or min(self.crop[:2]) < 0 or min(self.crop[2:]) < 1):
+            raise ValueError(f"data.crop must be 'center' or [top, left, height, width] with top, left >= 0 and "
+                             f"height, width >= 1, got {self.crop}")
         return self
 
 
 class TaskConfig(Section):
-    kind: Literal["reconstruct"] = "reconstruct"
+    # reconstruct: target = input. denoise: the input is corrupted (fresh, seeded noise every epoch), the target
+    # is the clean image. recolor: the input is the grey version of a colour image, the target its colours.
+    kind: Literal["reconstruct", "denoise", "recolor"] = "reconstruct"
+    noise_std: float = Field(0.0, ge=0.0, le=1.0)  # denoise: Gaussian noise std, in [0, 1] pixel units
+    drop_fraction: float = Field(0.0, ge=0.0, lt=1.0)  # denoise: fraction of pixels set to zero (all channels)
+
+    @model_validator(mode="after")
+    def _denoise_has_noise(self) -> TaskConfig:
+        if self.kind == "denoise" and self.noise_std == 0 and self.drop_fraction == 0:
+            raise ValueError("task denoise needs task.noise_std > 0 or task.drop_fraction > 0")
+        if self.kind != "denoise" and (self.noise_std or self.drop_fraction):
+            raise ValueError(f"task.noise_std and task.drop_fraction apply to task denoise, not {self.kind}")
+        return self
 
 
 class ConvStack(Section):
@@ -81,6 +109,9 @@ class TrainConfig(Section):
     jit_compile: Literal["auto"] | bool = "auto"  # XLA
     mixed_precision: Literal["auto"] | bool = "auto"
     deterministic: bool = True  # deterministic TF ops: exact resume, slightly slower
+    # none: one device. mirrored: every GPU of this machine (tf.distribute.MirroredStrategy). multi_worker:
+    # several machines described by $TF_CONFIG (MultiWorkerMirroredStrategy). batch_size is the global batch.
+    distribute: Literal["none", "mirrored", "multi_worker"] = "none"
 
 
 class OutputConfig(Section):
@@ -240,6 +271,8 @@ def architecture_problems(config: ExperimentConfig) -> list[str]:
         problems.append(f"model.decoder.strides: the decoder would output {decoded[0]}x{decoded[1]} images "
                         f"but the data is {height}x{width} (the decoder's stride product must equal the "
                         f"encoder's, {encoder_stride})")
+    if config.task.kind == "recolor" and channels != 3:
+        problems.append(f"task.kind: recolor needs colour images, but {config.data.source} gives {channels} channel(s)")
     if model.decoder.filters[-1] != channels:
         problems.append(f"model.decoder.filters: the last layer must have {channels} filter(s), one per "
                         f"image channel of {config.data.source}, got {model.decoder.filters[-1]}")

@@ -61,8 +61,12 @@ def steps_per_execution(steps_per_epoch: int) -> int:
 
 
 def build_autoencoder(config, image_shape, steps_per_epoch: int, jit_compile: bool = False):
-    """The compiled AutoEncoder for a config (weights initialised from the seed set beforehand)."""
+    """The compiled AutoEncoder for a config (weights initialised from the seed set beforehand).
+
+    Called inside strategy.scope() to train on several devices: the variables are mirrored then.
+    """
     import keras
+    import tensorflow as tf
 
     from vaecli.models import AutoEncoder, build_decoder, build_encoder
 
@@ -71,12 +75,14 @@ def build_autoencoder(config, image_shape, steps_per_epoch: int, jit_compile: bo
                         reduction=config.loss.reduction, kl_factor=config.loss.kl_factor if config.model.kind == "vae"
                         else 0.0, seed=config.train_seed)
     optimizer = keras.optimizers.Adam(learning_rate_schedule(config.train, steps_per_epoch))
-    model.compile(optimizer=optimizer, jit_compile=jit_compile,
-                  steps_per_execution=steps_per_execution(steps_per_epoch))
+    # Keras 3.15 fails to run fused multi-step executions on a distributed iterator ("You must feed a
+    # value for placeholder tensor ... while/cond"), so under a tf.distribute strategy each call runs one step.
+    fused_steps = 1 if tf.distribute.has_strategy() else steps_per_execution(steps_per_epoch)
+    model.compile(optimizer=optimizer, jit_compile=jit_compile, steps_per_execution=fused_steps)
     return model
 
 
-def _new_manifest(config, splits, acceleration, shape) -> dict:
+def _new_manifest(config, splits, acceleration, shape, distribution: dict, cache=None) -> dict:
     import keras
     import tensorflow as tf
 
@@ -90,7 +96,9 @@ def _new_manifest(config, splits, acceleration, shape) -> dict:
         "kl_factor": kl_factor, "reduction": config.loss.reduction,
         "effective_kl_factor": effective_kl_factor(kl_factor, config.loss.reduction, int(np.prod(shape))),
         "data": {"source": config.data.source, "fingerprint": splits.fingerprint, "image_shape": list(shape),
-                 "train": len(splits.train), "validation": len(splits.validation), "test": len(splits.test)},
+                 "train": len(splits.train), "validation": len(splits.validation), "test": len(splits.test),
+                 **({"cache": str(cache.path), "skipped_files": cache.num_skipped} if cache is not None else {})},
+        "task": config.task.model_dump(mode="json"), "distribute": distribution,
         "device": acceleration.device, "jit_compile": acceleration.jit_compile,
         "precision_policy": acceleration.precision_policy, "deterministic": config.train.deterministic,
         "versions": {"vaecli": __version__, "python": platform.python_version(), "tensorflow": tf.__version__,
@@ -160,10 +168,11 @@ def _failure_states(paths: RunPaths, config, display):
         raise
 
 
-def _open_run(config, paths: RunPaths, resume: bool, splits, acceleration, shape) -> None:
+def _open_run(config, paths: RunPaths, resume: bool, splits, acceleration, shape, distribution: dict,
+              cache=None) -> None:
     """Create the run folder, or check that a resumed run still sees the same data."""
     if not resume:
-        create_run(paths, config.to_yaml(), _new_manifest(config, splits, acceleration, shape))
+        create_run(paths, config.to_yaml(), _new_manifest(config, splits, acceleration, shape, distribution, cache))
         return
     recorded = read_manifest(paths)["data"]["fingerprint"]
     if recorded != splits.fingerprint:
@@ -171,25 +180,56 @@ def _open_run(config, paths: RunPaths, resume: bool, splits, acceleration, shape
                        f"{splits.fingerprint}); start a new run instead")
 
 
+def _grid_inputs(config, grid_images: np.ndarray) -> np.ndarray | None:
+    """The corrupted inputs the grids show for denoise / recolor (one fixed corruption); None otherwise."""
+    from vaecli.data.tasks import GRID_EPOCH, batch_seed, corrupt, has_corruption
+
+    if not has_corruption(config.task):
+        return None
+    return corrupt(grid_images, config.task, batch_seed(config.train_seed, GRID_EPOCH, 0)).numpy()
+
+
+def _fit(model, config, splits, steps: int, first_epoch: int, callbacks: list) -> None:
+    from vaecli.data.pipeline import ordered_batches, training_batches
+
+    batch_size, seed = config.train.batch_size, config.train_seed
+    validation_batches = (ordered_batches(splits.validation.images, batch_size, config.task, seed)
+                          if len(splits.validation) else None)
+    model.fit(training_batches(splits.train.images, batch_size, seed, first_epoch, config.train.epochs, config.task),
+              epochs=config.train.epochs, initial_epoch=first_epoch, steps_per_epoch=steps,
+              validation_data=validation_batches, shuffle=False, verbose=0, callbacks=callbacks)
+
+
 def train(config, paths: RunPaths, resume: bool = False, console: Console | None = None, quiet: bool = False) -> dict:
     """Train config into the run folder `paths` (new, or resumed from its last checkpoint)."""
+    from vaecli.data.prepare import prepare_data
+    from vaecli.distribute import describe, make_strategy, strategy_scope
+
+    console = console or Console()
+    # An image folder's cache is built first, with a progress bar: before TensorFlow starts its threads,
+    # so the decoding workers can be forked (instant) rather than spawned.
+    cache = prepare_data(config.data, console, quiet)
+    # MultiWorkerMirroredStrategy must exist before TensorFlow's runtime starts; the others do not mind.
+    strategy = make_strategy(config.train.distribute) if config.train.distribute == "multi_worker" else None
     from vaecli.runtime import configure_runtime, import_tensorflow
 
     import_tensorflow()
     from vaecli.callbacks import EpochRecorder, NonFiniteGuard, read_metrics, write_metrics
     from vaecli.checkpoints import checkpoint_epoch, load_checkpoint
-    from vaecli.data.pipeline import ordered_batches, steps_per_epoch, training_batches
+    from vaecli.data.pipeline import steps_per_epoch
     from vaecli.data.splits import load_splits
     from vaecli.progress import ProgressDisplay
 
     acceleration = configure_runtime(config)
+    if strategy is None:
+        strategy = make_strategy(config.train.distribute)
     splits = load_splits(config)  # before the run folder exists: a data error leaves nothing behind
     shape = data_image_shape(config.data)
-    _open_run(config, paths, resume, splits, acceleration, shape)
+    _open_run(config, paths, resume, splits, acceleration, shape, describe(strategy), cache)
 
     steps = steps_per_epoch(len(splits.train), config.train.batch_size)
-    display = ProgressDisplay(console or Console(), config.train.epochs, steps, config.train.batch_size, quiet)
-    with _failure_states(paths, config, display):
+    display = ProgressDisplay(console, config.train.epochs, steps, config.train.batch_size, quiet)
+    with _failure_states(paths, config, display), strategy_scope(strategy):
         model = build_autoencoder(config, shape, steps, acceleration.jit_compile)
         resumable = resume and checkpoint_epoch(paths.checkpoint) > 0
         first_epoch = load_checkpoint(paths.checkpoint, model) if resumable else 0
@@ -198,17 +238,13 @@ def train(config, paths: RunPaths, resume: bool = False, console: Console | None
         update_manifest(paths, status=STATUS_RUNNING, epochs_completed=first_epoch, error=None, ended=None)
 
         grid_split = splits.validation if len(splits.validation) else splits.test
+        grid_images = np.asarray(grid_split.images[:config.output.grid_images])
         sample_z = np.random.default_rng(config.train_seed).standard_normal(
             (config.output.grid_images, config.model.z_dim)).astype("float32")
-        recorder = EpochRecorder(paths, config, rows, grid_split.images[:config.output.grid_images], sample_z,
-                                 len(splits.train))
-        validation_batches = (ordered_batches(splits.validation.images, config.train.batch_size)
-                              if len(splits.validation) else None)
+        recorder = EpochRecorder(paths, config, rows, grid_images, sample_z, len(splits.train),
+                                 grid_inputs=_grid_inputs(config, grid_images))
         if first_epoch < config.train.epochs:
-            model.fit(training_batches(splits.train.images, config.train.batch_size, config.train_seed, first_epoch,
-                                       config.train.epochs),
-                      epochs=config.train.epochs, initial_epoch=first_epoch, steps_per_epoch=steps,
-                      validation_data=validation_batches, shuffle=False, verbose=0,
-                      callbacks=[NonFiniteGuard(model.steps_per_execution), display, recorder])
+            _fit(model, config, splits, steps, first_epoch,
+                 [NonFiniteGuard(model.steps_per_execution), display, recorder])
         _save_final_models(paths, model)
     return update_manifest(paths, status=STATUS_COMPLETED, ended=_now(), final_metrics=rows[-1] if rows else None)

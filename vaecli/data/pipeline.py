@@ -1,44 +1,133 @@
-"""tf.data pipelines over uint8 image arrays.
+"""tf.data pipelines over uint8 images: in-memory arrays, or an image folder's cache streamed from disk.
 
 Images stay uint8 until the batch reaches the model (a quarter of float32's memory and
-copy cost); the model scales them to [0, 1]. The training order of epoch e is a stateless
-shuffle seeded by (seed, e), so a resumed run sees exactly the batches an uninterrupted one
-would have seen, with no iterator state to save.
+copy cost); the model scales them to [0, 1]. The training order of epoch e is a function of
+(seed, e) only, so a resumed run sees exactly the batches an uninterrupted one would have
+seen, with no iterator state to save.
+
+In memory (ndarray): a stateless shuffle of every row per epoch, gathered from one constant.
+Streamed (CachedImages, an image folder): the epoch's order is a seeded permutation of blocks
+of contiguous rows (fast sequential HDF5 reads), shuffled again within groups of blocks, read
+by a Python generator a few batches ahead of the model. Memory holds one group of blocks
+(STREAM_BLOCK_IMAGES x STREAM_GROUP_BLOCKS images), whatever the size of the data set.
+
+With a task that corrupts its input (denoise, recolor) every element is an (input, target) pair.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 
 import numpy as np
 import tensorflow as tf
+
+from vaecli.data.tasks import VALIDATION_EPOCH, has_corruption, input_target_pairs
+
+STREAM_BLOCK_IMAGES = 256  # contiguous rows read at once: 7 MB at 96x96x3, one sequential HDF5 read
+STREAM_GROUP_BLOCKS = 8  # blocks shuffled together: 2,048 images, 57 MB at 96x96x3
 
 
 def steps_per_epoch(num_images: int, batch_size: int) -> int:
     return math.ceil(num_images / batch_size)
 
 
-def training_batches(images: np.ndarray, batch_size: int, seed: int, first_epoch: int, last_epoch: int
-                     ) -> tf.data.Dataset:
-    """All batches of epochs first_epoch .. last_epoch-1, back to back (fit() takes steps_per_epoch).
+def _in_memory(images: np.ndarray) -> bool:
+    return isinstance(images, np.ndarray)
 
-    The last batch of an epoch may be partial: every image is seen once per epoch.
-    """
+
+def _finish(batches: tf.data.Dataset, task_config, seed: int) -> tf.data.Dataset:
+    """(images, epoch, batch index) -> images, or (input, target) pairs for a corrupting task."""
+    if has_corruption(task_config):
+        batches = input_target_pairs(batches, task_config, seed)
+    else:
+        batches = batches.map(lambda images, epoch, batch_index: images)
+    options = tf.data.Options()
+    # Several workers (train.distribute: multi_worker) each take their share of the batches.
+    options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+    return batches.with_options(options).prefetch(tf.data.AUTOTUNE)
+
+
+def _in_memory_training(images: np.ndarray, batch_size: int, seed: int, first_epoch: int,
+                        last_epoch: int) -> tf.data.Dataset:
     all_images = tf.constant(images)
     num_images = len(images)
 
     def epoch_batches(epoch):
         order = tf.random.experimental.stateless_shuffle(
             tf.range(num_images, dtype=tf.int64), seed=tf.stack([tf.constant(seed, tf.int64), epoch]))
-        rows = tf.data.Dataset.from_tensor_slices(order).batch(batch_size)
-        return rows.map(lambda batch_rows: tf.gather(all_images, batch_rows))
+        rows = tf.data.Dataset.from_tensor_slices(order).batch(batch_size).enumerate()
+        return rows.map(lambda batch_index, batch_rows: (tf.gather(all_images, batch_rows), epoch, batch_index))
 
-    batches = tf.data.Dataset.range(first_epoch, last_epoch).flat_map(epoch_batches)
-    return batches.prefetch(tf.data.AUTOTUNE)
+    return tf.data.Dataset.range(first_epoch, last_epoch).flat_map(epoch_batches)
 
 
-def ordered_batches(images: np.ndarray, batch_size: int) -> tf.data.Dataset:
-    """Batches in array order (validation, encoding): slices, not per-image elements."""
-    all_images = tf.constant(images)
-    starts = tf.data.Dataset.range(0, len(images), batch_size)
-    return starts.map(lambda start: all_images[start:start + batch_size]).prefetch(tf.data.AUTOTUNE)
+def streamed_epoch(images, batch_size: int, seed: int, epoch: int) -> Iterator[np.ndarray]:
+    """The batches of one epoch of a lazy image array, in the order fixed by (seed, epoch)."""
+    rng = np.random.default_rng([seed, epoch])
+    block_starts = np.arange(0, len(images), STREAM_BLOCK_IMAGES)
+    block_order = rng.permutation(len(block_starts))
+    leftover = np.empty((0, *images.shape[1:]), np.uint8)
+    for group_start in range(0, len(block_order), STREAM_GROUP_BLOCKS):
+        starts = block_starts[block_order[group_start:group_start + STREAM_GROUP_BLOCKS]]
+        pool = np.concatenate([leftover, *(images[start:start + STREAM_BLOCK_IMAGES] for start in starts)])
+        order = rng.permutation(len(pool))
+        full = len(pool) // batch_size * batch_size
+        for start in range(0, full, batch_size):
+            yield pool[order[start:start + batch_size]]
+        leftover = pool[order[full:]]
+    if len(leftover):
+        yield leftover  # the partial last batch: every image is seen once per epoch
+
+
+def _streamed_training(images, batch_size: int, seed: int, first_epoch: int, last_epoch: int) -> tf.data.Dataset:
+    def generate():
+        for epoch in range(first_epoch, last_epoch):
+            for batch_index, batch in enumerate(streamed_epoch(images, batch_size, seed, epoch)):
+                yield batch, epoch, batch_index
+
+    return _from_generator(generate, images, (last_epoch - first_epoch) * steps_per_epoch(len(images), batch_size))
+
+
+def _from_generator(generate, images, num_batches: int) -> tf.data.Dataset:
+    """A dataset of a Python generator's (images, epoch, batch index) elements, of known length.
+
+    Declaring the length lets Keras run validation without guessing (and warning) where it ends.
+    """
+    batches = tf.data.Dataset.from_generator(generate, output_signature=_signature(images))
+    return batches.apply(tf.data.experimental.assert_cardinality(num_batches))
+
+
+def _signature(images) -> tuple:
+    return (tf.TensorSpec((None, *images.shape[1:]), tf.uint8), tf.TensorSpec((), tf.int64),
+            tf.TensorSpec((), tf.int64))
+
+
+def training_batches(images, batch_size: int, seed: int, first_epoch: int, last_epoch: int,
+                     task_config=None) -> tf.data.Dataset:
+    """All batches of epochs first_epoch .. last_epoch-1, back to back (fit() takes steps_per_epoch).
+
+    The last batch of an epoch may be partial: every image is seen once per epoch. images is a
+    uint8 ndarray (held as one constant) or a lazy CachedImages (streamed from its file).
+    """
+    build = _in_memory_training if _in_memory(images) else _streamed_training
+    return _finish(build(images, batch_size, seed, first_epoch, last_epoch), task_config, seed)
+
+
+def ordered_batches(images, batch_size: int, task_config=None, seed: int = 0) -> tf.data.Dataset:
+    """Batches in array order (validation, encoding): slices, not per-image elements.
+
+    With a corrupting task the corruption is the same every time (the validation "epoch").
+    """
+    if _in_memory(images):
+        all_images = tf.constant(images)
+        starts = tf.data.Dataset.range(0, len(images), batch_size).enumerate()
+        batches = starts.map(lambda batch_index, start: (all_images[start:start + batch_size],
+                                                         tf.constant(VALIDATION_EPOCH, tf.int64), batch_index))
+    else:
+        def generate():
+            for batch_index, start in enumerate(range(0, len(images), batch_size)):
+                yield images[start:start + batch_size], VALIDATION_EPOCH, batch_index
+
+        batches = _from_generator(generate, images, steps_per_epoch(len(images), batch_size))
+    return _finish(batches, task_config, seed)

@@ -26,10 +26,11 @@ SYNTHETIC_DEFAULT_SIZE = 64  # pixels, when data.image_size is not given
 class ImageSet:
     """A whole data set in memory: images uint8 (N, H, W, C); labels name -> (N,) array."""
 
-    train_images: np.ndarray
+    train_images: np.ndarray  # or a CachedImages (image folders): same indexing, read on demand
     train_labels: dict[str, np.ndarray]
     test_images: np.ndarray
     test_labels: dict[str, np.ndarray]
+    fingerprint: str | None = None  # set when hashing the pixels would be slow (a cache's own fingerprint)
 
 
 @dataclass(frozen=True)
@@ -38,11 +39,14 @@ class Source:
     native_shape: tuple[int, int, int] | None  # None: any square size (procedural data)
     channels: int
     label_names: tuple[str, ...] = ()  # class names for the "label" array, if any
+    shape: Callable | None = None  # (DataConfig) -> (H, W, C), for sources whose shape the config sets
 
 
 def image_shape(data_config) -> tuple[int, int, int]:
     """(height, width, channels) the model sees for this data config; ValueError if impossible."""
     source = SOURCES[data_config.source]
+    if source.shape is not None:
+        return source.shape(data_config)
     if source.native_shape is None:
         size = data_config.image_size or SYNTHETIC_DEFAULT_SIZE
         return size, size, source.channels
@@ -191,6 +195,33 @@ def _load_cifar10(data_config) -> ImageSet:
     return _from_arrays(*_keras_download("cifar10", places))
 
 
+IMAGE_FOLDER_TEST_SEED = 0  # fixed, not the experiment seed: runs with different seeds share one test split
+
+
+def _image_folder_shape(data_config) -> tuple[int, int, int]:
+    from vaecli.data.image_folder import Preprocessing
+
+    return Preprocessing.from_config(data_config).shape
+
+
+def _load_image_folder(data_config, progress=None) -> ImageSet:
+    """The folder's decoded cache (built if missing), split into a training pool and a test split.
+
+    The images stay on disk (CachedImages); the test rows are a seeded fraction of the folder.
+    """
+    from vaecli.data.cache import find_or_build
+    from vaecli.data.cached_images import CachedImages
+
+    info = find_or_build(data_config, progress)
+    every_image = CachedImages(info.path)
+    order = np.random.default_rng(IMAGE_FOLDER_TEST_SEED).permutation(info.num_images)
+    num_test = round(info.num_images * data_config.test_split)
+    if info.num_images - num_test < 2:
+        raise DataError(f"data.path: {info.num_images} usable image(s) in {data_config.path} are too few to train on")
+    test_rows, pool_rows = np.sort(order[:num_test]), np.sort(order[num_test:])
+    return ImageSet(every_image.take(pool_rows), {}, every_image.take(test_rows), {}, fingerprint=info.fingerprint)
+
+
 FASHION_CLASSES = ("t-shirt/top", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag",
                    "ankle boot")
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
@@ -201,4 +232,5 @@ SOURCES: dict[str, Source] = {
     "fashion_mnist": Source(_make_idx_loader("fashion_mnist", "fashion-mnist", "/usr/share/datasets/fashion-mnist"),
                             (28, 28, 1), 1, FASHION_CLASSES),
     "cifar10": Source(_load_cifar10, (32, 32, 3), 3, CIFAR10_CLASSES),
+    "image_folder": Source(_load_image_folder, None, 3, shape=_image_folder_shape),
 }

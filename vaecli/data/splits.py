@@ -15,7 +15,7 @@ SPLIT_NAMES = ("train", "validation", "test")
 
 @dataclass(frozen=True)
 class ImageSplit:
-    images: np.ndarray  # uint8 (N, H, W, C)
+    images: np.ndarray  # uint8 (N, H, W, C); for image folders a CachedImages (indexes alike, reads on demand)
     labels: dict[str, np.ndarray]  # name -> (N,)
     index: np.ndarray  # row of each image in the source's own split (train pool or test)
 
@@ -34,8 +34,9 @@ class DataSplits:
         return getattr(self, name)
 
 
-def _take(images: np.ndarray, labels: dict[str, np.ndarray], rows: np.ndarray) -> ImageSplit:
-    return ImageSplit(images[rows], {name: values[rows] for name, values in labels.items()}, rows)
+def _take(images, labels: dict[str, np.ndarray], rows: np.ndarray) -> ImageSplit:
+    chosen = images[rows] if isinstance(images, np.ndarray) else images.take(rows)  # lazy stays lazy
+    return ImageSplit(chosen, {name: values[rows] for name, values in labels.items()}, rows)
 
 
 def fingerprint(*arrays: np.ndarray) -> str:
@@ -65,4 +66,9 @@ def load_splits(config) -> DataSplits:
     train = _take(image_set.train_images, image_set.train_labels, train_rows)
     validation = _take(image_set.train_images, image_set.train_labels, validation_rows)
     test = _take(image_set.test_images, image_set.test_labels, np.arange(len(image_set.test_images)))
+    if image_set.fingerprint is not None:  # a 100k-image cache is not re-hashed: its key plus the row choice
+        digest = hashlib.sha256(image_set.fingerprint.encode())
+        for part in (train, validation, test):
+            digest.update(np.ascontiguousarray(part.index, np.int64).data)
+        return DataSplits(train, validation, test, digest.hexdigest()[:16])
     return DataSplits(train, validation, test, fingerprint(train.images, validation.images, test.images))

@@ -62,8 +62,15 @@ class AutoEncoder(keras.Model):
         z = z_mean if z_log_var is None else self.sampling([z_mean, z_log_var])
         return self.decoder(z, training=training)
 
-    def compute_batch_losses(self, batch, training):
-        images = ops.cast(batch, "float32") / 255.0  # uint8 until here: cheap input pipeline
+    def per_image_losses(self, batch, training):
+        """(reconstruction, kl), one value per image of the batch.
+
+        batch is a uint8 image tensor (input = target) or an (input, target) pair of them
+        (denoise, recolor): the model encodes the input and is scored against the target.
+        """
+        inputs, targets = batch if isinstance(batch, (tuple, list)) else (batch, batch)
+        images = ops.cast(inputs, "float32") / 255.0  # uint8 until here: cheap input pipeline
+        target_images = images if targets is inputs else ops.cast(targets, "float32") / 255.0
         z_mean, z_log_var = self.encode(images, training=training)
         if z_log_var is None:
             z, kl = z_mean, ops.zeros(ops.shape(z_mean)[:1])
@@ -71,26 +78,62 @@ class AutoEncoder(keras.Model):
             z = self.sampling([z_mean, z_log_var])
             kl = kl_divergence(z_mean, z_log_var)
         reconstructions = ops.cast(self.decoder(z, training=training), "float32")
-        reconstruction = ops.mean(reconstruction_loss(images, reconstructions, self.reconstruction, self.reduction))
-        return reconstruction, ops.mean(kl)
+        return reconstruction_loss(target_images, reconstructions, self.reconstruction, self.reduction), kl
 
-    def _update_trackers(self, batch, reconstruction, kl):
-        batch_size = ops.cast(ops.shape(batch)[0], "float32")
-        self.reconstruction_tracker.update_state(reconstruction, sample_weight=batch_size)
-        self.kl_tracker.update_state(kl, sample_weight=batch_size)
+    def compute_batch_losses(self, batch, training):
+        """(reconstruction, kl), each averaged over this batch."""
+        reconstruction, kl = self.per_image_losses(batch, training)
+        return ops.mean(reconstruction), ops.mean(kl)
+
+    @staticmethod
+    def _replicas() -> int:
+        return tf.distribute.get_strategy().num_replicas_in_sync
+
+    @staticmethod
+    def _sum_over_replicas(values: list):
+        return tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, values)
+
+    def _global_means(self, reconstruction, kl):
+        """(reconstruction mean, kl mean, image count) over the global batch, across every replica."""
+        count = ops.cast(ops.shape(reconstruction)[0], "float32")
+        if self._replicas() == 1:
+            return ops.mean(reconstruction), ops.mean(kl), count
+        reconstruction_sum, kl_sum, count = self._sum_over_replicas([ops.sum(reconstruction), ops.sum(kl), count])
+        return reconstruction_sum / count, kl_sum / count, count
+
+    def _update_trackers(self, reconstruction, kl):
+        """Track global-batch means weighted by batch size (a partial last batch counts by its images).
+
+        Under a distribution strategy every replica adds the same global values, so each
+        replica's tracker holds the global mean and Keras' mean over replicas changes nothing.
+        """
+        reconstruction_mean, kl_mean, count = self._global_means(reconstruction, kl)
+        self.reconstruction_tracker.update_state(reconstruction_mean, sample_weight=count)
+        self.kl_tracker.update_state(kl_mean, sample_weight=count)
         reconstruction_mean, kl_mean = self.reconstruction_tracker.result(), self.kl_tracker.result()
         return {"loss": reconstruction_mean + self.kl_factor * kl_mean,
                 "reconstruction_loss": reconstruction_mean, "kl_loss": kl_mean}
 
+    def _training_loss(self, reconstruction, kl):
+        """The loss whose gradient is applied: the mean over the global batch.
+
+        Keras' optimizer sums gradients over replicas, so each replica contributes the sum of
+        its images' losses divided by the global batch size (every replica's count, all-reduced).
+        """
+        if self._replicas() == 1:
+            return ops.mean(reconstruction) + self.kl_factor * ops.mean(kl)
+        global_count = self._sum_over_replicas(ops.cast(ops.shape(reconstruction)[0], "float32"))
+        return (ops.sum(reconstruction) + self.kl_factor * ops.sum(kl)) / global_count
+
     def train_step(self, batch):
         with tf.GradientTape() as tape:
-            reconstruction, kl = self.compute_batch_losses(batch, training=True)
-            loss = reconstruction + self.kl_factor * kl
+            reconstruction, kl = self.per_image_losses(batch, training=True)
+            loss = self._training_loss(reconstruction, kl)
             scaled_loss = self.optimizer.scale_loss(loss)  # loss scaling under mixed_float16
         gradients = tape.gradient(scaled_loss, self.trainable_weights)
         self.optimizer.apply_gradients(zip(gradients, self.trainable_weights))
-        return self._update_trackers(batch, reconstruction, kl)
+        return self._update_trackers(reconstruction, kl)
 
     def test_step(self, batch):
-        reconstruction, kl = self.compute_batch_losses(batch, training=False)
-        return self._update_trackers(batch, reconstruction, kl)
+        reconstruction, kl = self.per_image_losses(batch, training=False)
+        return self._update_trackers(reconstruction, kl)

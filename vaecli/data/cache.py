@@ -1,0 +1,228 @@
+"""The decoded-image cache of an image folder: built once in parallel, reused while nothing changed.
+
+    <cache_dir>/image_folder-<fingerprint>.h5            images (N, H, W, C) uint8, chunked by image;
+                                                         files (N,) relative paths; attrs incl. complete
+    <cache_dir>/image_folder-<fingerprint>.skipped.txt   one line per unreadable file: path <TAB> reason
+
+The fingerprint is a sha256 of the sorted relative paths, sizes and modification times of
+the files, the preprocessing settings and the format version: a changed folder or setting
+gives a new cache; an unchanged one is found by name and opened at once. A build writes to
+`<name>.partial-<pid>` and renames it only when whole (the `complete` attribute is the last
+thing written), so a killed build never leaves a cache that looks complete. Workers decode
+chunks of files in order with a bounded number of chunks in flight, and each decoded chunk
+goes straight to disk: memory stays flat however many images the folder holds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import multiprocessing
+import os
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+
+import numpy as np
+
+from vaecli.data.image_folder import FileEntry, Preprocessing, decode_chunk, scan_folder
+from vaecli.errors import DataError
+
+FORMAT_VERSION = 1
+FILES_PER_TASK = 64  # files per worker task: large enough to hide inter-process overhead
+TASKS_IN_FLIGHT_PER_WORKER = 2  # bounds decoded-but-unwritten images to a few hundred
+IN_PROCESS_BELOW = 256  # files; fewer are decoded in this process (starting workers costs ~1 s)
+
+
+@dataclass(frozen=True)
+class CacheInfo:
+    path: Path
+    fingerprint: str
+    num_images: int
+    num_skipped: int
+    skip_log: Path
+    built: bool  # False: an existing cache was reused
+    seconds: float  # build time (0 when reused)
+
+    def summary(self, folder) -> str:
+        skipped = (f"; skipped {self.num_skipped:,} unreadable file(s), listed in {self.skip_log}"
+                   if self.num_skipped else "; no unreadable files")
+        if not self.built:
+            return f"Using cached {self.num_images:,} images of {folder} ({self.path}){skipped}"
+        rate = (self.num_images + self.num_skipped) / max(self.seconds, 1e-9)
+        return (f"Cached {self.num_images:,} images of {folder} in {self.seconds:.1f} s ({rate:,.0f} files/s) -> "
+                f"{self.path}{skipped}")
+
+
+def cache_folder(data_config) -> Path:
+    """data.cache_dir, else $VAECLI_CACHE, else ~/.cache/vaecli."""
+    chosen = data_config.cache_dir or os.environ.get("VAECLI_CACHE") or "~/.cache/vaecli"
+    return Path(chosen).expanduser()
+
+
+def fingerprint(entries: list[FileEntry], preprocessing: Preprocessing) -> str:
+    digest = hashlib.sha256(json.dumps({"format_version": FORMAT_VERSION, **preprocessing.describe()},
+                                       sort_keys=True).encode())
+    for entry in entries:
+        digest.update(f"{entry.relative_path}\0{entry.size}\0{entry.mtime_ns}\n".encode())
+    return digest.hexdigest()[:20]
+
+
+def is_complete(path: Path) -> bool:
+    import h5py
+
+    if not path.is_file():
+        return False
+    try:
+        with h5py.File(path, "r") as handle:
+            return bool(handle.attrs.get("complete", False)) and handle.attrs.get("format_version") == FORMAT_VERSION
+    except OSError:
+        return False
+
+
+def scan(data_config) -> tuple[Path, list[FileEntry], Preprocessing]:
+    root = Path(data_config.path).expanduser()
+    if not root.is_dir():
+        raise DataError(f"data.path: {root} is not a folder")
+    entries = scan_folder(root, data_config.limit)
+    if not entries:
+        raise DataError(f"data.path: {root} holds no image files (looked recursively for .jpg, .jpeg, .png, .bmp, "
+                        f".gif, .webp)")
+    return root, entries, Preprocessing.from_config(data_config)
+
+
+def find_or_build(data_config, progress: Callable[[int, int], None] | None = None,
+                  workers: int | None = None) -> CacheInfo:
+    """The complete cache for this folder and preprocessing, built if missing.
+
+    progress(files_done, files_total) is called after each chunk of a build.
+    """
+    root, entries, preprocessing = scan(data_config)
+    key = fingerprint(entries, preprocessing)
+    target = cache_folder(data_config) / f"image_folder-{key}.h5"
+    skip_log = target.with_suffix(".skipped.txt")
+    if is_complete(target):
+        return _info(target, key, skip_log, built=False, seconds=0.0)
+    started = time.perf_counter()
+    build(root, entries, preprocessing, target, key, progress, workers)
+    return _info(target, key, skip_log, built=True, seconds=time.perf_counter() - started)
+
+
+def _info(target: Path, key: str, skip_log: Path, built: bool, seconds: float) -> CacheInfo:
+    import h5py
+
+    with h5py.File(target, "r") as handle:
+        return CacheInfo(target, key, int(handle.attrs["num_images"]), int(handle.attrs["num_skipped"]), skip_log,
+                         built, seconds)
+
+
+def default_workers() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def _worker_context():
+    """How to start decoding workers: fork when TensorFlow is not loaded (instant, nothing re-imported);
+    spawn once it is (its threads do not survive a fork); None (decode here) when spawn cannot work.
+
+    Spawned workers re-import the parent's main script, which is impossible for code read from stdin.
+    """
+    import sys
+
+    if "tensorflow" not in sys.modules and "fork" in multiprocessing.get_all_start_methods():
+        return multiprocessing.get_context("fork")
+    main_file = getattr(sys.modules.get("__main__"), "__file__", None)
+    if main_file is not None and not os.path.isfile(main_file):
+        return None
+    return multiprocessing.get_context("spawn")
+
+
+def decode_in_order(root: Path, entries: list[FileEntry], preprocessing: Preprocessing,
+                    workers: int | None = None) -> Iterator[tuple[list[FileEntry], list]]:
+    """(chunk of entries, their decoded arrays or reasons), chunk after chunk in file order."""
+    chunks = (entries[start:start + FILES_PER_TASK] for start in range(0, len(entries), FILES_PER_TASK))
+    workers = workers or default_workers()
+    context = _worker_context()
+    if workers == 1 or len(entries) < IN_PROCESS_BELOW or context is None:
+        for chunk in chunks:
+            yield chunk, decode_chunk((str(root), [entry.relative_path for entry in chunk], preprocessing))
+        return
+    with context.Pool(workers) as pool:
+        def submit(chunk):
+            task = (str(root), [entry.relative_path for entry in chunk], preprocessing)
+            return chunk, pool.apply_async(decode_chunk, (task,))
+
+        pending = deque(submit(chunk) for chunk in islice(chunks, workers * TASKS_IN_FLIGHT_PER_WORKER))
+        while pending:
+            chunk, result = pending.popleft()
+            decoded = result.get()
+            following = next(chunks, None)
+            if following is not None:
+                pending.append(submit(following))
+            yield chunk, decoded
+
+
+def _remove_stale_partials(target: Path) -> None:
+    """Partial files of builds whose process is gone (killed); a live concurrent build is left alone."""
+    for partial in target.parent.glob(f"{target.stem}.*.partial-*"):  # the cache and its skip log
+        try:
+            os.kill(int(partial.name.rsplit("-", 1)[1]), 0)
+        except (ValueError, ProcessLookupError):
+            partial.unlink(missing_ok=True)
+        except PermissionError:
+            pass  # another user's live process
+
+
+def build(root: Path, entries: list[FileEntry], preprocessing: Preprocessing, target: Path, key: str,
+          progress: Callable[[int, int], None] | None = None, workers: int | None = None) -> None:
+    """Decode every entry into target (atomically); unreadable files go to the skip log."""
+    import h5py
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_partials(target)
+    partial = target.with_name(f"{target.name}.partial-{os.getpid()}")
+    partial_log = target.with_name(f"{target.stem}.skipped.txt.partial-{os.getpid()}")
+    num_kept = num_skipped = num_done = 0
+    try:
+        with h5py.File(partial, "w") as handle, open(partial_log, "w") as log:
+            shape = preprocessing.shape
+            # Chunked by image: a random image costs one chunk read; no compression: decoded photos barely
+            # compress and decompressing would cost CPU in every training epoch.
+            images = handle.create_dataset("images", (len(entries), *shape), np.uint8, maxshape=(None, *shape),
+                                           chunks=(1, *shape))
+            files = handle.create_dataset("files", (len(entries),), h5py.string_dtype(), maxshape=(None,))
+            for chunk, decoded in decode_in_order(root, entries, preprocessing, workers):
+                kept = [(entry, array) for entry, array in zip(chunk, decoded) if isinstance(array, np.ndarray)]
+                for entry, reason in zip(chunk, decoded):
+                    if isinstance(reason, str):
+                        log.write(f"{entry.relative_path}\t{reason}\n")
+                        num_skipped += 1
+                if kept:
+                    images[num_kept:num_kept + len(kept)] = np.stack([array for _, array in kept])
+                    files[num_kept:num_kept + len(kept)] = [entry.relative_path for entry, _ in kept]
+                    num_kept += len(kept)
+                num_done += len(chunk)
+                if progress is not None:
+                    progress(num_done, len(entries))
+            if num_kept == 0:
+                raise DataError(f"data.path: none of the {len(entries):,} image files in {root} could be decoded "
+                                f"(reasons in {target.with_suffix('.skipped.txt')})")
+            images.resize(num_kept, axis=0)
+            files.resize(num_kept, axis=0)
+            handle.attrs.update({
+                "fingerprint": key, "format_version": FORMAT_VERSION, "source_folder": str(root),
+                "preprocessing": json.dumps(preprocessing.describe()), "num_images": num_kept,
+                "num_skipped": num_skipped, "num_files": len(entries),
+                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+            handle.attrs["complete"] = True  # last: a file without it is never used
+        os.replace(partial_log, target.with_suffix(".skipped.txt"))
+        os.replace(partial, target)
+    except DataError:
+        if partial_log.exists():
+            os.replace(partial_log, target.with_suffix(".skipped.txt"))  # the reasons are the useful part
+        raise
+    finally:
+        partial.unlink(missing_ok=True)
+        partial_log.unlink(missing_ok=True)

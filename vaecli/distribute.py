@@ -1,0 +1,63 @@
+"""train.distribute: which tf.distribute strategy trains the model.
+
+    none          the default strategy: one device (the first GPU, or the CPU)
+    mirrored      MirroredStrategy over every GPU of this machine; on a machine without GPUs,
+                  over its logical CPU devices when more than one is configured (how the tests
+                  check that a mirrored run matches a single-device run)
+    multi_worker  MultiWorkerMirroredStrategy over the machines $TF_CONFIG lists; it must be
+                  created before TensorFlow starts its runtime, so `train` creates it first
+
+`train.batch_size` is always the global batch: each of R replicas gets batch_size / R images,
+and AutoEncoder.train_step scales its loss so the applied gradient is the global-batch mean.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from contextlib import nullcontext
+
+from vaecli.errors import ConfigError
+
+
+def _mirrored():
+    import tensorflow as tf
+
+    if tf.config.list_logical_devices("GPU"):
+        return tf.distribute.MirroredStrategy()
+    cpus = [device.name for device in tf.config.list_logical_devices("CPU")]
+    return tf.distribute.MirroredStrategy(devices=cpus)
+
+
+def _multi_worker():
+    import tensorflow as tf
+
+    try:
+        cluster = json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster")
+    except ValueError:
+        raise ConfigError("train.distribute multi_worker: $TF_CONFIG is not valid JSON") from None
+    if not cluster:
+        raise ConfigError("train.distribute multi_worker needs $TF_CONFIG describing the cluster and this worker's "
+                          "task (see https://www.tensorflow.org/guide/distributed_training)")
+    return tf.distribute.MultiWorkerMirroredStrategy()
+
+
+STRATEGIES = {"none": lambda: None, "mirrored": _mirrored, "multi_worker": _multi_worker}
+
+
+def make_strategy(name: str):
+    """The tf.distribute strategy for train.distribute, or None for a single device."""
+    return STRATEGIES[name]()
+
+
+def strategy_scope(strategy):
+    """strategy.scope(), or a do-nothing context for a single device (the exact single-device code path)."""
+    return nullcontext() if strategy is None else strategy.scope()
+
+
+def describe(strategy) -> dict:
+    """What the manifest records about distribution."""
+    if strategy is None:
+        return {"strategy": "none", "replicas": 1}
+    return {"strategy": type(strategy).__name__, "replicas": int(strategy.num_replicas_in_sync),
+            "devices": list(getattr(strategy.extended, "worker_devices", []))}
