@@ -12,9 +12,7 @@ from typer.testing import CliRunner
 
 from tests.conftest import tiny_config
 from vaecli.cli import app
-from vaecli.cli_measure import register
 
-register(app)  # a no-op once cli.py registers the commands itself
 runner = CliRunner()
 pytestmark = pytest.mark.slow
 

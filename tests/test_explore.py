@@ -14,9 +14,7 @@ from typer.testing import CliRunner
 
 from tests.conftest import FASHION_MNIST, tiny_config
 from vaecli.cli import app
-from vaecli.cli_latent import register
 
-register(app)  # a no-op once cli.py registers the commands itself
 runner = CliRunner()
 pytestmark = pytest.mark.slow
 

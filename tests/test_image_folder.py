@@ -10,7 +10,6 @@ import time
 import h5py
 import numpy as np
 import pytest
-import typer
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -188,13 +187,9 @@ def test_splits_of_an_image_folder_are_lazy_disjoint_and_fingerprinted_by_the_ca
 
 
 def test_vae_data_prepare_command(tmp_path, write_config):
-    from vaecli.cli_data import register
+    from vaecli.cli import app
 
     write_messy_folder(tmp_path / "photos")
-    app = typer.Typer()
-    app.callback()(lambda: None)
-    register(app)
-    register(app)  # a second call changes nothing
     config = tiny_config(data={"source": "image_folder", "path": str(tmp_path / "photos"), "image_size": 16,
                                "cache_dir": str(tmp_path / "cache")})
     result = CliRunner().invoke(app, ["data", "prepare", str(write_config(config))])

@@ -53,11 +53,9 @@ COMMANDS = {"prepare": prepare}
 
 
 def register(app: typer.Typer) -> None:
-    """Add the `data` command group to the `vae` app (once; a second call changes nothing)."""
+    """Add the `data` command group to the `vae` app (cli.py calls this once)."""
     from vaecli.cli import user_errors
 
-    if any(group.name == "data" for group in app.registered_groups):
-        return
     data_app = typer.Typer(help=DATA_HELP, no_args_is_help=True)
     for name, command in COMMANDS.items():
         data_app.command(name)(user_errors(command))

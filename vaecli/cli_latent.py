@@ -274,13 +274,10 @@ HIDDEN_ALIASES = {"sample-latent": sample}
 
 
 def register(app: typer.Typer) -> None:
-    """Add the latent-space commands to the `vae` app (once; a second call changes nothing)."""
+    """Add the latent-space commands to the `vae` app (cli.py calls this once)."""
     from vaecli.cli import user_errors
 
-    registered = {command.name for command in app.registered_commands}
     for name, command in COMMANDS.items():
-        if name not in registered:
-            app.command(name)(user_errors(command))
+        app.command(name)(user_errors(command))
     for name, command in HIDDEN_ALIASES.items():
-        if name not in registered:
-            app.command(name, hidden=True, help="Same as `vae sample`.")(user_errors(command))
+        app.command(name, hidden=True, help="Same as `vae sample`.")(user_errors(command))

@@ -191,10 +191,8 @@ COMMANDS = {"evaluate": evaluate, "compare": compare, "sweep": sweep, "report": 
 
 
 def register(app: typer.Typer) -> None:
-    """Add the measuring commands to the `vae` app (once; a second call changes nothing)."""
+    """Add the measuring commands to the `vae` app (cli.py calls this once)."""
     from vaecli.cli import user_errors
 
-    registered = {command.name for command in app.registered_commands}
     for name, command in COMMANDS.items():
-        if name not in registered:
-            app.command(name)(user_errors(command))
+        app.command(name)(user_errors(command))
