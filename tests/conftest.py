@@ -14,6 +14,22 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 FASHION_MNIST = Path(os.environ.get("VAECLI_FASHION_MNIST", "/usr/share/datasets/fashion-mnist"))
 
 
+def vae(*args):
+    """Run the real `vae` command line in-process (typer's CliRunner); arguments may be paths or numbers."""
+    from typer.testing import CliRunner
+
+    from vaecli.cli import app
+
+    return CliRunner().invoke(app, [str(arg) for arg in args])
+
+
+def ok(*args) -> str:
+    """`vae *args` must succeed; returns its output."""
+    result = vae(*args)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
 def tiny_config(**sections) -> dict:
     """A real VAE config small enough to train an epoch in well under a second."""
     config = {

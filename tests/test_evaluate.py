@@ -8,25 +8,12 @@ from html.parser import HTMLParser
 
 import pytest
 import yaml
-from typer.testing import CliRunner
 
-from tests.conftest import tiny_config
-from vaecli.cli import app
+from tests.conftest import ok, tiny_config, vae
 
-runner = CliRunner()
 pytestmark = pytest.mark.slow
 
 EVALUATE_FAST = ["--iw-samples", "8", "--n-samples", "30", "--box", "1,10"]
-
-
-def vae(*args):
-    return runner.invoke(app, [str(arg) for arg in args])
-
-
-def ok(*args):
-    result = vae(*args)
-    assert result.exit_code == 0, result.output
-    return result.output
 
 
 @pytest.fixture(scope="module")

@@ -10,25 +10,12 @@ import numpy as np
 import pytest
 import yaml
 from PIL import Image
-from typer.testing import CliRunner
 
-from tests.conftest import FASHION_MNIST, tiny_config
-from vaecli.cli import app
+from tests.conftest import FASHION_MNIST, ok, tiny_config, vae
 
-runner = CliRunner()
 pytestmark = pytest.mark.slow
 
 TEST_IMAGES = 64  # tiny_config's num_test_images
-
-
-def vae(*args):
-    return runner.invoke(app, [str(arg) for arg in args])
-
-
-def ok(*args):
-    result = vae(*args)
-    assert result.exit_code == 0, result.output
-    return result.output
 
 
 def one_line_failure(*args, fragments=()):
