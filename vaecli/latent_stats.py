@@ -29,11 +29,19 @@ def active_units(z_mean: np.ndarray, threshold: float = ACTIVE_UNIT_THRESHOLD) -
     return np.flatnonzero(variance > threshold)
 
 
-def kl_per_dimension(z_mean: np.ndarray, z_log_var: np.ndarray) -> np.ndarray:
-    """(z_dim,) KL of each posterior dimension from N(0, 1), in nats, averaged over data points."""
+def kl_terms(z_mean: np.ndarray, z_log_var: np.ndarray) -> np.ndarray:
+    """(N, z_dim) KL of each posterior dimension of each point from N(0, 1), in nats, float64.
+
+    The NumPy twin of vaecli.losses.kl_divergence (which sums these over dimensions in TF).
+    """
     mean = np.asarray(z_mean, np.float64)
     log_var = np.asarray(z_log_var, np.float64)
-    return np.mean(0.5 * (mean**2 + np.exp(log_var) - 1.0 - log_var), axis=0)
+    return 0.5 * (mean**2 + np.exp(log_var) - 1.0 - log_var)
+
+
+def kl_per_dimension(z_mean: np.ndarray, z_log_var: np.ndarray) -> np.ndarray:
+    """(z_dim,) KL of each posterior dimension from N(0, 1), in nats, averaged over data points."""
+    return np.mean(kl_terms(z_mean, z_log_var), axis=0)
 
 
 def effective_rank(singular_values: np.ndarray) -> float:

@@ -26,6 +26,7 @@ from vaecli.evaluation.metrics import (
     importance_weighted_bound,
     standard_normal_log_density,
 )
+from vaecli.latent_stats import kl_terms
 from vaecli.trained import TrainedRun, decode_latents, encode_images
 
 DECODES_PER_CALL = 1024  # latent points per decoder call: images per chunk = this // K
@@ -80,8 +81,7 @@ def importance_log_weights(trained: TrainedRun, images: np.ndarray, z_mean: np.n
 
 def analytic_kl(z_mean: np.ndarray, z_log_var: np.ndarray) -> np.ndarray:
     """(N,) KL(N(z_mean, exp(z_log_var)) || N(0, I)) in nats (the training's formula, in float64)."""
-    mean, log_var = np.asarray(z_mean, np.float64), np.asarray(z_log_var, np.float64)
-    return -0.5 * np.sum(1.0 + log_var - mean**2 - np.exp(log_var), axis=1)
+    return np.sum(kl_terms(z_mean, z_log_var), axis=1)
 
 
 def measure_likelihood(trained: TrainedRun, images: np.ndarray, num_samples: int, seed: int = 0,
