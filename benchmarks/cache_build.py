@@ -53,7 +53,9 @@ def step_build(folder: str, cache: str, model: str, epochs: int) -> dict:
     import shutil
 
     from vaecli.data.cache import find_or_build
+    from vaecli.runtime import import_tensorflow
 
+    import_tensorflow()  # as the Keras step: the import (~3 s, once per command) is not a per-image cost
     shutil.rmtree(cache, ignore_errors=True)  # always a fresh build
     started = time.perf_counter()
     info = find_or_build(make_config(folder, cache, model).data)

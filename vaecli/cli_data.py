@@ -1,8 +1,8 @@
 """`vae data ...`: data-set commands. `vae data prepare CONFIG` builds an image folder's cache ahead of time.
 
-cli.py calls register(app) once. Nothing here imports TensorFlow (the cache is decoded with
-PIL in worker processes), so `vae --help` stays instant and a cache can be built on a
-machine without a GPU before training starts elsewhere.
+cli.py calls register(app) once. TensorFlow is imported only when a command runs (the cache
+is decoded by a tf.data pipeline on the CPU), so `vae --help` stays instant; a cache can be
+built on a machine without a GPU before training starts elsewhere.
 """
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ def prepare(
     config_path: Path = typer.Argument(..., metavar="CONFIG", help="Experiment config (YAML)."),
     overrides: List[str] = typer.Option([], "--set", "-s", help="Override a config value, e.g. --set "
                                         "data.image_size=64 (repeatable; values are read as YAML)."),
-    workers: Optional[int] = typer.Option(None, "--workers", "-w", min=1, help="Decoding processes (default: "
-                                          "one per CPU core)."),
+    threads: Optional[int] = typer.Option(None, "--threads", "-t", min=1, help="Decoding threads (default: "
+                                          "about one per CPU core)."),
 ):
     """Decode the config's image folder into its uint8 cache (no training).
 
@@ -46,7 +46,7 @@ def prepare(
     if config.data.source != "image_folder":
         raise ConfigError(f"{config_path}: data.source is {config.data.source}, which needs no preparation "
                           f"(only image_folder is decoded into a cache)")
-    prepare_data(config.data, console, quiet=False, workers=workers)
+    prepare_data(config.data, console, quiet=False, threads=threads)
 
 
 COMMANDS = {"prepare": prepare}

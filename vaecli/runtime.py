@@ -11,10 +11,11 @@ from pathlib import Path
 
 
 @contextmanager
-def _quiet_stderr():
-    """Hide the C++ start-up chatter TF and absl print to fd 2 before any logging is set up.
+def quiet_stderr(replay: bool = True):
+    """Hide what C++ code (TF's start-up, absl, libjpeg's complaints) prints to fd 2.
 
-    What was printed is replayed if the block fails, so a broken install still explains itself.
+    With replay, what was printed is written out if the block fails, so a broken install still
+    explains itself.
     """
     sys.stderr.flush()
     saved = os.dup(2)
@@ -24,8 +25,9 @@ def _quiet_stderr():
             yield
         except BaseException:
             os.dup2(saved, 2)
-            sink.seek(0)
-            sys.stderr.write(sink.read().decode(errors="replace"))
+            if replay:
+                sink.seek(0)
+                sys.stderr.write(sink.read().decode(errors="replace"))
             raise
         finally:
             os.dup2(saved, 2)
@@ -37,7 +39,7 @@ def import_tensorflow():
     if "tensorflow" in sys.modules:
         return sys.modules["tensorflow"]
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    with _quiet_stderr():
+    with quiet_stderr():
         import tensorflow as tf
         import keras  # noqa: F401  (keras' own import prints too)
 

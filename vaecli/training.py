@@ -206,11 +206,10 @@ def train(config, paths: RunPaths, resume: bool = False, console: Console | None
     from vaecli.distribute import describe, make_strategy, strategy_scope
 
     console = console or Console()
-    # An image folder's cache is built first, with a progress bar: before TensorFlow starts its threads,
-    # so the decoding workers can be forked (instant) rather than spawned.
-    cache = prepare_data(config.data, console, quiet)
-    # MultiWorkerMirroredStrategy must exist before TensorFlow's runtime starts; the others do not mind.
+    # MultiWorkerMirroredStrategy must exist before TensorFlow runs any op (the cache build runs many);
+    # the others do not mind.
     strategy = make_strategy(config.train.distribute) if config.train.distribute == "multi_worker" else None
+    cache = prepare_data(config.data, console, quiet)  # an image folder's cache, built if missing
     from vaecli.runtime import configure_runtime, import_tensorflow
 
     import_tensorflow()

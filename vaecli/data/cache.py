@@ -8,33 +8,27 @@ The fingerprint is a sha256 of the sorted relative paths, sizes and modification
 the files, the preprocessing settings and the format version: a changed folder or setting
 gives a new cache; an unchanged one is found by name and opened at once. A build writes to
 `<name>.partial-<pid>` and renames it only when whole (the `complete` attribute is the last
-thing written), so a killed build never leaves a cache that looks complete. Workers decode
-chunks of files in order with a bounded number of chunks in flight, and each decoded chunk
-goes straight to disk: memory stays flat however many images the folder holds.
+thing written), so a killed build never leaves a cache that looks complete. A tf.data
+pipeline decodes in order on every core with a bounded number of batches in flight, and each
+batch goes straight to disk: memory stays flat however many images the folder holds.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import multiprocessing
 import os
 import time
-from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from itertools import islice
 from pathlib import Path
 
 import numpy as np
 
-from vaecli.data.image_folder import FileEntry, Preprocessing, decode_chunk, scan_folder
+from vaecli.data.image_folder import FileEntry, Preprocessing, decode_rgb, scan_folder
 from vaecli.errors import DataError
 
-FORMAT_VERSION = 1
-FILES_PER_TASK = 64  # files per worker task: large enough to hide inter-process overhead
-TASKS_IN_FLIGHT_PER_WORKER = 2  # bounds decoded-but-unwritten images to a few hundred
-IN_PROCESS_BELOW = 256  # files; fewer are decoded in this process (starting workers costs ~1 s)
+FORMAT_VERSION = 2  # 2: decoded by TensorFlow, shrunk by area averaging
 
 
 @dataclass(frozen=True)
@@ -95,10 +89,11 @@ def scan(data_config) -> tuple[Path, list[FileEntry], Preprocessing]:
 
 
 def find_or_build(data_config, progress: Callable[[int, int], None] | None = None,
-                  workers: int | None = None) -> CacheInfo:
+                  threads: int | None = None) -> CacheInfo:
     """The complete cache for this folder and preprocessing, built if missing.
 
-    progress(files_done, files_total) is called after each chunk of a build.
+    progress(files_done, files_total) is called after each batch of a build; threads bounds the
+    decoding threads (default: TensorFlow's choice, about one per core).
     """
     root, entries, preprocessing = scan(data_config)
     key = fingerprint(entries, preprocessing)
@@ -106,8 +101,11 @@ def find_or_build(data_config, progress: Callable[[int, int], None] | None = Non
     skip_log = target.with_suffix(".skipped.txt")
     if is_complete(target):
         return _info(target, key, skip_log, built=False, seconds=0.0)
+    from vaecli.runtime import import_tensorflow
+
+    import_tensorflow()  # quietly, and before the clock starts: the build rate is about decoding
     started = time.perf_counter()
-    build(root, entries, preprocessing, target, key, progress, workers)
+    build(root, entries, preprocessing, target, key, progress, threads)
     return _info(target, key, skip_log, built=True, seconds=time.perf_counter() - started)
 
 
@@ -119,49 +117,32 @@ def _info(target: Path, key: str, skip_log: Path, built: bool, seconds: float) -
                          built, seconds)
 
 
-def default_workers() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-
-
-def _worker_context():
-    """How to start decoding workers: fork when TensorFlow is not loaded (instant, nothing re-imported);
-    spawn once it is (its threads do not survive a fork); None (decode here) when spawn cannot work.
-
-    Spawned workers re-import the parent's main script, which is impossible for code read from stdin.
-    """
-    import sys
-
-    if "tensorflow" not in sys.modules and "fork" in multiprocessing.get_all_start_methods():
-        return multiprocessing.get_context("fork")
-    main_file = getattr(sys.modules.get("__main__"), "__file__", None)
-    if main_file is not None and not os.path.isfile(main_file):
-        return None
-    return multiprocessing.get_context("spawn")
-
-
 def decode_in_order(root: Path, entries: list[FileEntry], preprocessing: Preprocessing,
-                    workers: int | None = None) -> Iterator[tuple[list[FileEntry], list]]:
-    """(chunk of entries, their decoded arrays or reasons), chunk after chunk in file order."""
-    chunks = (entries[start:start + FILES_PER_TASK] for start in range(0, len(entries), FILES_PER_TASK))
-    workers = workers or default_workers()
-    context = _worker_context()
-    if workers == 1 or len(entries) < IN_PROCESS_BELOW or context is None:
-        for chunk in chunks:
-            yield chunk, decode_chunk((str(root), [entry.relative_path for entry in chunk], preprocessing))
-        return
-    with context.Pool(workers) as pool:
-        def submit(chunk):
-            task = (str(root), [entry.relative_path for entry in chunk], preprocessing)
-            return chunk, pool.apply_async(decode_chunk, (task,))
+                    threads: int | None = None) -> Iterator[list[tuple[FileEntry, np.ndarray | str]]]:
+    """Batches of (entry, its cached image or the reason it is skipped), in file order.
 
-        pending = deque(submit(chunk) for chunk in islice(chunks, workers * TASKS_IN_FLIGHT_PER_WORKER))
-        while pending:
-            chunk, result = pending.popleft()
-            decoded = result.get()
-            following = next(chunks, None)
-            if following is not None:
-                pending.append(submit(following))
-            yield chunk, decoded
+    TensorFlow decodes in parallel; the few files it refuses come to Pillow here, one by one.
+    """
+    from vaecli.data.folder_decoding import BATCH, decoded_images, finish
+    from vaecli.runtime import quiet_stderr
+
+    def by_pillow(index: int) -> tuple[FileEntry, np.ndarray | str]:
+        pixels = decode_rgb(root / entries[index].relative_path, preprocessing.crop)
+        return entries[index], pixels if isinstance(pixels, str) else finish(pixels, preprocessing).numpy()
+
+    batch, following = [], 0  # following: the next index due
+    with quiet_stderr(replay=False):  # libjpeg prints a line for each broken JPEG; the skip log says it better
+        for index, image in decoded_images([str(root / entry.relative_path) for entry in entries], preprocessing,
+                                           threads):
+            batch += [by_pillow(missing) for missing in range(following, index)]
+            batch.append((entries[index], image))
+            following = index + 1
+            if len(batch) >= BATCH:
+                yield batch
+                batch = []
+    batch += [by_pillow(missing) for missing in range(following, len(entries))]
+    if batch:
+        yield batch
 
 
 def _remove_stale_partials(target: Path) -> None:
@@ -176,7 +157,7 @@ def _remove_stale_partials(target: Path) -> None:
 
 
 def build(root: Path, entries: list[FileEntry], preprocessing: Preprocessing, target: Path, key: str,
-          progress: Callable[[int, int], None] | None = None, workers: int | None = None) -> None:
+          progress: Callable[[int, int], None] | None = None, threads: int | None = None) -> None:
     """Decode every entry into target (atomically); unreadable files go to the skip log."""
     import h5py
 
@@ -193,17 +174,17 @@ def build(root: Path, entries: list[FileEntry], preprocessing: Preprocessing, ta
             images = handle.create_dataset("images", (len(entries), *shape), np.uint8, maxshape=(None, *shape),
                                            chunks=(1, *shape))
             files = handle.create_dataset("files", (len(entries),), h5py.string_dtype(), maxshape=(None,))
-            for chunk, decoded in decode_in_order(root, entries, preprocessing, workers):
-                kept = [(entry, array) for entry, array in zip(chunk, decoded) if isinstance(array, np.ndarray)]
-                for entry, reason in zip(chunk, decoded):
+            for batch in decode_in_order(root, entries, preprocessing, threads):
+                kept = [(entry, image) for entry, image in batch if isinstance(image, np.ndarray)]
+                for entry, reason in batch:
                     if isinstance(reason, str):
                         log.write(f"{entry.relative_path}\t{reason}\n")
                         num_skipped += 1
                 if kept:
-                    images[num_kept:num_kept + len(kept)] = np.stack([array for _, array in kept])
+                    images[num_kept:num_kept + len(kept)] = np.stack([image for _, image in kept])
                     files[num_kept:num_kept + len(kept)] = [entry.relative_path for entry, _ in kept]
                     num_kept += len(kept)
-                num_done += len(chunk)
+                num_done += len(batch)
                 if progress is not None:
                     progress(num_done, len(entries))
             if num_kept == 0:

@@ -1,11 +1,10 @@
-"""Image folders: a stable recursive scan, and decoding one file into a preprocessed uint8 array.
+"""Image folders: a stable recursive scan, the preprocessing settings, and Pillow's decoding of one file.
 
-No TensorFlow and nothing heavy here: the cache builder's worker processes import this module
-(spawned, not forked, so a parent that already runs TensorFlow is safe), and config validation
-asks it nothing. Decoding follows one rule: anything PIL can open becomes the configured
-RGB or grey image (grey, palette, RGBA, CMYK and 16-bit files are converted); anything it
-cannot (truncated, empty, not an image, a wrong extension hiding something else) is reported
-as a one-line reason and skipped by the caller.
+No TensorFlow here: config validation imports this module. The cache build decodes with
+TensorFlow (folder_decoding) and comes to Pillow only for files TensorFlow refuses: anything
+Pillow can open becomes RGB (grey, palette, RGBA, CMYK and 16-bit files are converted);
+anything it cannot (truncated, empty, not an image, a wrong extension hiding something else)
+is reported as a one-line reason and skipped by the caller.
 """
 
 from __future__ import annotations
@@ -81,13 +80,13 @@ def _to_eight_bit(image):
     return Image.fromarray(np.clip(pixels * (255.0 / top) + 0.5, 0, 255).astype(np.uint8), "L")
 
 
-def _convert_mode(image, channels: str):
-    """Any PIL mode -> "RGB" or "L"; transparent palette images go through RGBA so PIL does not warn."""
+def _convert_rgb(image):
+    """Any PIL mode -> "RGB"; transparent palette images go through RGBA so PIL does not warn."""
     if image.mode.startswith("I") or image.mode == "F":
         image = _to_eight_bit(image)
     if image.mode == "P" and "transparency" in image.info:
         image = image.convert("RGBA")
-    return image.convert("RGB" if channels == "rgb" else "L")
+    return image.convert("RGB")
 
 
 def _crop_box(width: int, height: int, crop) -> tuple[int, int, int, int]:
@@ -102,48 +101,21 @@ def _crop_box(width: int, height: int, crop) -> tuple[int, int, int, int]:
     return left, top, left + box_width, top + box_height
 
 
-def _draft_scale(image, box: tuple[int, int, int, int], image_size: int) -> tuple[int, int, int, int]:
-    """Let libjpeg decode at 1/2, 1/4 or 1/8 scale when the crop still covers image_size pixels.
+def decode_rgb(path: str | Path, crop) -> np.ndarray | str:
+    """The cropped RGB uint8 (H, W, 3) pixels of a file, or a one-line reason why it cannot be used.
 
-    Decoding a JPEG in the DCT domain at reduced scale is several times cheaper than decoding it
-    whole and shrinking afterwards. Returns the crop box in the reduced image's pixels.
+    The fallback for files TensorFlow's decoders refuse (folder_decoding), and the source of the
+    reason logged for each file nothing can read.
     """
-    if image.format != "JPEG":
-        return box
-    crop_side = min(box[2] - box[0], box[3] - box[1])
-    scale = 1
-    while scale < 8 and crop_side // (scale * 2) >= image_size:
-        scale *= 2
-    if scale == 1:
-        return box
-    full_width, full_height = image.size
-    image.draft(image.mode, (-(-full_width // scale), -(-full_height // scale)))  # sizes rounded up
-    ratio_x, ratio_y = image.size[0] / full_width, image.size[1] / full_height
-    return (round(box[0] * ratio_x), round(box[1] * ratio_y), round(box[2] * ratio_x), round(box[3] * ratio_y))
-
-
-def decode_file(path: str | Path, preprocessing: Preprocessing) -> np.ndarray | str:
-    """The preprocessed uint8 (H, W, C) image, or a one-line reason why the file cannot be used."""
     from PIL import Image
 
     try:
         with Image.open(path) as image:
-            box = _crop_box(*image.size, preprocessing.crop)
-            box = _draft_scale(image, box, preprocessing.image_size)
+            box = _crop_box(*image.size, crop)
             image.load()  # decodes now: a truncated file fails here, inside the try
-            image = _convert_mode(image, preprocessing.channels)
-            size = (preprocessing.image_size, preprocessing.image_size)
-            # crop first: resize(box=...) would blend in pixels from outside the box at its edges
-            image = image.crop(box).resize(size, Image.Resampling.BILINEAR)  # antialiased when shrinking
-            return np.asarray(image, np.uint8).reshape(preprocessing.shape)
+            return np.asarray(_convert_rgb(image).crop(box), np.uint8)
     except Exception as error:  # noqa: BLE001  any failure of a single file only skips that file
         if os.path.isfile(path) and os.path.getsize(path) == 0:
             return "empty file"
         message = str(error).splitlines()[0] if str(error) else ""
         return f"{type(error).__name__}: {message}"[:300]
-
-
-def decode_chunk(task: tuple[str, list[str], Preprocessing]) -> list[np.ndarray | str]:
-    """Worker entry point: decode a list of files relative to a root, in order."""
-    root, relative_paths, preprocessing = task
-    return [decode_file(os.path.join(root, relative), preprocessing) for relative in relative_paths]

@@ -33,14 +33,14 @@ def _build_progress(console, quiet: bool):
         progress.stop()
 
 
-def prepare_data(data_config, console=None, quiet: bool = False, workers: int | None = None):
+def prepare_data(data_config, console=None, quiet: bool = False, threads: int | None = None):
     """Build (or find) the cache of an image folder; prints its one-line summary. None for other sources."""
     if data_config.source != "image_folder":
         return None
     from vaecli.data.cache import find_or_build
 
     with _build_progress(console, quiet) as progress:
-        info = find_or_build(data_config, progress, workers)
+        info = find_or_build(data_config, progress, threads)
     if console is not None and not quiet:
         console.print(info.summary(data_config.path), highlight=False, soft_wrap=True)
     return info

@@ -1,0 +1,137 @@
+"""Decoding an image folder in parallel with tf.data: the engine of the cache build.
+
+libjpeg-turbo, libpng and the other decoders run in TensorFlow's C++ thread pool: no GIL, no
+worker processes, nothing pickled. Most of the cost of a photo is its JPEG decoding, so JPEGs
+(CelebA's format) are decoded only inside their crop box, and at 1/2, 1/4 or 1/8 scale in the
+DCT domain when the crop is that many times larger than image_size. Other formats are decoded
+whole (decode_image: PNG, GIF, BMP, WebP; grey, palette, RGBA, CMYK and 16-bit become RGB).
+
+A file TensorFlow cannot decode is dropped from the stream (ignore_errors) and its index goes
+missing from the output; the caller hands it to Pillow (image_folder.decode_rgb), which reads
+it after all or says why not. Both paths end in the same finish(): resize, grey, round to uint8.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterator
+from operator import itemgetter
+
+import numpy as np
+
+from vaecli.data.image_folder import Preprocessing
+
+BATCH = 64  # images per item of a tf.data stream: amortises its per-element overhead
+JPEG_SUFFIXES = (".jpg", ".jpeg")  # a guess from the name; a wrong guess only costs a Pillow fallback
+DCT_RATIOS = (1, 2, 4, 8)  # the scales libjpeg decodes at through TensorFlow
+
+
+def _dct_ratio(side: int, image_size: int) -> int:
+    """The largest ratio at which a crop of this side still covers image_size pixels (as Pillow's draft)."""
+    return max(ratio for ratio in DCT_RATIOS if ratio == 1 or side // ratio >= image_size)
+
+
+def finish(cropped, preprocessing: Preprocessing):
+    """A cropped RGB uint8 image (H, W, 3) -> the (S, S, C) uint8 image the cache holds.
+
+    Area averaging when shrinking (each output pixel is the mean of the source pixels it covers:
+    no aliasing, and half the cost of a widened bilinear kernel); bilinear when enlarging.
+    With an explicit crop box the choice is known here, in Python: no per-image branch.
+    """
+    import tensorflow as tf
+
+    size = preprocessing.image_size
+    image = tf.cast(cropped, tf.float32)
+    def resize(method):
+        return lambda: tf.image.resize(image, (size, size), method=method)
+
+    if preprocessing.crop == "center":
+        image = tf.cond(tf.reduce_min(tf.shape(cropped)[:2]) >= size, resize("area"), resize("bilinear"))
+    else:
+        image = resize("area" if min(preprocessing.crop[2:]) >= size else "bilinear")()
+    if preprocessing.channels == "grayscale":
+        image = tf.image.rgb_to_grayscale(image)
+    image = tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
+    return tf.ensure_shape(image, preprocessing.shape)
+
+
+def _crop_window(height, width, crop):
+    """(top, left, box_height, box_width) as int32 tensors; an explicit box that does not fit fails the file."""
+    import tensorflow as tf
+
+    if crop == "center":
+        side = tf.minimum(height, width)
+        return (height - side) // 2, (width - side) // 2, side, side
+    top, left, box_height, box_width = crop
+    fits = tf.logical_and(top + box_height <= height, left + box_width <= width)
+    with tf.control_dependencies([tf.debugging.Assert(fits, ["crop box outside the image"])]):
+        return tuple(tf.identity(value) for value in crop)
+
+
+def _decode_jpeg(data, preprocessing: Preprocessing):
+    """Only the crop box, at the smallest DCT scale that still covers image_size pixels."""
+    import tensorflow as tf
+
+    crop, size = preprocessing.crop, preprocessing.image_size
+    if crop != "center" and _dct_ratio(min(crop[2:]), size) == 1:
+        return tf.io.decode_and_crop_jpeg(data, crop, channels=3)  # CelebA's case: no header read, no branch
+    height, width = tf.unstack(tf.io.extract_jpeg_shape(data)[:2])
+    top, left, box_height, box_width = _crop_window(height, width, crop)
+
+    def at_ratio(ratio: int):
+        def decode():  # the box in the pixels of the reduced image, whose sides libjpeg rounds up
+            scale_y = tf.cast(-(-height // ratio), tf.float64) / tf.cast(height, tf.float64)
+            scale_x = tf.cast(-(-width // ratio), tf.float64) / tf.cast(width, tf.float64)
+            rows = tf.cast(tf.round(tf.cast([top, top + box_height], tf.float64) * scale_y), tf.int32)
+            columns = tf.cast(tf.round(tf.cast([left, left + box_width], tf.float64) * scale_x), tf.int32)
+            window = tf.stack([rows[0], columns[0], rows[1] - rows[0], columns[1] - columns[0]])
+            return tf.io.decode_and_crop_jpeg(data, window, channels=3, ratio=ratio)
+        return decode
+
+    if crop != "center":
+        return at_ratio(_dct_ratio(min(crop[2:]), size))()
+    side = tf.minimum(box_height, box_width)
+    branch = tf.add_n([tf.cast(side // ratio >= size, tf.int32) for ratio in DCT_RATIOS[1:]])
+    return tf.switch_case(branch, [at_ratio(ratio) for ratio in DCT_RATIOS])
+
+
+def _decode_other(data, preprocessing: Preprocessing):
+    """PNG, GIF, BMP, WebP (and JPEGs under another name): decoded whole, then cropped."""
+    import tensorflow as tf
+
+    image = tf.io.decode_image(data, channels=3, expand_animations=False, dtype=tf.uint8)
+    shape = tf.shape(image)
+    top, left, box_height, box_width = _crop_window(shape[0], shape[1], preprocessing.crop)
+    return image[top:top + box_height, left:left + box_width]
+
+
+def _stream(paths: list[str], indices: list[int], decode, preprocessing: Preprocessing,
+            threads: int | None) -> Iterator[tuple[int, np.ndarray]]:
+    import tensorflow as tf
+
+    dataset = (tf.data.Dataset.from_tensor_slices((tf.constant(indices, tf.int64),
+                                                   tf.constant([paths[index] for index in indices], tf.string)))
+               .map(lambda index, path: (index, finish(decode(tf.io.read_file(path), preprocessing), preprocessing)),
+                    num_parallel_calls=threads or tf.data.AUTOTUNE, deterministic=True)
+               .ignore_errors()  # the failed file's index goes missing; the caller asks Pillow about it
+               .batch(BATCH)
+               .prefetch(2))
+    if threads:
+        options = tf.data.Options()
+        options.threading.private_threadpool_size = threads
+        dataset = dataset.with_options(options)
+    for batch_indices, images in dataset.as_numpy_iterator():
+        yield from zip(batch_indices.tolist(), images)
+
+
+def decoded_images(paths: list[str], preprocessing: Preprocessing,
+                   threads: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+    """(index into paths, image) in path order; the indices of files TensorFlow could not decode are missing.
+
+    JPEGs and the rest go through two pipelines (so neither branches per image) merged by index.
+    """
+    jpeg = [index for index, path in enumerate(paths) if path.lower().endswith(JPEG_SUFFIXES)]
+    other = sorted(set(range(len(paths))) - set(jpeg))
+    streams = [_stream(paths, indices, decode, preprocessing, threads)
+               for indices, decode in ((jpeg, _decode_jpeg), (other, _decode_other)) if indices]
+    return heapq.merge(*streams, key=itemgetter(0))
