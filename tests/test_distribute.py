@@ -1,12 +1,16 @@
-"""train.distribute: a MirroredStrategy run over two logical CPU devices matches a single-device run.
+"""train.distribute: a MirroredStrategy run over two logical CPU devices, and a MultiWorkerMirroredStrategy
+run over two worker processes on this machine, match a single-device run.
 
-The logical devices must be configured before TensorFlow starts, so both runs happen in a fresh
+The devices must be configured before TensorFlow starts, so every run happens in a fresh
 subprocess (the test process's TensorFlow is already running with one CPU device).
 """
 
 import json
+import os
+import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -74,3 +78,46 @@ def test_a_mirrored_vae_trains_with_the_loss_identity(tmp_path):
         assert row["loss"] == pytest.approx(row["reconstruction_loss"] + row["kl_loss"], rel=1e-6)
     # Sampling noise differs between the layouts, so only the scale must agree.
     assert mirrored[-1]["val_loss"] == pytest.approx(single[-1]["val_loss"], rel=0.05)
+
+
+def free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    for open_socket in sockets:
+        open_socket.bind(("localhost", 0))
+    ports = [open_socket.getsockname()[1] for open_socket in sockets]
+    for open_socket in sockets:
+        open_socket.close()
+    return ports
+
+
+def test_multi_worker_on_two_processes_matches_one_device(tmp_path, write_config):
+    # Two workers of one replica each, as two machines would run them: $TF_CONFIG names the cluster
+    # and the task; each writes its own run folder.
+    config = tiny_config(model={"kind": "ae"}, data={"num_images": 652},
+                         train={"epochs": 2, "batch_size": 50, "mixed_precision": False})
+    path = write_config(config)
+    vae = str(Path(sys.executable).parent / "vae")
+    cluster = {"worker": [f"localhost:{port}" for port in free_ports(2)]}
+    workers = [subprocess.Popen([vae, "train", str(path), "--set", "train.distribute=multi_worker", "--quiet",
+                                 "--runs-dir", str(tmp_path / f"worker{index}")], stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT, text=True,
+                                env={**os.environ, "TF_CONFIG": json.dumps({"cluster": cluster, "task": {
+                                    "type": "worker", "index": index}})})
+               for index in range(2)]
+    outputs = [worker.communicate(timeout=300)[0] for worker in workers]
+    assert [worker.returncode for worker in workers] == [0, 0], outputs
+    assert all("Traceback" not in output and "Warning" not in output for output in outputs), outputs
+    single = subprocess.run([vae, "train", str(path), "--quiet", "--runs-dir", str(tmp_path / "single")],
+                            capture_output=True, text=True, timeout=300)
+    assert single.returncode == 0, single.stdout + single.stderr
+
+    def rows(folder):
+        return [json.loads(line) for line in (tmp_path / folder / "tiny" / "metrics.jsonl").read_text().splitlines()]
+
+    manifest = json.loads((tmp_path / "worker0" / "tiny" / "manifest.json").read_text())
+    assert manifest["distribute"]["strategy"] == "CollectiveAllReduceStrategy"  # MultiWorkerMirroredStrategy's class
+    assert manifest["distribute"]["replicas"] == 2
+    for worker in ("worker0", "worker1"):
+        for one, two in zip(rows("single"), rows(worker), strict=True):
+            for key in LOSS_KEYS:
+                assert two[key] == pytest.approx(one[key], rel=1e-4, abs=1e-6), (worker, one["epoch"], key)

@@ -30,7 +30,7 @@ def _mirrored():
 
 
 def _multi_worker():
-    import tensorflow as tf
+    from vaecli.runtime import import_tensorflow, quiet_stderr
 
     try:
         cluster = json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster")
@@ -39,7 +39,8 @@ def _multi_worker():
     if not cluster:
         raise ConfigError("train.distribute multi_worker needs $TF_CONFIG describing the cluster and this worker's "
                           "task (see https://www.tensorflow.org/guide/distributed_training)")
-    return tf.distribute.MultiWorkerMirroredStrategy()
+    with quiet_stderr():  # the runtime starts here, with its chatter; it waits for every worker to join
+        return import_tensorflow(start_runtime=False).distribute.MultiWorkerMirroredStrategy()
 
 
 STRATEGIES = {"none": lambda: None, "mirrored": _mirrored, "multi_worker": _multi_worker}
@@ -61,3 +62,18 @@ def describe(strategy) -> dict:
         return {"strategy": "none", "replicas": 1}
     return {"strategy": type(strategy).__name__, "replicas": int(strategy.num_replicas_in_sync),
             "devices": list(getattr(strategy.extended, "worker_devices", []))}
+
+
+def collective_safe(batches):
+    """The batches as float16 (0..255 exactly, twice the bytes of uint8) under MultiWorkerMirroredStrategy.
+
+    Keras builds a distributed model from the mean of the first batch over all workers, and the
+    collective all-reduce between machines has no uint8.
+    """
+    import tensorflow as tf
+
+    def to_float16(*parts):
+        cast = tuple(tf.cast(part, tf.float16) for part in parts)
+        return cast if len(cast) > 1 else cast[0]
+
+    return batches.map(to_float16)

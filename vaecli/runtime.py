@@ -34,8 +34,12 @@ def quiet_stderr(replay: bool = True):
             os.close(saved)
 
 
-def import_tensorflow():
-    """Import TensorFlow once, quietly, and touch the devices so their start-up logs are hidden too."""
+def import_tensorflow(start_runtime: bool = True):
+    """Import TensorFlow once, quietly, and touch the devices so their start-up logs are hidden too.
+
+    start_runtime=False leaves the runtime unstarted, for a MultiWorkerMirroredStrategy that must
+    configure it (its caller keeps stderr quiet while it does).
+    """
     if "tensorflow" in sys.modules:
         return sys.modules["tensorflow"]
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
@@ -43,8 +47,9 @@ def import_tensorflow():
         import tensorflow as tf
         import keras  # noqa: F401  (keras' own import prints too)
 
-        tf.config.list_physical_devices()
-        tf.constant(0.0)  # creates the eager context, where cuInit complaints are printed
+        if start_runtime:
+            tf.config.list_physical_devices()
+            tf.constant(0.0)  # creates the eager context, where cuInit complaints are printed
     return tf
 
 

@@ -193,10 +193,16 @@ def _fit(model, config, splits, steps: int, first_epoch: int, callbacks: list) -
     from vaecli.data.pipeline import ordered_batches, training_batches
 
     batch_size, seed = config.train.batch_size, config.train_seed
+    train_batches = training_batches(splits.train.images, batch_size, seed, first_epoch, config.train.epochs,
+                                     config.task)
     validation_batches = (ordered_batches(splits.validation.images, batch_size, config.task, seed)
                           if len(splits.validation) else None)
-    model.fit(training_batches(splits.train.images, batch_size, seed, first_epoch, config.train.epochs, config.task),
-              epochs=config.train.epochs, initial_epoch=first_epoch, steps_per_epoch=steps,
+    if config.train.distribute == "multi_worker":
+        from vaecli.distribute import collective_safe
+
+        train_batches = collective_safe(train_batches)
+        validation_batches = validation_batches and collective_safe(validation_batches)
+    model.fit(train_batches, epochs=config.train.epochs, initial_epoch=first_epoch, steps_per_epoch=steps,
               validation_data=validation_batches, shuffle=False, verbose=0, callbacks=callbacks)
 
 

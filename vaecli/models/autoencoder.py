@@ -50,6 +50,10 @@ class AutoEncoder(keras.Model):
     def metrics(self):
         return [self.reconstruction_tracker, self.kl_tracker]
 
+    def build(self, input_shape=None):
+        """Nothing to create: the encoder and decoder arrive built (Keras' distributed fit calls this)."""
+        self.built = True
+
     def encode(self, images, training=False):
         """(z_mean, z_log_var); z_log_var is None for an AE."""
         if self.kind == "ae":
@@ -111,8 +115,13 @@ class AutoEncoder(keras.Model):
         self.reconstruction_tracker.update_state(reconstruction_mean, sample_weight=count)
         self.kl_tracker.update_state(kl_mean, sample_weight=count)
         reconstruction_mean, kl_mean = self.reconstruction_tracker.result(), self.kl_tracker.result()
-        return {"loss": reconstruction_mean + self.kl_factor * kl_mean,
+        logs = {"loss": reconstruction_mean + self.kl_factor * kl_mean,
                 "reconstruction_loss": reconstruction_mean, "kl_loss": kl_mean}
+        if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
+            # Keras 3 averages logs over the workers along axis 0, which a scalar lacks
+            # (tensorflow/tensorflow#72388); the mean of the workers' equal values is that value.
+            logs = {name: ops.reshape(value, (1,)) for name, value in logs.items()}
+        return logs
 
     def _training_loss(self, reconstruction, kl):
         """The loss whose gradient is applied: the mean over the global batch.
