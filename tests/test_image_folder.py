@@ -33,7 +33,7 @@ def folder_config(folder, cache, **data):
 
 def cached(info) -> tuple[list[str], np.ndarray]:
     with h5py.File(info.path, "r") as handle:
-        return [name.decode() for name in handle["files"][:]], handle["images"][:]
+        return [name.decode() for name in handle["files"][:]], handle["images"][:handle.attrs["num_images"]]
 
 
 def test_messy_folder_converts_every_mode_and_logs_the_unreadable(tmp_path):
@@ -42,6 +42,7 @@ def test_messy_folder_converts_every_mode_and_logs_the_unreadable(tmp_path):
     assert (info.num_images, info.num_skipped, info.built) == (len(GOOD_FILES), len(BAD_FILES), True)
     names, images = cached(info)
     assert names == sorted(GOOD_FILES) and images.shape == (len(GOOD_FILES), 16, 16, 3) and images.dtype == np.uint8
+    assert np.array_equal(np.asarray(CachedImages(info.path)), images)  # the skipped files' rows are not images
     log = dict(line.split("\t") for line in info.skip_log.read_text().splitlines())
     assert set(log) == set(BAD_FILES) and log["n_empty.jpg"] == "empty file"
     assert "UnidentifiedImageError" in log["o_text.jpg"] and "runcated" in log["m_truncated.jpg"]

@@ -1,7 +1,8 @@
 """The decoded-image cache of an image folder: built once in parallel, reused while nothing changed.
 
-    <cache_dir>/image_folder-<fingerprint>.h5            images (N, H, W, C) uint8, chunked by image;
-                                                         files (N,) relative paths; attrs incl. complete
+    <cache_dir>/image_folder-<fingerprint>.h5            images (files, H, W, C) uint8, contiguous, of which
+                                                         the first num_images rows are used; files
+                                                         (num_images,) relative paths; attrs incl. complete
     <cache_dir>/image_folder-<fingerprint>.skipped.txt   one line per unreadable file: path <TAB> reason
 
 The fingerprint is a sha256 of the sorted relative paths, sizes and modification times of
@@ -28,7 +29,7 @@ import numpy as np
 from vaecli.data.image_folder import FileEntry, Preprocessing, decode_rgb, scan_folder
 from vaecli.errors import DataError
 
-FORMAT_VERSION = 2  # 2: decoded by TensorFlow, shrunk by area averaging
+FORMAT_VERSION = 3  # 2: decoded by TensorFlow, shrunk by area averaging; 3: contiguous images
 
 
 @dataclass(frozen=True)
@@ -168,11 +169,10 @@ def build(root: Path, entries: list[FileEntry], preprocessing: Preprocessing, ta
     num_kept = num_skipped = num_done = 0
     try:
         with h5py.File(partial, "w") as handle, open(partial_log, "w") as log:
-            shape = preprocessing.shape
-            # Chunked by image: a random image costs one chunk read; no compression: decoded photos barely
-            # compress and decompressing would cost CPU in every training epoch.
-            images = handle.create_dataset("images", (len(entries), *shape), np.uint8, maxshape=(None, *shape),
-                                           chunks=(1, *shape))
+            # One contiguous uint8 array, a row per file: readers read rows straight from the file at their
+            # offset (cached_images). Rows past num_images (as many as files were skipped) stay unused.
+            # No compression: decoded photos barely compress, and decompressing would cost every epoch.
+            images = handle.create_dataset("images", (len(entries), *preprocessing.shape), np.uint8)
             files = handle.create_dataset("files", (len(entries),), h5py.string_dtype(), maxshape=(None,))
             for batch in decode_in_order(root, entries, preprocessing, threads):
                 kept = [(entry, image) for entry, image in batch if isinstance(image, np.ndarray)]
@@ -190,7 +190,6 @@ def build(root: Path, entries: list[FileEntry], preprocessing: Preprocessing, ta
             if num_kept == 0:
                 raise DataError(f"data.path: none of the {len(entries):,} image files in {root} could be decoded "
                                 f"(reasons in {target.with_suffix('.skipped.txt')})")
-            images.resize(num_kept, axis=0)
             files.resize(num_kept, axis=0)
             handle.attrs.update({
                 "fingerprint": key, "format_version": FORMAT_VERSION, "source_folder": str(root),

@@ -4,27 +4,34 @@ An image folder's split can be far larger than RAM as float32 (100,000 96x96 RGB
 2.8 GB as uint8, 11 GB as float32), so ImageSplit.images is one of these instead of an
 ndarray. Indexing (an int, a slice, an integer or boolean array) returns a plain ndarray;
 len(), .shape, .dtype and np.asarray(...) work as for an array, so code written for arrays
-(grids, the latent-space commands) keeps working. Sorted runs of rows are read as one
-contiguous block when that is cheaper than picking rows one by one.
+(grids, the latent-space commands) keeps working.
+
+The caches vaecli writes store the images as one contiguous uint8 array inside the file, so
+rows are read straight from the file at their byte offset, each run of consecutive rows with
+one read call: about 500,000 images/s at 96x96 from the page cache, against ~100,000 for
+HDF5's own per-image chunk reads. Other layouts go through h5py.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 
-BLOCK_READ_SLACK = 2.0  # read a covering block when it holds at most this many times the rows wanted
+BLOCK_READ_SLACK = 2.0  # h5py layouts: read a covering block when it holds at most this many times the rows wanted
 
 
 class CachedImages:
     def __init__(self, path: str | Path, rows: np.ndarray | None = None, dataset: str = "images"):
         self.path, self.dataset_name = Path(path), dataset
-        self._handle = None
+        self._handle = self._file = None
         with self._open() as handle:
             stored = handle[dataset]
             self._image_shape = tuple(int(size) for size in stored.shape[1:])
-            total = int(stored.shape[0])
+            # a cache's rows past num_images belong to skipped files and were never written
+            total = int(handle.attrs.get("num_images", stored.shape[0]))
+            self._offset = _raw_offset(stored)
         self.rows = np.arange(total, dtype=np.int64) if rows is None else np.asarray(rows, np.int64)
 
     def _open(self):
@@ -39,8 +46,8 @@ class CachedImages:
         return self._handle[self.dataset_name]
 
     def __getstate__(self):
-        return {key: value for key, value in self.__dict__.items() if key not in ("_handle", "_raw_chunks_cached")} | {
-            "_handle": None}
+        return {key: value for key, value in self.__dict__.items() if key not in ("_handle", "_file")} | {
+            "_handle": None, "_file": None}
 
     shape = property(lambda self: (len(self.rows), *self._image_shape))
     dtype = property(lambda self: np.dtype(np.uint8))
@@ -67,7 +74,7 @@ class CachedImages:
             position = int(key) + (len(self) if key < 0 else 0)
             if not 0 <= position < len(self):
                 raise IndexError(f"index {key} is out of range for {len(self)} images")
-            return self._dataset[int(self.rows[position])]
+            return self.read_rows(self.rows[position:position + 1])[0]
         if isinstance(key, slice):
             return self.read_rows(self.rows[key])
         return self.read_rows(self.rows[np.asarray(key)])
@@ -78,33 +85,20 @@ class CachedImages:
         if len(file_rows) == 0:
             return np.empty((0, *self._image_shape), np.uint8)
         unique, inverse = np.unique(file_rows, return_inverse=True)
-        if self._raw_chunks:
-            chosen = self._read_raw_chunks(unique)
-        else:
-            chosen = self._read_selection(unique)
+        chosen = self._read_raw(unique) if self._offset is not None else self._read_selection(unique)
         return chosen if len(unique) == len(file_rows) and np.array_equal(unique, file_rows) else chosen[inverse]
 
-    @property
-    def _raw_chunks(self) -> bool:
-        """True for the caches vaecli writes: one uncompressed uint8 chunk per image.
-
-        Such a chunk's bytes are the image itself, so reading it raw skips HDF5's selection
-        machinery: about 100,000 images/s, against ~15,000 for row-by-row reads and a few
-        hundred for h5py's fancy indexing of scattered rows.
-        """
-        if not hasattr(self, "_raw_chunks_cached"):
-            dataset = self._dataset
-            self._raw_chunks_cached = (dataset.chunks == (1, *self._image_shape) and dataset.dtype == np.uint8
-                                       and dataset.compression is None and not dataset.shuffle
-                                       and not dataset.fletcher32 and dataset.scaleoffset is None)
-        return self._raw_chunks_cached
-
-    def _read_raw_chunks(self, unique_rows: np.ndarray) -> np.ndarray:
+    def _read_raw(self, unique_rows: np.ndarray) -> np.ndarray:
+        """Runs of consecutive rows, one read call each, straight into the result."""
+        if self._file is None:
+            self._file = open(self.path, "rb", buffering=0)  # noqa: SIM115  (closed in close())
         images = np.empty((len(unique_rows), *self._image_shape), np.uint8)
-        dataset_id, origin = self._dataset.id, (0,) * len(self._image_shape)
-        for position, row in enumerate(unique_rows.tolist()):
-            _, raw = dataset_id.read_direct_chunk((row, *origin))
-            images[position] = np.frombuffer(raw, np.uint8).reshape(self._image_shape)
+        flat = images.reshape(len(unique_rows), -1)
+        row_bytes = flat.shape[1]
+        run_starts = np.flatnonzero(np.diff(unique_rows, prepend=-2) != 1)
+        for start, end in zip(run_starts.tolist(), [*run_starts[1:].tolist(), len(unique_rows)]):
+            _read_exactly(self._file, self._offset + int(unique_rows[start]) * row_bytes,
+                          memoryview(flat[start:end]).cast("B"))
         return images
 
     def _read_selection(self, unique_rows: np.ndarray) -> np.ndarray:
@@ -126,3 +120,23 @@ class CachedImages:
         if self._handle is not None:
             self._handle.close()
             self._handle = None
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+
+def _raw_offset(dataset) -> int | None:
+    """The byte offset of a contiguous, unfiltered uint8 dataset's data in its file; None otherwise."""
+    if dataset.chunks is not None or dataset.dtype != np.uint8 or dataset.compression is not None:
+        return None
+    return dataset.id.get_offset()  # None while nothing is written
+
+
+def _read_exactly(file, offset: int, buffer: memoryview) -> None:
+    """Fill buffer from the file at offset (reads may return short)."""
+    file.seek(offset)
+    while len(buffer):
+        count = file.readinto(buffer)
+        if not count:
+            raise OSError(f"{file.name}: ends before byte {offset + len(buffer)} (truncated cache?)")
+        buffer, offset = buffer[count:], offset + count
