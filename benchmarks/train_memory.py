@@ -51,8 +51,7 @@ def write_synthetic_cache(folder: Path, cache: Path, num_images: int, image_size
     target.parent.mkdir(parents=True, exist_ok=True)
     faces, _ = generate_faces(WRITE_BLOCK, image_size, seed=0)
     with h5py.File(target, "w") as handle:
-        images = handle.create_dataset("images", (num_images, image_size, image_size, 3), np.uint8,
-                                       chunks=(1, image_size, image_size, 3))
+        images = handle.create_dataset("images", (num_images, image_size, image_size, 3), np.uint8)  # contiguous
         for start in range(0, num_images, WRITE_BLOCK):
             count = min(WRITE_BLOCK, num_images - start)
             images[start:start + count] = np.roll(faces, start // WRITE_BLOCK, axis=2)[:count]

@@ -42,6 +42,7 @@ def finish(cropped, preprocessing: Preprocessing):
 
     size = preprocessing.image_size
     image = tf.cast(cropped, tf.float32)
+
     def resize(method):
         return lambda: tf.image.resize(image, (size, size), method=method)
 
@@ -73,7 +74,8 @@ def _decode_jpeg(data, preprocessing: Preprocessing):
     import tensorflow as tf
 
     crop, size = preprocessing.crop, preprocessing.image_size
-    if crop != "center" and _dct_ratio(min(crop[2:]), size) == 1:
+    fixed_ratio = None if crop == "center" else _dct_ratio(min(crop[2:]), size)
+    if fixed_ratio == 1:
         return tf.io.decode_and_crop_jpeg(data, crop, channels=3)  # CelebA's case: no header read, no branch
     height, width = tf.unstack(tf.io.extract_jpeg_shape(data)[:2])
     top, left, box_height, box_width = _crop_window(height, width, crop)
@@ -88,8 +90,8 @@ def _decode_jpeg(data, preprocessing: Preprocessing):
             return tf.io.decode_and_crop_jpeg(data, window, channels=3, ratio=ratio)
         return decode
 
-    if crop != "center":
-        return at_ratio(_dct_ratio(min(crop[2:]), size))()
+    if fixed_ratio is not None:
+        return at_ratio(fixed_ratio)()
     side = tf.minimum(box_height, box_width)
     branch = tf.add_n([tf.cast(side // ratio >= size, tf.int32) for ratio in DCT_RATIOS[1:]])
     return tf.switch_case(branch, [at_ratio(ratio) for ratio in DCT_RATIOS])
@@ -133,8 +135,9 @@ def decoded_images(paths: list[str], preprocessing: Preprocessing,
 
     JPEGs and the rest go through two pipelines (so neither branches per image) merged by index.
     """
-    jpeg = [index for index, path in enumerate(paths) if path.lower().endswith(JPEG_SUFFIXES)]
-    other = sorted(set(range(len(paths))) - set(jpeg))
+    jpeg, other = [], []
+    for index, path in enumerate(paths):
+        (jpeg if path.lower().endswith(JPEG_SUFFIXES) else other).append(index)
     streams = [_stream(paths, indices, decode, preprocessing, threads)
                for indices, decode in ((jpeg, _decode_jpeg), (other, _decode_other)) if indices]
     return heapq.merge(*streams, key=itemgetter(0))
