@@ -36,6 +36,8 @@ def prepare(
       vae data prepare configs/celeba_z200.yaml
 
       vae data prepare configs/celeba_z200.yaml --set data.path=/data/celeba/img_align_celeba
+
+      vae data prepare configs/celeba_z200.yaml --threads 4     # leave cores for other work
     """
     from vaecli.cli import console
     from vaecli.config import load_config
