@@ -90,15 +90,15 @@ class CachedImages:
 
     def _read_raw(self, unique_rows: np.ndarray) -> np.ndarray:
         """Runs of consecutive rows, one read call each, straight into the result."""
-        if self._file is None:
-            self._file = open(self.path, "rb", buffering=0)  # noqa: SIM115  (closed in close())
+        if self._file is None:  # a descriptor per process; positional reads share no file offset between threads
+            self._file = os.open(self.path, os.O_RDONLY)
         images = np.empty((len(unique_rows), *self._image_shape), np.uint8)
         flat = images.reshape(len(unique_rows), -1)
         row_bytes = flat.shape[1]
         run_starts = np.flatnonzero(np.diff(unique_rows, prepend=-2) != 1)
         for start, end in zip(run_starts.tolist(), [*run_starts[1:].tolist(), len(unique_rows)]):
             _read_exactly(self._file, self._offset + int(unique_rows[start]) * row_bytes,
-                          memoryview(flat[start:end]).cast("B"))
+                          memoryview(flat[start:end]).cast("B"), self.path)
         return images
 
     def _read_selection(self, unique_rows: np.ndarray) -> np.ndarray:
@@ -121,22 +121,24 @@ class CachedImages:
             self._handle.close()
             self._handle = None
         if self._file is not None:
-            self._file.close()
+            os.close(self._file)
             self._file = None
 
 
 def _raw_offset(dataset) -> int | None:
-    """The byte offset of a contiguous, unfiltered uint8 dataset's data in its file; None otherwise."""
-    if dataset.chunks is not None or dataset.dtype != np.uint8 or dataset.compression is not None:
+    """The byte offset of a contiguous, unfiltered uint8 dataset's data in its file; None otherwise
+    (and on systems without positional reads)."""
+    if (dataset.chunks is not None or dataset.dtype != np.uint8 or dataset.compression is not None
+            or not hasattr(os, "preadv")):
         return None
     return dataset.id.get_offset()  # None while nothing is written
 
 
-def _read_exactly(file, offset: int, buffer: memoryview) -> None:
-    """Fill buffer from the file at offset (reads may return short)."""
-    file.seek(offset)
+def _read_exactly(descriptor: int, offset: int, buffer: memoryview, path: Path) -> None:
+    """Fill buffer from the file at offset (a read may return short)."""
     while len(buffer):
-        count = file.readinto(buffer)
+        count = os.preadv(descriptor, [buffer], offset)
         if not count:
-            raise OSError(f"{file.name}: ends before byte {offset + len(buffer)} (truncated cache?)")
+            raise OSError(f"{path} ends before byte {offset + len(buffer):,}: a truncated image cache (delete it "
+                          f"to have it rebuilt)")
         buffer, offset = buffer[count:], offset + count
