@@ -1,13 +1,14 @@
 """Image-folder cache build and cached training against keras.utils.image_dataset_from_directory.
 
     python benchmarks/cache_build.py [--n 3000] [--folder DIR] [--epochs 1] [--model small|celeba] [--rounds 3]
+                                     [--image-size 96]
 
 On a generated folder of 178x218 JPEGs (CelebA's size), each step runs in a fresh process:
 
-  build        `vae data prepare`'s work: decode, crop, resize to 96x96 into the uint8 HDF5 cache,
-               one worker per core (images/s)
+  build        `vae data prepare`'s work: decode, crop, resize to 96x96 (--image-size) into the uint8 HDF5 cache,
+               on every core (images/s)
   keras        one epoch of image_dataset_from_directory decoding and resizing the same folder
-               to 96x96 (centre crop to a square, AUTOTUNE parallelism) (images/s)
+               to the same size (centre crop to a square, AUTOTUNE parallelism) (images/s)
   stream       vaecli's streamed pipeline reading the cache, no model: epochs after the first (images/s)
   train-cache  one timed training epoch of the same model fed by the cache stream
   train-keras  one timed training epoch fed by the Keras pipeline (re-decoding every epoch)
@@ -30,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-IMAGE_SIZE = 96
+IMAGE_SIZE = 96  # --image-size: 64 lets libjpeg decode CelebA's 148-pixel face box at 1/2 scale
 CELEBA_CROP = [40, 15, 148, 148]
 MODELS = {  # the celeba_z200 stacks, and a small one for which the input pipeline matters most
     "celeba": {"z_dim": 200, "encoder": {"filters": [32, 64, 64, 64], "kernel_sizes": [3] * 4, "strides": [2] * 4},
@@ -155,7 +156,7 @@ STEPS = {"build": step_build, "keras": step_keras, "stream": step_stream, "train
 
 def run_step(name: str, folder: str, cache: str, model: str, epochs: int) -> dict:
     command = [sys.executable, __file__, "--step", name, "--folder", folder, "--cache", cache, "--model", model,
-               "--epochs", str(epochs)]
+               "--epochs", str(epochs), "--image-size", str(IMAGE_SIZE)]
     result = subprocess.run(command, check=False, capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
     if result.returncode != 0:
         raise SystemExit(f"step {name} failed:\n{result.stdout}\n{result.stderr}")
@@ -163,6 +164,7 @@ def run_step(name: str, folder: str, cache: str, model: str, epochs: int) -> dic
 
 
 def main() -> None:
+    global IMAGE_SIZE
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=3000, help="JPEGs to generate (when --folder is not given)")
     parser.add_argument("--folder", help="an existing folder of JPEGs (flat) instead of a generated one")
@@ -171,8 +173,10 @@ def main() -> None:
     parser.add_argument("--model", choices=sorted(MODELS), default="small")
     parser.add_argument("--steps", default="build,keras,stream,train-cache,train-keras")
     parser.add_argument("--rounds", type=int, default=1, help="interleaved repetitions; medians are compared")
+    parser.add_argument("--image-size", type=int, default=96, help="output pixels (square; 64 or 96)")
     parser.add_argument("--step", help=argparse.SUPPRESS)
     arguments = parser.parse_args()
+    IMAGE_SIZE = arguments.image_size
     if arguments.step:
         print(json.dumps(STEPS[arguments.step](arguments.folder, arguments.cache, arguments.model, arguments.epochs)))
         return
