@@ -121,3 +121,20 @@ def test_multi_worker_on_two_processes_matches_one_device(tmp_path, write_config
         for one, two in zip(rows("single"), rows(worker), strict=True):
             for key in LOSS_KEYS:
                 assert two[key] == pytest.approx(one[key], rel=1e-4, abs=1e-6), (worker, one["epoch"], key)
+
+
+def test_a_first_batch_that_does_not_split_over_the_replicas_is_a_clear_error():
+    # Keras averages the first batch over the replicas to build the model: 51 images on 2 replicas
+    # fail deep inside TensorFlow (AddN / collective shape mismatch), so vae refuses them up front.
+    from types import SimpleNamespace
+
+    from vaecli.distribute import check_even_first_batches
+    from vaecli.errors import ConfigError
+
+    two = SimpleNamespace(num_replicas_in_sync=2, extended=SimpleNamespace(worker_devices=["a", "b"]))
+    check_even_first_batches(two, 50, {"training": 587, "validation": 65})  # 50 and 50: fine
+    check_even_first_batches(None, 51, {"training": 587, "validation": 27})  # one device: anything goes
+    with pytest.raises(ConfigError, match="first training batch holds 51 images.*use a multiple of 2"):
+        check_even_first_batches(two, 51, {"training": 587, "validation": 66})
+    with pytest.raises(ConfigError, match="first validation batch holds 27 images.*no larger than the 27"):
+        check_even_first_batches(two, 50, {"training": 587, "validation": 27})

@@ -137,6 +137,31 @@ def test_tensorflow_decoding_agrees_with_pillow_and_with_itself_on_one_thread(tm
         assert difference.mean() < 2.5 and np.percentile(difference, 99) < 20
 
 
+def test_files_tensorflow_refuses_go_to_pillow_in_bounded_batches(tmp_path):
+    from vaecli.data.cache import decode_in_order, scan
+    from vaecli.data.folder_decoding import BATCH
+
+    paths = write_jpeg_folder(tmp_path / "photos", 150, size=(24, 24))
+    for path in paths:  # PNGs under a .jpg name: the JPEG pipeline refuses every one
+        Image.open(path).save(path, format="PNG")
+    config = folder_config(tmp_path / "photos", tmp_path / "cache")
+    root, entries, preprocessing = scan(config.data)
+    batches = list(decode_in_order(root, entries, preprocessing))
+    assert [len(batch) for batch in batches] == [BATCH, BATCH, 150 - 2 * BATCH]
+    assert all(isinstance(image, np.ndarray) and image.shape == (16, 16, 3) for batch in batches for _, image in batch)
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts open descriptors in /proc")
+def test_reading_cached_images_leaves_no_descriptor_open(tmp_path):
+    write_jpeg_folder(tmp_path / "photos", 20, size=(20, 20))
+    info = find_or_build(folder_config(tmp_path / "photos", tmp_path / "cache").data)
+    before = len(os.listdir("/proc/self/fd"))
+    for _ in range(50):
+        images = CachedImages(info.path)
+        images[3], images.take([1, 2])[:], np.asarray(images)
+    assert len(os.listdir("/proc/self/fd")) <= before + 1
+
+
 KILLED_BUILD = textwrap.dedent("""
     import sys, time
     import vaecli.data.cache as cache

@@ -64,6 +64,21 @@ def describe(strategy) -> dict:
             "devices": list(getattr(strategy.extended, "worker_devices", []))}
 
 
+def check_even_first_batches(strategy, batch_size: int, split_sizes: dict[str, int]) -> None:
+    """ConfigError unless the first batch of each split divides evenly over the replicas.
+
+    Keras builds a distributed model from the first batch averaged over the replicas, which
+    fails on unequal shares (later uneven batches, such as an epoch's last, are fine).
+    """
+    replicas = describe(strategy)["replicas"]
+    for split, size in split_sizes.items():
+        first = min(batch_size, size)
+        if size and first % replicas:
+            raise ConfigError(f"train.batch_size: the first {split} batch holds {first} images, which do not split "
+                              f"evenly over the {replicas} replicas of train.distribute; use a multiple of {replicas}"
+                              + (f" no larger than the {size} {split} images" if size < batch_size else ""))
+
+
 def collective_safe(batches):
     """The batches as float16 (0..255 exactly, twice the bytes of uint8) under MultiWorkerMirroredStrategy.
 

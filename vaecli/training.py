@@ -209,7 +209,7 @@ def _fit(model, config, splits, steps: int, first_epoch: int, callbacks: list) -
 def train(config, paths: RunPaths, resume: bool = False, console: Console | None = None, quiet: bool = False) -> dict:
     """Train config into the run folder `paths` (new, or resumed from its last checkpoint)."""
     from vaecli.data.prepare import prepare_data
-    from vaecli.distribute import describe, make_strategy, strategy_scope
+    from vaecli.distribute import check_even_first_batches, describe, make_strategy, strategy_scope
 
     console = console or Console()
     # MultiWorkerMirroredStrategy must exist before TensorFlow runs any op (the cache build runs many);
@@ -229,6 +229,8 @@ def train(config, paths: RunPaths, resume: bool = False, console: Console | None
     if strategy is None:
         strategy = make_strategy(config.train.distribute)
     splits = load_splits(config)  # before the run folder exists: a data error leaves nothing behind
+    check_even_first_batches(strategy, config.train.batch_size,
+                             {"training": len(splits.train), "validation": len(splits.validation)})
     shape = data_image_shape(config.data)
     _open_run(config, paths, resume, splits, acceleration, shape, describe(strategy), cache)
 

@@ -22,6 +22,7 @@ import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from itertools import islice
 from pathlib import Path
 
 import numpy as np
@@ -120,30 +121,32 @@ def _info(target: Path, key: str, skip_log: Path, built: bool, seconds: float) -
 
 def decode_in_order(root: Path, entries: list[FileEntry], preprocessing: Preprocessing,
                     threads: int | None = None) -> Iterator[list[tuple[FileEntry, np.ndarray | str]]]:
-    """Batches of (entry, its cached image or the reason it is skipped), in file order.
+    """Batches of (entry, its cached image or the reason it is skipped), in file order."""
+    from vaecli.data.folder_decoding import BATCH
 
-    TensorFlow decodes in parallel; the few files it refuses come to Pillow here, one by one.
-    """
-    from vaecli.data.folder_decoding import BATCH, decoded_images, finish
+    decoded = _decode_every_entry(root, entries, preprocessing, threads)
+    while batch := list(islice(decoded, BATCH)):
+        yield batch
+
+
+def _decode_every_entry(root: Path, entries: list[FileEntry], preprocessing: Preprocessing,
+                        threads: int | None) -> Iterator[tuple[FileEntry, np.ndarray | str]]:
+    """TensorFlow decodes in parallel; the files it refuses come to Pillow here, one by one."""
+    from vaecli.data.folder_decoding import decoded_images, finish
     from vaecli.runtime import quiet_stderr
 
     def by_pillow(index: int) -> tuple[FileEntry, np.ndarray | str]:
         pixels = decode_rgb(root / entries[index].relative_path, preprocessing.crop)
         return entries[index], pixels if isinstance(pixels, str) else finish(pixels, preprocessing).numpy()
 
-    batch, following = [], 0  # following: the next index due
+    following = 0  # the next index due
     with quiet_stderr(replay=False):  # libjpeg prints a line for each broken JPEG; the skip log says it better
         for index, image in decoded_images([str(root / entry.relative_path) for entry in entries], preprocessing,
                                            threads):
-            batch += [by_pillow(missing) for missing in range(following, index)]
-            batch.append((entries[index], image))
+            yield from (by_pillow(missing) for missing in range(following, index))
+            yield entries[index], image
             following = index + 1
-            if len(batch) >= BATCH:
-                yield batch
-                batch = []
-    batch += [by_pillow(missing) for missing in range(following, len(entries))]
-    if batch:
-        yield batch
+    yield from (by_pillow(missing) for missing in range(following, len(entries)))
 
 
 def _remove_stale_partials(target: Path) -> None:

@@ -138,6 +138,7 @@ def decoded_images(paths: list[str], preprocessing: Preprocessing,
     jpeg, other = [], []
     for index, path in enumerate(paths):
         (jpeg if path.lower().endswith(JPEG_SUFFIXES) else other).append(index)
-    streams = [_stream(paths, indices, decode, preprocessing, threads)
-               for indices, decode in ((jpeg, _decode_jpeg), (other, _decode_other)) if indices]
+    groups = [(indices, decode) for indices, decode in ((jpeg, _decode_jpeg), (other, _decode_other)) if indices]
+    threads_each = threads and max(1, threads // max(1, len(groups)))  # --threads: the budget of both pipelines
+    streams = [_stream(paths, indices, decode, preprocessing, threads_each) for indices, decode in groups]
     return heapq.merge(*streams, key=itemgetter(0))
