@@ -154,8 +154,3 @@ def write_metrics(paths: RunPaths, rows: list[dict]) -> None:
         writer.writerows(rows)
     write_text_atomic(paths.metrics_csv, buffer.getvalue())
 
-
-def read_metrics(paths: RunPaths) -> list[dict]:
-    if not paths.metrics_jsonl.exists():
-        return []
-    return [json.loads(line) for line in paths.metrics_jsonl.read_text().splitlines() if line.strip()]

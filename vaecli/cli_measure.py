@@ -33,7 +33,8 @@ def evaluate(
                                    "importance-weighted bound (VAE only)."),
     n_samples: int = typer.Option(1000, "--n-samples", "-n", help="Decoded points per latent region, and real "
                                   "images in the reference set."),
-    boxes: str = typer.Option("0.5,2.5,5,8,10,15,20,30,50", "--box", help="B values of the boxes 0 < z_i < B."),
+    boxes: Optional[str] = typer.Option(None, "--box", show_default=False, help="B values of the boxes "
+                                        "0 < z_i < B (default: the classic 0.5,2.5,5,8,10,15,20,30,50)."),
     features: str = typer.Option("auto", "--features", help=FEATURES_HELP),
     limit: Optional[int] = typer.Option(None, "--limit", help="Use only the first N images of the split."),
     seed: int = typer.Option(0, "--seed", help="Seed of the posterior samples, latent points and real subsets."),
@@ -59,11 +60,12 @@ def evaluate(
     """
     from vaecli.cli import console
     from vaecli.evaluation.evaluate import evaluate_run
+    from vaecli.evaluation.plausibility import DEFAULT_BOXES
     from vaecli.evaluation.tables import likelihood_table, plausibility_table
     from vaecli.latent import parse_parameters
     from vaecli.trained import load_trained
 
-    box_values = parse_parameters(boxes)
+    box_values = parse_parameters(boxes) if boxes else DEFAULT_BOXES
     trained = load_trained(run, runs_dir)
     result = evaluate_run(trained, split, iw_samples, n_samples, box_values, features, seed, limit, console)
     _print_warnings(result)

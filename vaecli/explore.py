@@ -62,15 +62,16 @@ def with_suffix(path: Path, suffix: str) -> Path:
     return path.with_suffix(suffix) if path.suffix else path.with_name(path.name + suffix)
 
 
-def load_split(trained: TrainedRun, split: str, limit: int | None = None):
-    """(ImageSplit, per-row split codes or None, fingerprint, warnings) for train/validation/test/all."""
+def load_split(trained: TrainedRun, split: str, limit: int | None = None, splits=None):
+    """(ImageSplit, per-row split codes or None, fingerprint, warnings) for train/validation/test/all,
+    from the run's data (or from splits, when the caller has loaded them already)."""
     from vaecli.data.splits import SPLIT_NAMES, ImageSplit, load_splits
 
     if split not in ENCODE_SPLITS:
         raise LatentError(f"unknown split {split!r} (choose from {', '.join(ENCODE_SPLITS)})")
     if limit is not None and limit < 1:
         raise LatentError(f"--limit must be at least 1, got {limit}")
-    splits = load_splits(trained.config)
+    splits = splits or load_splits(trained.config)
     warnings = []
     if splits.fingerprint != trained.manifest.get("data", {}).get("fingerprint", splits.fingerprint):
         warnings.append(f"the data set changed since {trained.paths.root} was trained (fingerprint "

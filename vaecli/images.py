@@ -33,14 +33,6 @@ def make_grid(images: np.ndarray, columns: int | None = None, padding: int = 2, 
     return grid
 
 
-def interleave_rows(originals: np.ndarray, reconstructions: np.ndarray, columns: int) -> np.ndarray:
-    """Alternate rows of originals and their reconstructions, `columns` images per row."""
-    pieces = []
-    for start in range(0, len(originals), columns):
-        pieces += [to_uint8(originals[start:start + columns]), to_uint8(reconstructions[start:start + columns])]
-    return np.concatenate(pieces)
-
-
 def enlarge_small(picture: np.ndarray, cell_size: int, min_cell: int = 64) -> np.ndarray:
     """Repeat pixels so cells of cell_size pixels show at least min_cell pixels wide (28 px digits stay legible)."""
     factor = max(1, min_cell // cell_size)

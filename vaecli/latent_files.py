@@ -22,7 +22,7 @@ import h5py
 import numpy as np
 
 from vaecli.latent import LatentError
-from vaecli.runs import atomic_path
+from vaecli.runs import RunPaths, atomic_path
 
 CHUNK_ROWS = 4096  # rows per HDF5 chunk: ~0.5 MB at z_dim 32, so reading a slice stays cheap
 COMPRESSION_LEVEL = 4  # gzip: most of the gain of level 9 at a fraction of the time
@@ -83,8 +83,11 @@ def write_latent_file(path: Path, arrays: dict[str, np.ndarray], labels: dict[st
 def read_attributes(path: Path) -> dict[str, Any]:
     """The attributes of an HDF5 latent file as plain Python values."""
     with h5py.File(path, "r") as handle:
-        return {name: (value.item() if isinstance(value, np.generic) else value)
-                for name, value in handle.attrs.items()}
+        return _plain_attributes(handle)
+
+
+def _plain_attributes(handle) -> dict[str, Any]:
+    return {name: (value.item() if isinstance(value, np.generic) else value) for name, value in handle.attrs.items()}
 
 
 def recorded_run(path: str | Path) -> Path | None:
@@ -96,13 +99,7 @@ def recorded_run(path: str | Path) -> Path | None:
         run_path = read_attributes(path).get("run_path")
     except OSError:
         return None
-    return Path(run_path) if run_path and (Path(run_path) / "decoder.keras").is_file() else None
-
-
-def read_array(path: Path, name: str) -> np.ndarray:
-    """One whole dataset (e.g. 'index' or 'labels/label') of an HDF5 file."""
-    with h5py.File(path, "r") as handle:
-        return handle[name][()]
+    return Path(run_path) if run_path and RunPaths(Path(run_path)).decoder.is_file() else None
 
 
 def _available(handle) -> list[str]:
@@ -125,8 +122,7 @@ def _read_hdf5(path: Path, dataset: str | None, limit: int | None) -> tuple[np.n
                                   f"{', '.join(_available(handle)) or 'none'})")
             stored = handle[dataset]
             values = stored[()] if stored.ndim == 0 or limit is None else stored[:limit]
-            attrs = {name: (value.item() if isinstance(value, np.generic) else value)
-                     for name, value in handle.attrs.items()}
+            attrs = _plain_attributes(handle)
     except OSError as error:
         raise LatentError(f"{path}: not a readable HDF5 file ({error})") from None
     return values, dataset, attrs

@@ -99,6 +99,13 @@ def read_manifest(paths: RunPaths) -> dict[str, Any]:
         raise RunError(f"{paths.manifest}: cannot read the run manifest ({error})") from None
 
 
+def read_metrics(paths: RunPaths) -> list[dict]:
+    """The rows of metrics.jsonl, one per finished epoch ([] before the first)."""
+    if not paths.metrics_jsonl.exists():
+        return []
+    return [json.loads(line) for line in paths.metrics_jsonl.read_text().splitlines() if line.strip()]
+
+
 def update_manifest(paths: RunPaths, **fields: Any) -> dict[str, Any]:
     manifest = read_manifest(paths) if paths.manifest.exists() else {}
     manifest.update(fields)

@@ -122,9 +122,11 @@ def _in_batches(count: int, batch_size: int, on_batch: Callable[[int], None] | N
 
 def encode_images(trained: TrainedRun, images: np.ndarray, batch_size: int = BATCH_SIZE,
                   on_batch: Callable[[int], None] | None = None) -> tuple[np.ndarray, np.ndarray | None]:
-    """uint8 images (N, H, W, C) -> (z_mean, z_log_var) float32 (N, z_dim); z_log_var None for an AE.
+    """Images (N, H, W, C) -> (z_mean, z_log_var) float32 (N, z_dim); z_log_var None for an AE.
 
-    on_batch(number of images just encoded) drives a progress bar.
+    uint8 images are scaled as the training model scales them (uint8 / 255); float images are
+    taken as already in [0, 1] (decoded images fed back without rounding). on_batch(number of
+    images just encoded) drives a progress bar.
     """
     import keras
 
@@ -132,8 +134,9 @@ def encode_images(trained: TrainedRun, images: np.ndarray, batch_size: int = BAT
     z_mean = np.empty((count, trained.z_dim), np.float32)
     z_log_var = np.empty((count, trained.z_dim), np.float32) if trained.is_vae else None
     for start, stop in _in_batches(count, batch_size, on_batch):
-        # The same scaling the training model applies (vaecli.models.AutoEncoder): uint8 / 255.
-        batch = images[start:stop].astype(np.float32) / 255.0
+        batch = images[start:stop].astype(np.float32)
+        if images.dtype == np.uint8:  # the same scaling the training model applies (vaecli.models.AutoEncoder)
+            batch /= 255.0
         outputs = trained.encoder(batch, training=False)  # eager call: no retracing per batch size
         if z_log_var is None:
             z_mean[start:stop] = keras.ops.convert_to_numpy(outputs)

@@ -17,7 +17,7 @@ from vaecli import __version__
 from vaecli.data.sources import image_shape as data_image_shape
 from vaecli.errors import RunError, TrainingFailed, TrainingInterrupted
 from vaecli.runs import (STATUS_COMPLETED, STATUS_FAILED, STATUS_KILLED, STATUS_RUNNING, RunPaths, atomic_path,
-                         create_run, read_manifest, update_manifest)
+                         create_run, read_manifest, read_metrics, update_manifest)
 
 # At most this many steps are fused into one call of the compiled train function (fewer
 # Python round trips); the progress bar moves in these strides.
@@ -72,8 +72,7 @@ def build_autoencoder(config, image_shape, steps_per_epoch: int, jit_compile: bo
 
     model = AutoEncoder(build_encoder(config, image_shape), build_decoder(config, image_shape),
                         kind=config.model.kind, reconstruction=config.loss.reconstruction,
-                        reduction=config.loss.reduction, kl_factor=config.loss.kl_factor if config.model.kind == "vae"
-                        else 0.0, seed=config.train_seed)
+                        reduction=config.loss.reduction, kl_factor=_kl_factor(config), seed=config.train_seed)
     optimizer = keras.optimizers.Adam(learning_rate_schedule(config.train, steps_per_epoch))
     # Keras 3.15 fails to run fused multi-step executions on a distributed iterator ("You must feed a
     # value for placeholder tensor ... while/cond"), so under a tf.distribute strategy each call runs one step.
@@ -82,13 +81,18 @@ def build_autoencoder(config, image_shape, steps_per_epoch: int, jit_compile: bo
     return model
 
 
+def _kl_factor(config) -> float:
+    """The KL factor the model applies: an AE has no KL term."""
+    return config.loss.kl_factor if config.model.kind == "vae" else 0.0
+
+
 def _new_manifest(config, splits, acceleration, shape, distribution: dict, cache=None) -> dict:
     import keras
     import tensorflow as tf
 
     from vaecli.losses import effective_kl_factor
 
-    kl_factor = config.loss.kl_factor if config.model.kind == "vae" else 0.0
+    kl_factor = _kl_factor(config)
     return {
         "status": STATUS_RUNNING, "name": config.name, "command": " ".join(["vae", *sys.argv[1:]]),
         "started": _now(), "ended": None, "epochs_completed": 0, "epochs": config.train.epochs,
@@ -219,16 +223,18 @@ def train(config, paths: RunPaths, resume: bool = False, console: Console | None
     from vaecli.runtime import configure_runtime, import_tensorflow
 
     import_tensorflow()
-    from vaecli.callbacks import EpochRecorder, NonFiniteGuard, read_metrics, write_metrics
+    from vaecli.callbacks import EpochRecorder, NonFiniteGuard, write_metrics
     from vaecli.checkpoints import checkpoint_epoch, load_checkpoint
     from vaecli.data.pipeline import steps_per_epoch
+    from vaecli.data.sources import load_image_folder
     from vaecli.data.splits import load_splits
     from vaecli.progress import ProgressDisplay
 
     acceleration = configure_runtime(config)
     if strategy is None:
         strategy = make_strategy(config.train.distribute)
-    splits = load_splits(config)  # before the run folder exists: a data error leaves nothing behind
+    # before the run folder exists: a data error leaves nothing behind; the cache found above is not looked up again
+    splits = load_splits(config, load_image_folder(config.data, cache) if cache else None)
     check_even_first_batches(strategy, config.train.batch_size,
                              {"training": len(splits.train), "validation": len(splits.validation)})
     shape = data_image_shape(config.data)

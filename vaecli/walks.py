@@ -80,21 +80,19 @@ def interpolate(trained: TrainedRun, start: str, end: str, split: str = "test", 
     return CommandResult(summary, [picture, points_file], {"path": path, "endpoints": z_mean})
 
 
-def _choose_dimensions(trained: TrainedRun, dims: str | None, top_kl: int | None, split: str,
+def _choose_dimensions(trained: TrainedRun, dims: str | None, top_kl: int | None, chosen, split: str,
                        console) -> tuple[list[int], str, str]:
-    """(dimensions, file-name tag, how they were chosen)."""
+    """(dimensions, file-name tag, how they were chosen); chosen is the split's ImageSplit."""
     if dims is not None and top_kl is not None:
         raise LatentError("give --dims or --top-kl, not both")
     if dims is not None:
-        chosen = parse_dimensions(dims, trained.z_dim)
-        return chosen, "dims" + dims.replace(",", "_"), f"dimensions {dims}"
+        return parse_dimensions(dims, trained.z_dim), "dims" + dims.replace(",", "_"), f"dimensions {dims}"
     if top_kl is None and trained.z_dim <= TRAVERSE_ALL_UP_TO:
         return list(range(trained.z_dim)), "all", "every dimension"
     count = TRAVERSE_ALL_UP_TO if top_kl is None else top_kl
     if not 1 <= count <= trained.z_dim:
         raise LatentError(f"--top-kl must be between 1 and z_dim ({trained.z_dim}), got {count}")
-    images, _, _, _ = load_split(trained, split, TOP_KL_IMAGES)
-    z_mean, z_log_var = encode_with_progress(trained, images.images, console, "ranking dimensions")
+    z_mean, z_log_var = encode_with_progress(trained, chosen.images[:TOP_KL_IMAGES], console, "ranking dimensions")
     order, measure = dimensions_by_information(z_mean, z_log_var)
     return [int(dimension) for dimension in order[:count]], f"topkl{count}", \
         f"the {count} dimensions with the most {measure} over {len(z_mean)} {split} images"
@@ -111,7 +109,7 @@ def traverse(trained: TrainedRun, index: int, split: str = "test", dims: str | N
     chosen, _, _, _ = load_split(trained, split)
     if not 0 <= index < len(chosen):
         raise LatentError(f"--index {index}: the {split} split has {len(chosen)} images (0..{len(chosen) - 1})")
-    dimensions, tag, how = _choose_dimensions(trained, dims, top_kl, split, console)
+    dimensions, tag, how = _choose_dimensions(trained, dims, top_kl, chosen, split, console)
     blocks = group_dimensions(dimensions, block)
     offsets = np.linspace(value_range[0], value_range[1], steps)
     original = chosen.images[index]

@@ -17,9 +17,9 @@ from typing import Callable
 
 import numpy as np
 
+from vaecli.data.image_folder import DEFAULT_IMAGE_SIZE
 from vaecli.errors import DataError
 
-SYNTHETIC_DEFAULT_SIZE = 64  # pixels, when data.image_size is not given
 
 
 @dataclass(frozen=True)
@@ -48,7 +48,7 @@ def image_shape(data_config) -> tuple[int, int, int]:
     if source.shape is not None:
         return source.shape(data_config)
     if source.native_shape is None:
-        size = data_config.image_size or SYNTHETIC_DEFAULT_SIZE
+        size = data_config.image_size or DEFAULT_IMAGE_SIZE
         return size, size, source.channels
     height, width, channels = source.native_shape
     if data_config.image_size not in (None, height):
@@ -60,7 +60,7 @@ def image_shape(data_config) -> tuple[int, int, int]:
 def _load_synthetic(data_config) -> ImageSet:
     from vaecli.data.synthetic import generate_faces
 
-    size = data_config.image_size or SYNTHETIC_DEFAULT_SIZE
+    size = data_config.image_size or DEFAULT_IMAGE_SIZE
     train_images, train_labels = generate_faces(data_config.num_images, size, seed=0)
     # A different generator seed keeps the test faces disjoint from the training pool.
     test_images, test_labels = generate_faces(data_config.num_test_images, size, seed=1)
@@ -204,15 +204,16 @@ def _image_folder_shape(data_config) -> tuple[int, int, int]:
     return Preprocessing.from_config(data_config).shape
 
 
-def _load_image_folder(data_config, progress=None) -> ImageSet:
-    """The folder's decoded cache (built if missing), split into a training pool and a test split.
+def load_image_folder(data_config, info=None) -> ImageSet:
+    """The folder's decoded cache (info from find_or_build, else found or built here), split into a
+    training pool and a test split.
 
     The images stay on disk (CachedImages); the test rows are a seeded fraction of the folder.
     """
     from vaecli.data.cache import find_or_build
     from vaecli.data.cached_images import CachedImages
 
-    info = find_or_build(data_config, progress)
+    info = info or find_or_build(data_config)
     every_image = CachedImages(info.path)
     order = np.random.default_rng(IMAGE_FOLDER_TEST_SEED).permutation(info.num_images)
     num_test = round(info.num_images * data_config.test_split)
@@ -232,5 +233,5 @@ SOURCES: dict[str, Source] = {
     "fashion_mnist": Source(_make_idx_loader("fashion_mnist", "fashion-mnist", "/usr/share/datasets/fashion-mnist"),
                             (28, 28, 1), 1, FASHION_CLASSES),
     "cifar10": Source(_load_cifar10, (32, 32, 3), 3, CIFAR10_CLASSES),
-    "image_folder": Source(_load_image_folder, None, 3, shape=_image_folder_shape),
+    "image_folder": Source(load_image_folder, None, 3, shape=_image_folder_shape),
 }

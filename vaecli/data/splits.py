@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -29,6 +29,7 @@ class DataSplits:
     validation: ImageSplit
     test: ImageSplit
     fingerprint: str  # sha256 of the images actually used, so runs can tell if their data changed
+    source: ImageSet = field(repr=False, compare=False)  # what was split (evaluate's feature space trains on it)
 
     def split(self, name: str) -> ImageSplit:
         return getattr(self, name)
@@ -47,13 +48,14 @@ def fingerprint(*arrays: np.ndarray) -> str:
     return digest.hexdigest()[:16]
 
 
-def load_splits(config) -> DataSplits:
-    """Load the configured source and split its training pool into train and validation.
+def load_splits(config, image_set: ImageSet | None = None) -> DataSplits:
+    """Load the configured source (unless image_set is it, already loaded) and split its training
+    pool into train and validation.
 
     The split permutation depends only on the top-level seed, so every run with the same data
     config and seed sees the same validation images.
     """
-    image_set: ImageSet = SOURCES[config.data.source].load(config.data)
+    image_set = image_set or SOURCES[config.data.source].load(config.data)
     pool_size = len(image_set.train_images)
     if config.data.limit is not None:
         pool_size = min(pool_size, config.data.limit)
@@ -70,5 +72,5 @@ def load_splits(config) -> DataSplits:
         digest = hashlib.sha256(image_set.fingerprint.encode())
         for part in (train, validation, test):
             digest.update(np.ascontiguousarray(part.index, np.int64).data)
-        return DataSplits(train, validation, test, digest.hexdigest()[:16])
-    return DataSplits(train, validation, test, fingerprint(train.images, validation.images, test.images))
+        return DataSplits(train, validation, test, digest.hexdigest()[:16], image_set)
+    return DataSplits(train, validation, test, fingerprint(train.images, validation.images, test.images), image_set)

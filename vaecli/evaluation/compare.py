@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 from pathlib import Path
 
 import yaml
 
 from vaecli.errors import VaeError
-from vaecli.runs import RunPaths, read_manifest, write_text_atomic
+from vaecli.runs import RunPaths, read_manifest, read_metrics, write_text_atomic
 
 METRIC_KEYS = ("loss", "reconstruction_loss", "kl_loss", "val_loss", "val_reconstruction_loss", "val_kl_loss")
 # The columns shown on screen (every column goes to --csv), with their short headers.
@@ -71,18 +70,11 @@ def evaluation_columns(evaluation: dict | None) -> dict:
     return columns
 
 
-def read_metric_rows(paths: RunPaths) -> list[dict]:
-    """metrics.jsonl rows (as vaecli.callbacks.read_metrics, without importing Keras: compare stays fast)."""
-    if not paths.metrics_jsonl.exists():
-        return []
-    return [json.loads(line) for line in paths.metrics_jsonl.read_text().splitlines() if line.strip()]
-
-
 def run_row(paths: RunPaths, config: dict) -> dict:
     from vaecli.evaluation.evaluate import read_evaluation
 
     manifest = read_manifest(paths)
-    rows = read_metric_rows(paths)
+    rows = read_metrics(paths)
     last = rows[-1] if rows else {}
     row = {"run": paths.name, "status": manifest.get("status"), "epochs": manifest.get("epochs_completed"),
            "kl_factor": config.get("loss.kl_factor") if config.get("model.kind") == "vae" else 0.0}

@@ -79,16 +79,16 @@ def evaluate_run(trained: TrainedRun, split: str = "test", iw_samples: int = 16,
                  boxes=DEFAULT_BOXES, features: str | None = None, seed: int = 0, limit: int | None = None,
                  console=None) -> CommandResult:
     """Measure the run on a split and write evaluation.json and the sample figure."""
-    from vaecli.data.sources import SOURCES
+    from vaecli.data.splits import load_splits
     from vaecli.evaluation.features import load_feature_space
     from vaecli.evaluation.likelihood import measure_likelihood
     from vaecli.evaluation.plausibility import plausibility
 
     _check_options(iw_samples, num_samples)
     started = time.perf_counter()
-    chosen, _, fingerprint, warnings = load_split(trained, split, limit)
-    image_set = SOURCES[trained.config.data.source].load(trained.config.data)
-    space = load_feature_space(features, trained.config.data, image_set, console)
+    splits = load_splits(trained.config)
+    chosen, _, fingerprint, warnings = load_split(trained, split, limit, splits)
+    space = load_feature_space(features, trained.config.data, splits.source, console)
     feature_seconds = time.perf_counter() - started
 
     measured = time.perf_counter()

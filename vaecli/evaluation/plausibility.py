@@ -21,7 +21,7 @@ from vaecli.evaluation.metrics import (
     precision_recall,
 )
 from vaecli.latent import REGIONS, region_label, sample_region
-from vaecli.trained import BATCH_SIZE, TrainedRun, decode_latents
+from vaecli.trained import TrainedRun, decode_latents, encode_images
 
 DEFAULT_BOXES = (0.5, 2.5, 5.0, 8.0, 10.0, 15.0, 20.0, 30.0, 50.0)  # the B values of the classic experiment
 GRID_IMAGES = 10  # decoded images per region in the sample figure
@@ -33,20 +33,9 @@ class RegionOutcome:
     images: np.ndarray  # the first GRID_IMAGES decoded images, for the figure
 
 
-def encode_floats(trained: TrainedRun, images: np.ndarray) -> np.ndarray:
-    """z_mean of float images in [0, 1] (decoded images are fed back without rounding to uint8)."""
-    import keras
-
-    z_mean = np.empty((len(images), trained.z_dim), np.float32)
-    for start in range(0, len(images), BATCH_SIZE):
-        outputs = trained.encoder(images[start:start + BATCH_SIZE].astype(np.float32), training=False)
-        z_mean[start:start + BATCH_SIZE] = keras.ops.convert_to_numpy(outputs[0] if trained.is_vae else outputs)
-    return z_mean
-
-
 def cycle_errors(trained: TrainedRun, z: np.ndarray, decoded: np.ndarray) -> dict:
     """||E[z | dec(z)] - z||: how far the encoder puts a decoded point from where it came from."""
-    back = encode_floats(trained, decoded).astype(np.float64)
+    back = encode_images(trained, decoded)[0].astype(np.float64)  # float images in [0, 1], not rounded
     distances = np.linalg.norm(back - z, axis=1)
     norms = np.maximum(np.linalg.norm(z, axis=1), 1e-12)
     return {"cycle_error_mean": float(distances.mean()), "cycle_error_median": float(np.median(distances)),

@@ -93,9 +93,9 @@ def manifest_section(manifest: dict) -> str:
 
 
 def metrics_section(paths: RunPaths) -> str:
-    from vaecli.evaluation.compare import read_metric_rows
+    from vaecli.runs import read_metrics
 
-    rows = read_metric_rows(paths)
+    rows = read_metrics(paths)
     if not rows:
         return "<h2>Training</h2><p class=\"note\">No epoch has finished yet.</p>"
     columns = [key for key in ("epoch", "loss", "reconstruction_loss", "kl_loss", "val_loss",

@@ -19,7 +19,6 @@ from vaecli.config import load_config, parse_scalar
 from vaecli.errors import (
     ConfigError,
     RunError,
-    TrainingFailed,
     TrainingInterrupted,
     VaeError,
 )
@@ -32,7 +31,6 @@ from vaecli.runs import (
 )
 
 UNSAFE_NAME_CHARACTERS = re.compile(r"[^A-Za-z0-9._=+-]+")
-RESUMABLE = ("RUNNING", "KILLED")
 
 
 @dataclass
@@ -103,9 +101,8 @@ def plan_sweep(config_path: Path, settings: list[str], seeds: int | None, name: 
         raise ConfigError("give at least one --set KEY=V1,V2,... (or --seeds N) to sweep over")
     base = load_config(config_path, fixed)
     plan = SweepPlan(name or base.name)
-    varying = [(key, values) for key, values in axes]
-    for combination in itertools.product(*(values for _, values in varying)):
-        pairs = list(zip((key for key, _ in varying), combination))
+    for combination in itertools.product(*(values for _, values in axes)):
+        pairs = list(zip((key for key, _ in axes), combination))
         label = "_".join(f"{'seed' if key == 'train.seed' else key.split('.')[-1]}={value_text(value)}"
                          for key, value in pairs)
         run_name = f"{plan.name}_{label}"
@@ -163,12 +160,10 @@ def _run_point(point: SweepPoint, action: str, runs_dir: Path, console, quiet: b
     try:
         train(point.config, paths, resume=action == "resume", console=console, quiet=quiet)
         point.outcome = "resumed" if action == "resume" else "trained"
-    except TrainingFailed as failure:
-        point.outcome, point.error = "failed", " ".join(failure.lines)
     except TrainingInterrupted:
         point.outcome = "interrupted"
         raise
-    except VaeError as error:  # a data or disk problem of this run: record it, try the next
+    except VaeError as error:  # the run failed (NaN, data, disk): record it, try the next
         point.outcome, point.error = "failed", " ".join(error.lines)
     finally:
         point.seconds = round(time.perf_counter() - started, 1)

@@ -84,11 +84,6 @@ class AutoEncoder(keras.Model):
         reconstructions = ops.cast(self.decoder(z, training=training), "float32")
         return reconstruction_loss(target_images, reconstructions, self.reconstruction, self.reduction), kl
 
-    def compute_batch_losses(self, batch, training):
-        """(reconstruction, kl), each averaged over this batch."""
-        reconstruction, kl = self.per_image_losses(batch, training)
-        return ops.mean(reconstruction), ops.mean(kl)
-
     @staticmethod
     def _replicas() -> int:
         return tf.distribute.get_strategy().num_replicas_in_sync
@@ -98,20 +93,21 @@ class AutoEncoder(keras.Model):
         return tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, values)
 
     def _global_means(self, reconstruction, kl):
-        """(reconstruction mean, kl mean, image count) over the global batch, across every replica."""
+        """(reconstruction mean, kl mean, image count) over the global batch, across every replica:
+        one all-reduce per step, for the logs (no gradient flows through it) and the loss's count."""
         count = ops.cast(ops.shape(reconstruction)[0], "float32")
         if self._replicas() == 1:
             return ops.mean(reconstruction), ops.mean(kl), count
-        reconstruction_sum, kl_sum, count = self._sum_over_replicas([ops.sum(reconstruction), ops.sum(kl), count])
+        sums = [ops.stop_gradient(ops.sum(reconstruction)), ops.stop_gradient(ops.sum(kl)), count]
+        reconstruction_sum, kl_sum, count = self._sum_over_replicas(sums)
         return reconstruction_sum / count, kl_sum / count, count
 
-    def _update_trackers(self, reconstruction, kl):
+    def _update_trackers(self, reconstruction_mean, kl_mean, count):
         """Track global-batch means weighted by batch size (a partial last batch counts by its images).
 
         Under a distribution strategy every replica adds the same global values, so each
         replica's tracker holds the global mean and Keras' mean over replicas changes nothing.
         """
-        reconstruction_mean, kl_mean, count = self._global_means(reconstruction, kl)
         self.reconstruction_tracker.update_state(reconstruction_mean, sample_weight=count)
         self.kl_tracker.update_state(kl_mean, sample_weight=count)
         reconstruction_mean, kl_mean = self.reconstruction_tracker.result(), self.kl_tracker.result()
@@ -123,26 +119,18 @@ class AutoEncoder(keras.Model):
             logs = {name: ops.reshape(value, (1,)) for name, value in logs.items()}
         return logs
 
-    def _training_loss(self, reconstruction, kl):
-        """The loss whose gradient is applied: the mean over the global batch.
-
-        Keras' optimizer sums gradients over replicas, so each replica contributes the sum of
-        its images' losses divided by the global batch size (every replica's count, all-reduced).
-        """
-        if self._replicas() == 1:
-            return ops.mean(reconstruction) + self.kl_factor * ops.mean(kl)
-        global_count = self._sum_over_replicas(ops.cast(ops.shape(reconstruction)[0], "float32"))
-        return (ops.sum(reconstruction) + self.kl_factor * ops.sum(kl)) / global_count
-
     def train_step(self, batch):
         with tf.GradientTape() as tape:
             reconstruction, kl = self.per_image_losses(batch, training=True)
-            loss = self._training_loss(reconstruction, kl)
+            means = self._global_means(reconstruction, kl)
+            # The mean over the global batch: Keras' optimizer sums gradients over replicas, so each
+            # replica contributes the sum of its images' losses divided by the global image count.
+            loss = (ops.sum(reconstruction) + self.kl_factor * ops.sum(kl)) / means[2]
             scaled_loss = self.optimizer.scale_loss(loss)  # loss scaling under mixed_float16
         gradients = tape.gradient(scaled_loss, self.trainable_weights)
         self.optimizer.apply_gradients(zip(gradients, self.trainable_weights))
-        return self._update_trackers(reconstruction, kl)
+        return self._update_trackers(*means)
 
     def test_step(self, batch):
         reconstruction, kl = self.per_image_losses(batch, training=False)
-        return self._update_trackers(reconstruction, kl)
+        return self._update_trackers(*self._global_means(reconstruction, kl))
