@@ -86,13 +86,13 @@ def train(
       vae train --resume runs/fmnist_kl1e-3
     """
     from vaecli.config import load_config
-    from vaecli.runs import STATUS_COMPLETED, existing_run, prepare_new_run, read_manifest
+    from vaecli.runs import existing_run, final_losses, is_completed, prepare_new_run
 
     if resume is not None:
         if config_path is not None or overrides or name:
             raise ConfigError("--resume continues a run with its own config; give no CONFIG, --set or --name with it")
         paths = existing_run(resume)
-        if read_manifest(paths).get("status") == STATUS_COMPLETED and paths.decoder.exists():
+        if is_completed(paths):
             console.print(f"{paths.root} is already COMPLETED; nothing to do.")
             return
         config = load_config(paths.config)
@@ -110,8 +110,7 @@ def train(
                       f"({config.model.kind}, z_dim {config.model.z_dim}, {config.data.source}, "
                       f"{config.train.epochs} epochs)", highlight=False)
     manifest = train_run(config, paths, resume=resume is not None, console=console, quiet=quiet)
-    final = manifest.get("final_metrics") or {}
-    losses = ", ".join(f"{key} {final[key]:.4g}" for key in ("loss", "val_loss") if key in final)
+    losses = final_losses(manifest)
     console.print(f"Run {paths.root} {manifest['status']}: {manifest['epochs_completed']} epochs"
                   f"{', ' + losses if losses else ''}; models in {paths.encoder.name}, {paths.decoder.name}",
                   highlight=False)

@@ -15,7 +15,8 @@ from pathlib import Path
 import numpy as np
 
 from vaecli.explore import CommandResult, encode_with_progress, load_split
-from vaecli.latent_stats import DEFAULT_BOXES, dimensions_by_information, latent_statistics, pca_spectrum
+from vaecli.latent_stats import (DEFAULT_BOXES, dimensions_by_information, latent_statistics, pca_spectrum,
+                                 prior_norms)
 from vaecli.runs import write_text_atomic
 from vaecli.trained import TrainedRun
 
@@ -59,7 +60,7 @@ def latent_stats_report(trained: TrainedRun, split: str = "test", limit: int | N
                                     f"{name}: z_mean per dimension" +
                                     (f" ({len(shown)} with the most {measure})" if len(order) > len(shown) else "")),
                norm_histogram(folder / "norms.png", np.linalg.norm(z_mean, axis=1),
-                              np.linalg.norm(np.random.default_rng(seed).standard_normal(z_mean.shape), axis=1),
+                              prior_norms(*z_mean.shape, seed),
                               f"{name}: norms")]
     singular_values, axes = pca_spectrum(z_mean)
     projected = (z_mean - z_mean.mean(axis=0)) @ axes[:2].T

@@ -84,6 +84,11 @@ def box_fraction(z: np.ndarray, boundary: float) -> dict[str, float]:
     return {"points": float(np.mean(np.all(inside, axis=1))), "components": float(np.mean(inside))}
 
 
+def prior_norms(count: int, z_dim: int, seed: int) -> np.ndarray:
+    """||z|| of count N(0, I) samples drawn with seed: the reference the encoded norms are shown against."""
+    return np.linalg.norm(np.random.default_rng(seed).standard_normal((count, z_dim)), axis=1)
+
+
 def latent_statistics(z_mean: np.ndarray, z_log_var: np.ndarray | None = None,
                       boxes: tuple[float, ...] = DEFAULT_BOXES, seed: int = 0) -> dict:
     """Everything `vae latent-stats` reports, as JSON-ready numbers (see the module docstring).
@@ -97,7 +102,6 @@ def latent_statistics(z_mean: np.ndarray, z_log_var: np.ndarray | None = None,
     active = active_units(z_mean)
     singular_values, _ = pca_spectrum(z_mean)
     explained = singular_values**2 / max(float(np.sum(singular_values**2)), 1e-300)
-    prior_norms = np.linalg.norm(np.random.default_rng(seed).standard_normal((count, z_dim)), axis=1)
     statistics = {
         "num_points": int(count), "z_dim": int(z_dim),
         "mean": np.mean(z_mean, axis=0).tolist(),
@@ -105,7 +109,7 @@ def latent_statistics(z_mean: np.ndarray, z_log_var: np.ndarray | None = None,
         "active_units": {"count": int(len(active)), "threshold": ACTIVE_UNIT_THRESHOLD,
                          "dimensions": active.tolist()},
         "posterior_variance": None, "kl_per_dimension": None, "kl_total": None,
-        "norm": {"encoded": _quantiles(np.linalg.norm(z_mean, axis=1)), "prior": _quantiles(prior_norms),
+        "norm": {"encoded": _quantiles(np.linalg.norm(z_mean, axis=1)), "prior": _quantiles(prior_norms(count, z_dim, seed)),
                  "prior_seed": seed},
         "box_fraction": {format(boundary, "g"): box_fraction(z_mean, boundary) for boundary in boxes},
         "pca": {"singular_values": singular_values.tolist(), "explained_variance": explained.tolist(),

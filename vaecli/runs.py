@@ -99,6 +99,17 @@ def read_manifest(paths: RunPaths) -> dict[str, Any]:
         raise RunError(f"{paths.manifest}: cannot read the run manifest ({error})") from None
 
 
+def is_completed(paths: RunPaths) -> bool:
+    """Finished: COMPLETED in its manifest, with its final models written."""
+    return read_manifest(paths).get("status") == STATUS_COMPLETED and paths.decoder.exists()
+
+
+def final_losses(manifest: dict) -> str:
+    """'loss 1619, val_loss 1623' from a finished run's manifest ('' before its first epoch)."""
+    final = manifest.get("final_metrics") or {}
+    return ", ".join(f"{key} {final[key]:.4g}" for key in ("loss", "val_loss") if key in final)
+
+
 def read_metrics(paths: RunPaths) -> list[dict]:
     """The rows of metrics.jsonl, one per finished epoch ([] before the first)."""
     if not paths.metrics_jsonl.exists():

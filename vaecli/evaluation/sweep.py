@@ -23,9 +23,10 @@ from vaecli.errors import (
     VaeError,
 )
 from vaecli.runs import (
-    STATUS_COMPLETED,
     STATUS_FAILED,
     RunPaths,
+    final_losses,
+    is_completed,
     read_manifest,
     write_text_atomic,
 )
@@ -43,6 +44,7 @@ class SweepPoint:
     error: str | None = None
     seconds: float | None = None
     evaluation: str | None = None  # written, present, failed: ...
+    losses: str = ""  # the final losses of a run trained here, for the outcome line
 
 
 @dataclass
@@ -129,10 +131,9 @@ def decide(point: SweepPoint, runs_dir: Path, retry_failed: bool) -> str:
     if recorded is not None and recorded != point.config.to_dict():
         raise RunError(f"{paths.root} holds a run with a different config; remove it or give the sweep another "
                        f"--name")
-    status = read_manifest(paths).get("status")
-    if status == STATUS_COMPLETED and paths.decoder.exists():
+    if is_completed(paths):
         return "skip"
-    if status == STATUS_FAILED and not retry_failed:
+    if read_manifest(paths).get("status") == STATUS_FAILED and not retry_failed:
         return "failed earlier"
     return "resume"
 
@@ -158,7 +159,8 @@ def _run_point(point: SweepPoint, action: str, runs_dir: Path, console, quiet: b
     paths = RunPaths(runs_dir / point.name) if action == "resume" else prepare_new_run(runs_dir, point.name, False)
     started = time.perf_counter()
     try:
-        train(point.config, paths, resume=action == "resume", console=console, quiet=quiet)
+        point.losses = final_losses(train(point.config, paths, resume=action == "resume", console=console,
+                                          quiet=quiet))
         point.outcome = "resumed" if action == "resume" else "trained"
     except TrainingInterrupted:
         point.outcome = "interrupted"
@@ -211,7 +213,7 @@ def run_sweep(plan: SweepPlan, runs_dir: Path, config_path: Path, settings: list
                 point.outcome = "skipped" if action == "skip" else action
             else:
                 _run_point(point, action, runs_dir, console, quiet)
-                console.print(_outcome_line(point, runs_dir), highlight=False)
+                console.print(_outcome_line(point), highlight=False)
             if evaluate:
                 _evaluate_point(point, runs_dir, console)
             write_record(plan, runs_dir, config_path, settings)
@@ -225,9 +227,7 @@ def _describe_action(action: str) -> str:
             "failed earlier": "FAILED earlier, skipped (--retry-failed resumes it)"}[action]
 
 
-def _outcome_line(point: SweepPoint, runs_dir: Path) -> str:
+def _outcome_line(point: SweepPoint) -> str:
     if point.error:
         return f"  [red]failed[/red] after {point.seconds:.0f} s: {point.error}"
-    final = read_manifest(RunPaths(runs_dir / point.name)).get("final_metrics") or {}
-    losses = ", ".join(f"{key} {final[key]:.4g}" for key in ("loss", "val_loss") if key in final)
-    return f"  {point.outcome} in {point.seconds:.0f} s" + (f": {losses}" if losses else "")
+    return f"  {point.outcome} in {point.seconds:.0f} s" + (f": {point.losses}" if point.losses else "")
