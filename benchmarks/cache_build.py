@@ -80,7 +80,8 @@ def _cache_images(folder: str, cache: str, model: str, epochs: int):
     from vaecli.data.splits import load_splits
 
     config = make_config(folder, cache, model)
-    return training_batches(load_splits(config).train.images, 128, 0, 0, epochs), config
+    images = load_splits(config).train.images
+    return training_batches(images, 128, 0, 0, epochs), config, len(images)
 
 
 def _time_epoch(batches, count_steps: int | None = None) -> tuple[int, float]:
@@ -106,10 +107,8 @@ def step_stream(folder: str, cache: str, model: str, epochs: int) -> dict:
     from vaecli.runtime import import_tensorflow
 
     import_tensorflow()
-    batches, config = _cache_images(folder, cache, model, 1 + epochs)
-    from vaecli.data.splits import load_splits
-
-    steps = steps_per_epoch(len(load_splits(config).train), 128)
+    batches, _, count = _cache_images(folder, cache, model, 1 + epochs)
+    steps = steps_per_epoch(count, 128)
     iterator = iter(batches)
     _time_epoch(iterator, steps)
     images, seconds = _time_epoch(iterator, steps * epochs)
@@ -133,10 +132,7 @@ def step_train_cache(folder: str, cache: str, model: str, epochs: int) -> dict:
     from vaecli.runtime import import_tensorflow
 
     import_tensorflow()
-    batches, config = _cache_images(folder, cache, model, epochs + 1)
-    from vaecli.data.splits import load_splits
-
-    count = len(load_splits(config).train)
+    batches, config, count = _cache_images(folder, cache, model, epochs + 1)
     return {"images": count, **_train(batches, steps_per_epoch(count, 128), config, epochs)}
 
 
