@@ -117,7 +117,7 @@ def step_stream(folder: str, cache: str, model: str, epochs: int) -> dict:
 
 def _train(batches, steps: int, config, epochs: int) -> dict:
     from vaecli.runtime import configure_runtime
-    from vaecli.training import build_autoencoder
+    from vaecli.models.factory import build_autoencoder
 
     acceleration = configure_runtime(config)
     model = build_autoencoder(config, (IMAGE_SIZE, IMAGE_SIZE, 3), steps, acceleration.jit_compile)

@@ -96,10 +96,11 @@ def test_iwae_bound_tightens_with_k_on_a_trained_model(workspace):
     from vaecli.data.splits import load_splits
     from vaecli.evaluation.likelihood import analytic_kl, importance_log_weights
     from vaecli.evaluation.metrics import importance_weighted_bound
-    from vaecli.trained import encode_images, load_trained
+    from vaecli.latent.inference import encode_images
+    from vaecli.run import load_run
 
     _, runs = workspace
-    trained = load_trained(runs / "tiny")
+    trained = load_run(runs / "tiny")
     images = load_splits(trained.config).train.images[:400]
     z_mean, z_log_var = encode_images(trained, images)
     log_weights, reconstruction = importance_log_weights(trained, images, z_mean, z_log_var, 64, seed=1)

@@ -244,5 +244,5 @@ def test_vae_data_prepare_command(tmp_path, write_config, capfd):
     assert result.exit_code == 0 and "Using cached" in result.output
     result = CliRunner().invoke(app, ["data", "prepare", str(write_config(tiny_config()))])
     assert result.exit_code == 2 and "needs no preparation" in result.output
-    code = "import sys, vaecli.cli_data; print('tensorflow' in sys.modules)"
+    code = "import sys, vaecli.cli.data; print('tensorflow' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"

@@ -4,10 +4,11 @@ import h5py
 import numpy as np
 import pytest
 
-from vaecli.latent import (LatentError, group_dimensions, lerp, parse_dimensions, parse_parameters, parse_range,
-                           sample_posterior, sample_region, slerp, traversal_grid)
-from vaecli.latent_files import read_latents, recorded_run, write_latent_file
-from vaecli.latent_stats import (active_units, components_for, dimensions_by_information, effective_rank,
+from vaecli.errors import LatentError
+from vaecli.latent.files import read_latents, recorded_run, write_latent_file
+from vaecli.latent.geometry import (group_dimensions, lerp, parse_dimensions, parse_parameters, parse_range,
+                                    sample_posterior, sample_region, slerp, traversal_grid)
+from vaecli.latent.stats import (active_units, components_for, dimensions_by_information, effective_rank,
                                  kl_per_dimension, latent_statistics)
 
 

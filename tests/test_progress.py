@@ -5,7 +5,7 @@ import re
 
 from rich.console import Console
 
-from vaecli.progress import ProgressDisplay, format_losses
+from vaecli.callbacks import ProgressDisplay, format_losses
 
 LOGS = {"loss": 120.5, "reconstruction_loss": 100.25, "kl_loss": 20.25, "val_loss": 130.0,
         "val_reconstruction_loss": 110.0, "val_kl_loss": 20.0}

@@ -94,8 +94,7 @@ def test_denoise_run_end_to_end_with_three_row_grids(write_config, tmp_path):
 @pytest.mark.slow
 def test_recolor_run_on_an_image_folder_then_encode_its_test_split(write_config, tmp_path):
     from vaecli.cli import app
-    from vaecli.explore import encode_split
-    from vaecli.trained import load_trained
+    from vaecli.run import load_run
 
     write_jpeg_folder(tmp_path / "photos", 120, size=(40, 48))
     config = tiny_config(name="recolor", task={"kind": "recolor"}, train={"epochs": 2, "batch_size": 32},
@@ -112,7 +111,7 @@ def test_recolor_run_on_an_image_folder_then_encode_its_test_split(write_config,
     grid = np.asarray(Image.open(run / "images" / "reconstructions_e0002.png"))
     middle = grid[8 + 72:8 + 136, 8:8 + 64].astype(int)  # the grey input row
     assert np.abs(middle[..., 0] - middle[..., 1]).max() <= 1
-    trained = load_trained(run)
-    encoded = encode_split(trained, "test")
-    assert encoded.details["num_points"] == manifest["data"]["test"] and not encoded.warnings
-    assert encode_split(trained, "all", limit=50).details["num_points"] == 50
+    trained = load_run(run)
+    encoded = trained.encode_split("test")
+    assert len(encoded.z_mean) == manifest["data"]["test"] and not encoded.warnings
+    assert len(trained.encode_split("all", limit=50).z_mean) == 50

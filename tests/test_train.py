@@ -135,7 +135,7 @@ def test_nan_stops_at_once_and_keeps_the_last_good_checkpoint(write_config, tmp_
     """A learning rate that explodes in epoch 2 (a real schedule, real training) must not touch epoch 1's state."""
     import keras
 
-    from vaecli import training
+    from vaecli.models import factory as training
 
     original = training.learning_rate_schedule
 

@@ -1,3 +1,33 @@
-"""vaecli: train, encode, decode and sample autoencoders and VAEs on images from YAML configs."""
+"""vaecli: train, encode, decode and sample autoencoders and VAEs on images from YAML configs.
+
+The public Python API, imported lazily (`import vaecli` loads no TensorFlow):
+
+    run = vaecli.train("configs/quickstart.yaml", overrides={"train.epochs": 2}, name="nb")
+    run = vaecli.load_run("runs/quickstart")          # or a bare name, or None: the latest
+    z = run.encode(images); images = run.decode(z); points, images = run.sample(box=10, n=64)
+    vaecli.compare(["runs/a", "runs/b"]); vaecli.sweep("configs/quickstart.yaml", ["loss.kl_factor=1e-3,1"])
+
+User errors raise the vaecli.errors types the CLI prints (VaeError and its subclasses).
+"""
+
+from importlib import import_module
 
 __version__ = "0.1.0"
+
+_PUBLIC = {
+    "train": "vaecli.api", "load_run": "vaecli.run", "Run": "vaecli.run",
+    "compare": "vaecli.evaluation.compare", "sweep": "vaecli.sweep", "load_config": "vaecli.config",
+    "VaeError": "vaecli.errors", "ConfigError": "vaecli.errors", "DataError": "vaecli.errors",
+    "RunError": "vaecli.errors", "LatentError": "vaecli.errors",
+}
+__all__ = sorted(_PUBLIC)
+
+
+def __getattr__(name: str):
+    if name in _PUBLIC:
+        return getattr(import_module(_PUBLIC[name]), name)
+    raise AttributeError(f"module 'vaecli' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted([*globals(), *_PUBLIC])

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import io
-import json
 import math
 import time
 
@@ -13,7 +10,9 @@ import numpy as np
 
 from vaecli import images as image_io
 from vaecli.checkpoints import save_checkpoint
-from vaecli.runs import RunPaths, update_manifest, write_text_atomic
+from vaecli.figures import loss_curve
+from vaecli.progress import epoch_bar
+from vaecli.runs import RunPaths, update_manifest, write_metrics
 
 LOSS_KEYS = ("loss", "reconstruction_loss", "kl_loss")
 
@@ -45,29 +44,6 @@ class NonFiniteGuard(keras.callbacks.Callback):
             first = max(1, last - self.steps_per_execution + 1)
             where = f"step {last}" if first == last else f"steps {first}-{last}"
             raise NonFiniteLoss(self.epoch, where, {key: float(value) for key, value in logs.items()})
-
-
-def loss_curve_png(rows: list[dict], path) -> None:
-    """Loss, reconstruction and KL per epoch, train and validation, one panel each."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    epochs = [row["epoch"] for row in rows]
-    figure, axes = plt.subplots(1, 3, figsize=(12, 3.4))
-    for axis, key in zip(axes, LOSS_KEYS):
-        axis.plot(epochs, [row[key] for row in rows], marker="o", label="train")
-        if f"val_{key}" in rows[0]:
-            axis.plot(epochs, [row[f"val_{key}"] for row in rows], marker="o", label="validation")
-        axis.set_title(key)
-        axis.set_xlabel("epoch")
-        axis.grid(alpha=0.3)
-    axes[0].legend()
-    figure.tight_layout()
-    with image_io.atomic_path(path, suffix=".png") as temporary:
-        figure.savefig(temporary, format="png", dpi=90)
-    plt.close(figure)
 
 
 class EpochRecorder(keras.callbacks.Callback):
@@ -127,30 +103,61 @@ class EpochRecorder(keras.callbacks.Callback):
         # Rows of clean images and outputs; with a corrupting task, clean / corrupted input / output.
         row_groups = [images, reconstructions] if self.grid_inputs is None else [images, inputs, reconstructions]
         reconstruction_grid = image_io.enlarge_small(
-            image_io.make_grid(interleave_row_groups(row_groups, columns), columns), size)
+            image_io.make_grid(image_io.interleave_row_groups(row_groups, columns), columns), size)
         sample_grid = image_io.enlarge_small(image_io.make_grid(samples, columns), size)
         image_io.save_png(self.paths.reconstruction_grid(epoch_number), reconstruction_grid)
         image_io.save_png(self.paths.sample_grid(epoch_number), sample_grid)
         self.tf.summary.image("reconstructions", reconstruction_grid[None], max_outputs=1)
         self.tf.summary.image("samples", sample_grid[None], max_outputs=1)
-        loss_curve_png(self.rows, self.paths.loss_curve)
+        loss_curve(self.paths.loss_curve, self.rows)
 
 
-def interleave_row_groups(groups: list[np.ndarray], columns: int) -> np.ndarray:
-    """Rows of `columns` images taken in turn from each group: a, b, (c,) a, b, (c,) ..."""
-    pieces = []
-    for start in range(0, len(groups[0]), columns):
-        pieces += [image_io.to_uint8(group[start:start + columns]) for group in groups]
-    return np.concatenate(pieces)
+def format_losses(logs: dict, prefix: str = "") -> str:
+    parts = []
+    for key, label in (("loss", "loss"), ("reconstruction_loss", "reco"), ("kl_loss", "kl")):
+        if f"{prefix}{key}" in logs:
+            parts.append(f"{prefix}{label} {float(logs[prefix + key]):.4g}")
+    return "  ".join(parts)
 
 
-def write_metrics(paths: RunPaths, rows: list[dict]) -> None:
-    """Rewrite metrics.jsonl and metrics.csv whole (tiny files; atomic rename keeps them consistent)."""
-    write_text_atomic(paths.metrics_jsonl, "".join(json.dumps(row) + "\n" for row in rows))
-    buffer = io.StringIO()
-    if rows:
-        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
-    write_text_atomic(paths.metrics_csv, buffer.getvalue())
+class ProgressDisplay(keras.callbacks.Callback):
+    """A live bar (step, images/s, ETA, losses) on a terminal; a plain summary line per epoch.
 
+    quiet: neither. The bar only appears when the console is a terminal, so logs stay clean.
+    """
+
+    def __init__(self, console, epochs: int, steps_per_epoch: int, batch_size: int, quiet: bool = False):
+        super().__init__()
+        self.console, self.epochs, self.steps, self.batch_size = console, epochs, steps_per_epoch, batch_size
+        self.quiet = quiet
+        self.live = console.is_terminal and not quiet
+        self.progress = None
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.started = time.perf_counter()
+        if self.live:
+            self.progress = epoch_bar(self.console, self.steps, f"{epoch + 1}/{self.epochs}")
+            self.task = self.progress.task_ids[0]
+
+    def on_train_batch_end(self, batch, logs=None):
+        if self.progress is not None:
+            seconds = max(time.perf_counter() - self.started, 1e-9)
+            self.progress.update(self.task, completed=batch + 1, losses=format_losses(logs or {}),
+                                 speed=f"{(batch + 1) * self.batch_size / seconds:,.0f} img/s")
+
+    def _stop_bar(self):
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        self._stop_bar()
+        if not self.quiet:
+            seconds = time.perf_counter() - self.started
+            validation = format_losses(logs, "val_")
+            self.console.print(f"epoch {epoch + 1}/{self.epochs}  {format_losses(logs)}"
+                               f"{'  |  ' + validation if validation else ''}  ({seconds:.1f} s)",
+                               highlight=False, soft_wrap=True)
+
+    def on_train_end(self, logs=None):
+        self._stop_bar()

@@ -12,7 +12,7 @@ from pathlib import Path
 import h5py
 
 from vaecli.errors import RunError
-from vaecli.runs import atomic_path
+from vaecli.atomic import atomic_path
 
 
 def _variable_groups(model) -> dict[str, list]:

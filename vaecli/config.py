@@ -39,7 +39,7 @@ class DataConfig(Section):
     # (CelebA's usual face crop of its 178x218 images is [40, 15, 148, 148]); then resized to image_size.
     crop: Literal["center"] | list[int] = "center"
     test_split: float = Field(0.1, ge=0.0, lt=1.0)  # image_folder only: fraction of the images held out as test
-    # image_folder only: where decoded uint8 caches go; None = $VAECLI_CACHE or ~/.cache/vaecli.
+    # image_folder only: where decoded uint8 caches go; None = the cache root (vaecli.cache_root).
     cache_dir: str | None = None
 
     @model_validator(mode="after")

@@ -1,4 +1,7 @@
-"""User-facing errors: the CLI prints each as red lines (no traceback) and exits with its code."""
+"""Every user-facing error type: the CLI prints each as red lines (no traceback) and exits with its code.
+
+The Python API raises the same errors, so a notebook sees the sentence the CLI would print.
+"""
 
 
 class VaeError(Exception):
@@ -12,7 +15,7 @@ class VaeError(Exception):
 
 
 class ConfigError(VaeError):
-    """Bad config file, bad --set override or an impossible architecture."""
+    """Bad config file, bad --set override, bad option or an impossible architecture."""
 
     exit_code = 2
 
@@ -25,6 +28,24 @@ class DataError(VaeError):
 
 class RunError(VaeError):
     """A run folder that is missing, incomplete, or would be overwritten."""
+
+    exit_code = 2
+
+
+class LatentError(VaeError):
+    """A latent file, array or latent-space option that cannot be used as given."""
+
+    exit_code = 2
+
+
+class CompareError(VaeError):
+    """Runs that cannot be compared as asked (an unknown column, mixed feature spaces)."""
+
+    exit_code = 2
+
+
+class FeatureSpaceError(VaeError):
+    """A feature space that cannot be used for this run (no labels, no local weights, unknown name)."""
 
     exit_code = 2
 

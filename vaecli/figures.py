@@ -1,7 +1,8 @@
-"""Labelled figures (matplotlib, Agg backend), each written atomically.
+"""Every matplotlib figure vaecli draws (Agg backend), each written atomically as a PNG.
 
-Plain image grids go through vaecli.images; this module is for pictures that need words:
-a row per boundary or per latent dimension, and the plots of `vae latent-stats`.
+Plain image grids go through vaecli.images; this module is for pictures that need words or
+axes: a row per boundary or per latent dimension, the plots of `vae latent-stats`, the loss
+curve of a run and the comparison plot of `vae compare`.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from vaecli.images import make_grid, to_uint8
-from vaecli.runs import atomic_path
+from vaecli.atomic import atomic_path
 
 DPI = 100
 MIN_DISPLAYED_PIXELS = 48  # small images (16x16, 28x28) are enlarged to at least this on screen
@@ -28,10 +29,10 @@ def _pyplot():
     return plt
 
 
-def _save(figure, path: Path) -> Path:
+def _save(figure, path: Path, dpi: int = DPI) -> Path:
     plt = _pyplot()
     with atomic_path(Path(path), suffix=".png") as temporary:
-        figure.savefig(temporary, format="png", dpi=DPI)
+        figure.savefig(temporary, format="png", dpi=dpi)
     plt.close(figure)
     return Path(path)
 
@@ -141,3 +142,49 @@ def pca_figure(path: Path, projected: np.ndarray, explained: np.ndarray, labels:
     figure.suptitle(title, fontsize=10)
     figure.tight_layout()
     return _save(figure, path)
+
+
+def compare_plot(rows: list[dict], target: Path) -> Path:
+    """Rate-distortion (validation KL against reconstruction) and plausibility against the KL factor."""
+    plt = _pyplot()
+    figure, (rate_axis, precision_axis) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for row in rows:
+        rate = row.get("val_kl_loss", row.get("kl_loss"))
+        distortion = row.get("val_reconstruction_loss", row.get("reconstruction_loss"))
+        if rate is not None and distortion is not None:
+            rate_axis.scatter(rate, distortion)
+            rate_axis.annotate(row["run"], (rate, distortion), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    rate_axis.set(xlabel="KL (rate), nats per image", ylabel="reconstruction (distortion), nats per image",
+                  title="rate-distortion (validation)")
+    plotted = [row for row in rows if row.get("precision_prior") is not None and row.get("kl_factor")]
+    for key, label in (("precision_prior", "precision, prior N(0, I)"), ("best_box_precision", "precision, best box"),
+                       ("recall_prior", "recall, prior N(0, I)")):
+        points = sorted((row["kl_factor"], row[key]) for row in plotted if row.get(key) is not None)
+        if points:
+            precision_axis.plot(*zip(*points), marker="o", label=label)
+    spaces = sorted({row["features"] for row in plotted})
+    precision_axis.set(xscale="log", xlabel="KL factor", ylabel="fraction", ylim=(-0.02, 1.02),
+                       title=f"plausibility of decoded samples ({', '.join(spaces) or 'not evaluated'} features)")
+    if plotted:
+        precision_axis.legend(fontsize=8)
+    for axis in (rate_axis, precision_axis):
+        axis.grid(alpha=0.3)
+    figure.tight_layout()
+    return _save(figure, Path(target))
+
+
+def loss_curve(path: Path, rows: list[dict]) -> Path:
+    """Loss, reconstruction and KL per epoch (metrics.jsonl rows), train and validation, one panel each."""
+    plt = _pyplot()
+    epochs = [row["epoch"] for row in rows]
+    figure, axes = plt.subplots(1, 3, figsize=(12, 3.4))
+    for axis, key in zip(axes, ("loss", "reconstruction_loss", "kl_loss")):
+        axis.plot(epochs, [row[key] for row in rows], marker="o", label="train")
+        if f"val_{key}" in rows[0]:
+            axis.plot(epochs, [row[f"val_{key}"] for row in rows], marker="o", label="validation")
+        axis.set_title(key)
+        axis.set_xlabel("epoch")
+        axis.grid(alpha=0.3)
+    axes[0].legend()
+    figure.tight_layout()
+    return _save(figure, path, dpi=90)

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from vaecli.runs import atomic_path
+from vaecli.atomic import atomic_path
 
 
 def to_uint8(images: np.ndarray) -> np.ndarray:
@@ -46,3 +46,11 @@ def save_png(path: Path, picture: np.ndarray) -> Path:
     with atomic_path(path, suffix=".png") as temporary:
         Image.fromarray(picture).save(temporary, format="PNG")
     return path
+
+
+def interleave_row_groups(groups: list[np.ndarray], columns: int) -> np.ndarray:
+    """Rows of `columns` images taken in turn from each group: a, b, (c,) a, b, (c,) ..."""
+    pieces = []
+    for start in range(0, len(groups[0]), columns):
+        pieces += [to_uint8(group[start:start + columns]) for group in groups]
+    return np.concatenate(pieces)

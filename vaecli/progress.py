@@ -1,65 +1,62 @@
-"""What `vae train` shows while it runs: a Rich bar per epoch on a terminal, one line per epoch always."""
+"""Every progress display of vaecli: Rich bars on a terminal, plain lines (or nothing) elsewhere.
+
+    progress_bar      a bar for long work over N items (encoding, decoding, IWAE)
+    counting_bar      a bar that appears once a job reports its first count (an image cache build)
+    epoch_bar         the bar of one training epoch (vaecli.callbacks.ProgressDisplay drives it)
+
+Bars only appear when the console is a terminal, so logs and notebooks stay clean.
+"""
 
 from __future__ import annotations
 
-import time
+from contextlib import contextmanager
+from typing import Callable, Iterator
 
-import keras
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-
-def format_losses(logs: dict, prefix: str = "") -> str:
-    parts = []
-    for key, label in (("loss", "loss"), ("reconstruction_loss", "reco"), ("kl_loss", "kl")):
-        if f"{prefix}{key}" in logs:
-            parts.append(f"{prefix}{label} {float(logs[prefix + key]):.4g}")
-    return "  ".join(parts)
+PROGRESS_THRESHOLD = 2048  # items; below this the work takes about a second and a bar only flickers
 
 
-class ProgressDisplay(keras.callbacks.Callback):
-    """A live bar (step, images/s, ETA, losses) on a terminal; a plain summary line per epoch.
+@contextmanager
+def progress_bar(console, total: int, description: str) -> Iterator[Callable[[int], None] | None]:
+    """A transient bar for long work; yields advance(count), or None when no bar is shown."""
+    if console is None or not console.is_terminal or total < PROGRESS_THRESHOLD:
+        yield None
+        return
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+                  console=console, transient=True) as progress:
+        task = progress.add_task(description, total=total)
+        yield lambda count: progress.advance(task, count)
 
-    quiet: neither. The bar only appears when the console is a terminal, so logs stay clean.
-    """
 
-    def __init__(self, console: Console, epochs: int, steps_per_epoch: int, batch_size: int, quiet: bool = False):
-        super().__init__()
-        self.console, self.epochs, self.steps, self.batch_size = console, epochs, steps_per_epoch, batch_size
-        self.quiet = quiet
-        self.live = console.is_terminal and not quiet
-        self.progress = None
+@contextmanager
+def counting_bar(console, description: str, unit: str, quiet: bool = False):
+    """Yields report(done, total), which starts a bar with a rate column at the first report; None off a terminal."""
+    if console is None or quiet or not console.is_terminal:
+        yield None
+        return
+    progress = Progress(TextColumn(f"[bold]{description}"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), console=console, transient=True)
+    state = {}
 
-    def on_epoch_begin(self, epoch, logs=None):
-        self.started = time.perf_counter()
-        if self.live:
-            self.progress = Progress(
-                TextColumn("[bold]epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("{task.fields[speed]}"), TimeRemainingColumn(), TextColumn("{task.fields[losses]}"),
-                console=self.console, transient=True)
-            self.progress.start()
-            self.task = self.progress.add_task("train", total=self.steps, epoch=f"{epoch + 1}/{self.epochs}",
-                                               speed="", losses="")
+    def report(done: int, total: int) -> None:
+        if "task" not in state:
+            progress.start()
+            state["task"] = progress.add_task(description, total=total, rate="")
+        elapsed = progress.tasks[0].elapsed or 1e-9
+        progress.update(state["task"], completed=done, rate=f"{done / elapsed:,.0f} {unit}/s")
 
-    def on_train_batch_end(self, batch, logs=None):
-        if self.progress is not None:
-            seconds = max(time.perf_counter() - self.started, 1e-9)
-            self.progress.update(self.task, completed=batch + 1, losses=format_losses(logs or {}),
-                                 speed=f"{(batch + 1) * self.batch_size / seconds:,.0f} img/s")
+    try:
+        yield report
+    finally:
+        progress.stop()
 
-    def _stop_bar(self):
-        if self.progress is not None:
-            self.progress.stop()
-            self.progress = None
 
-    def on_epoch_end(self, epoch, logs=None):
-        self._stop_bar()
-        if not self.quiet:
-            seconds = time.perf_counter() - self.started
-            validation = format_losses(logs, "val_")
-            self.console.print(f"epoch {epoch + 1}/{self.epochs}  {format_losses(logs)}"
-                               f"{'  |  ' + validation if validation else ''}  ({seconds:.1f} s)",
-                               highlight=False, soft_wrap=True)
-
-    def on_train_end(self, logs=None):
-        self._stop_bar()
+def epoch_bar(console, steps: int, epoch_text: str):
+    """A started, transient bar for one training epoch: step, images/s, ETA and live losses."""
+    progress = Progress(TextColumn("[bold]epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
+                        TextColumn("{task.fields[speed]}"), TimeRemainingColumn(), TextColumn("{task.fields[losses]}"),
+                        console=console, transient=True)
+    progress.start()
+    progress.add_task("train", total=steps, epoch=epoch_text, speed="", losses="")
+    return progress

@@ -1,8 +1,8 @@
-"""The run folder: the one place that names its paths; create, find the latest, read and write.
+"""The run folder: the one place that names its paths, reads and writes its manifest, finds runs.
 
     runs/<name>/
         config.yaml            the resolved config (every default filled in)
-        manifest.json          status, versions, git commit, data fingerprint, seeds, times
+        manifest.json          status, versions, git commit, data fingerprint, seeds, times (Manifest)
         metrics.jsonl / .csv   one row per epoch, train and validation
         tensorboard/           scalars and image grids
         checkpoints/last.h5    weights, optimizer, epoch, RNG state (written atomically)
@@ -15,25 +15,26 @@
     runs/sweeps/NAME.json      outcome of each run of a `vae sweep`
     runs/LATEST                name of the most recently started run
 
-Every file is written to a temporary name and renamed, so a kill never leaves half a file.
+Every file is written through vaecli.atomic, so a kill never leaves half a file.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
-import os
 import shutil
-import tempfile
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from vaecli.atomic import write_text_atomic
 from vaecli.errors import RunError
 
 LATEST_POINTER = "LATEST"
-_UMASK = os.umask(0)
-os.umask(_UMASK)
+SWEEPS_FOLDER = "sweeps"
 STATUS_RUNNING, STATUS_COMPLETED, STATUS_FAILED, STATUS_KILLED = "RUNNING", "COMPLETED", "FAILED", "KILLED"
 
 
@@ -72,42 +73,88 @@ class RunPaths:
         return self.images / f"samples_e{epoch:04d}.png"
 
 
-@contextmanager
-def atomic_path(target: Path, suffix: str = "") -> Iterator[Path]:
-    """Yield a temporary path beside target; rename it onto target only if the block succeeds."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix or target.suffix, dir=target.parent)
-    os.close(handle)
-    temporary = Path(temporary)
-    os.chmod(temporary, 0o666 & ~_UMASK)  # mkstemp makes 0600; results should be readable like any file
+def sweep_record_path(runs_dir: str | Path, name: str) -> Path:
+    """runs/sweeps/NAME.json: the record of one `vae sweep`."""
+    return Path(runs_dir) / SWEEPS_FOLDER / f"{name}.json"
+
+
+# ------------------------------------------------------------------------------------ manifest
+
+
+class Manifest(BaseModel):
+    """manifest.json: what a run is and how far it got. Unknown keys are kept (older or newer vaecli)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    status: str = STATUS_RUNNING  # RUNNING, COMPLETED, FAILED or KILLED
+    name: str = ""
+    command: str = ""  # the command line that started the run
+    started: str | None = None
+    ended: str | None = None
+    epochs_completed: int = 0
+    epochs: int | None = None
+    seed: int | None = None
+    train_seed: int | None = None
+    kl_factor: float | None = None  # 0 for an AE
+    reduction: str | None = None
+    effective_kl_factor: float | None = None  # the factor relative to reduction "sum"
+    data: dict[str, Any] = {}  # source, fingerprint, image_shape, split sizes, cache
+    task: dict[str, Any] = {}
+    distribute: dict[str, Any] = {}
+    device: str | None = None
+    jit_compile: bool | None = None
+    precision_policy: str | None = None
+    deterministic: bool | None = None
+    versions: dict[str, Any] = {}
+    git_commit: str | None = None
+    error: str | None = None
+    final_metrics: dict[str, Any] | None = None
+
+    @property
+    def fingerprint(self) -> str | None:
+        return self.data.get("fingerprint")
+
+    def to_json(self) -> str:
+        return json.dumps(self.model_dump(), indent=2) + "\n"
+
+
+def read_manifest(paths: RunPaths) -> Manifest:
     try:
-        yield temporary
-        os.replace(temporary, target)
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
-def write_text_atomic(target: Path, text: str) -> None:
-    with atomic_path(target) as temporary:
-        temporary.write_text(text)
-
-
-def read_manifest(paths: RunPaths) -> dict[str, Any]:
-    try:
-        return json.loads(paths.manifest.read_text())
+        data = json.loads(paths.manifest.read_text())
     except (OSError, ValueError) as error:
         raise RunError(f"{paths.manifest}: cannot read the run manifest ({error})") from None
+    if not isinstance(data, dict):
+        raise RunError(f"{paths.manifest}: the run manifest must hold a JSON object, not a {type(data).__name__}")
+    try:
+        return Manifest.model_validate(data)
+    except ValidationError as error:
+        problem = error.errors()[0]
+        field = ".".join(str(part) for part in problem["loc"])
+        raise RunError(f"{paths.manifest}: the run manifest's {field} is not valid ({problem['msg']})") from None
+
+
+def write_manifest(paths: RunPaths, manifest: Manifest) -> Manifest:
+    write_text_atomic(paths.manifest, manifest.to_json())
+    return manifest
+
+
+def update_manifest(paths: RunPaths, **fields: Any) -> Manifest:
+    manifest = read_manifest(paths) if paths.manifest.exists() else Manifest()
+    return write_manifest(paths, manifest.model_copy(update=fields))
 
 
 def is_completed(paths: RunPaths) -> bool:
     """Finished: COMPLETED in its manifest, with its final models written."""
-    return read_manifest(paths).get("status") == STATUS_COMPLETED and paths.decoder.exists()
+    return read_manifest(paths).status == STATUS_COMPLETED and paths.decoder.exists()
 
 
-def final_losses(manifest: dict) -> str:
+def final_losses(manifest: Manifest) -> str:
     """'loss 1619, val_loss 1623' from a finished run's manifest ('' before its first epoch)."""
-    final = manifest.get("final_metrics") or {}
+    final = manifest.final_metrics or {}
     return ", ".join(f"{key} {final[key]:.4g}" for key in ("loss", "val_loss") if key in final)
+
+
+# ------------------------------------------------------------------------------ metrics, records
 
 
 def read_metrics(paths: RunPaths) -> list[dict]:
@@ -117,11 +164,26 @@ def read_metrics(paths: RunPaths) -> list[dict]:
     return [json.loads(line) for line in paths.metrics_jsonl.read_text().splitlines() if line.strip()]
 
 
-def update_manifest(paths: RunPaths, **fields: Any) -> dict[str, Any]:
-    manifest = read_manifest(paths) if paths.manifest.exists() else {}
-    manifest.update(fields)
-    write_text_atomic(paths.manifest, json.dumps(manifest, indent=2) + "\n")
-    return manifest
+def write_metrics(paths: RunPaths, rows: list[dict]) -> None:
+    """Rewrite metrics.jsonl and metrics.csv whole (tiny files; atomic rename keeps them consistent)."""
+    write_text_atomic(paths.metrics_jsonl, "".join(json.dumps(row) + "\n" for row in rows))
+    buffer = io.StringIO()
+    if rows:
+        writer = csv.DictWriter(buffer, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    write_text_atomic(paths.metrics_csv, buffer.getvalue())
+
+
+def read_evaluation(paths: RunPaths) -> dict | None:
+    """The run's evaluation.json, or None when it has not been evaluated (or the file is unreadable)."""
+    try:
+        return json.loads(paths.evaluation.read_text())
+    except (OSError, ValueError):
+        return None
+
+
+# ------------------------------------------------------------------------ creating, finding runs
 
 
 def prepare_new_run(runs_dir: Path, name: str, force: bool) -> RunPaths:
@@ -137,10 +199,10 @@ def prepare_new_run(runs_dir: Path, name: str, force: bool) -> RunPaths:
     return paths
 
 
-def create_run(paths: RunPaths, config_yaml: str, manifest: dict[str, Any]) -> None:
+def create_run(paths: RunPaths, config_yaml: str, manifest: Manifest) -> None:
     paths.root.mkdir(parents=True, exist_ok=False)
     write_text_atomic(paths.config, config_yaml)
-    write_text_atomic(paths.manifest, json.dumps(manifest, indent=2) + "\n")
+    write_manifest(paths, manifest)
     write_text_atomic(paths.root.parent / LATEST_POINTER, paths.name + "\n")
 
 
@@ -160,3 +222,49 @@ def latest_run(runs_dir: str | Path = "runs") -> RunPaths:
     if not pointer.is_file():
         raise RunError(f"no run given and {pointer} does not exist; train one with `vae train CONFIG` first")
     return existing_run(Path(runs_dir) / pointer.read_text().strip())
+
+
+def resolve_run(run: str | Path | None, runs_dir: str | Path = "runs") -> RunPaths:
+    """The run folder: the latest run when none is given; a bare name is also looked up in runs_dir."""
+    if run is None:
+        return latest_run(runs_dir)
+    run = Path(run)
+    if not run.exists() and (Path(runs_dir) / run).is_dir():
+        run = Path(runs_dir) / run
+    return existing_run(run)
+
+
+def _missing_models_error(paths: RunPaths, manifest: Manifest) -> RunError:
+    from vaecli.checkpoints import checkpoint_epoch
+
+    try:
+        saved = checkpoint_epoch(paths.checkpoint)
+    except RunError:
+        saved = 0
+    progress = (f"its checkpoint holds epoch {saved} of {manifest.epochs or '?'}" if saved
+                else "it has no checkpoint yet")
+    status = manifest.status
+    still = {"RUNNING": "is still RUNNING (or was stopped without being marked)"}.get(status, f"is {status}")
+    return RunError(f"{paths.root} has no final models (encoder.keras, decoder.keras): the run {still} and "
+                    f"{progress}; finish it with `vae train --resume {paths.root}`")
+
+
+def load_final_models(paths: RunPaths, manifest: Manifest) -> tuple[Any, Any]:
+    """(encoder, decoder) from encoder.keras / decoder.keras; RunError if either is missing or unreadable."""
+    if not (paths.encoder.is_file() and paths.decoder.is_file()):
+        raise _missing_models_error(paths, manifest)
+    from vaecli.runtime import import_tensorflow
+
+    import_tensorflow()
+    import keras
+
+    import vaecli.models  # noqa: F401  (registers the custom layers the saved models may name)
+
+    models = []
+    for target in (paths.encoder, paths.decoder):
+        try:
+            models.append(keras.models.load_model(target, compile=False))
+        except Exception as error:  # a truncated or foreign file: say which, in one line
+            raise RunError(f"{target}: cannot load the model ({type(error).__name__}: "
+                           f"{str(error).splitlines()[0][:200]})") from None
+    return models[0], models[1]

@@ -1,4 +1,4 @@
-"""train(config, paths) -> manifest: data, model, fit() with callbacks, resume, clean failure states."""
+"""The training loop: train(config, paths) -> Manifest: data, model, fit() with callbacks, resume, failure states."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import platform
 import signal
 import subprocess
 import sys
-import time
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -16,17 +15,10 @@ from rich.console import Console
 from vaecli import __version__
 from vaecli.data.sources import image_shape as data_image_shape
 from vaecli.errors import RunError, TrainingFailed, TrainingInterrupted
-from vaecli.runs import (STATUS_COMPLETED, STATUS_FAILED, STATUS_KILLED, STATUS_RUNNING, RunPaths, atomic_path,
-                         create_run, read_manifest, read_metrics, update_manifest)
-
-# At most this many steps are fused into one call of the compiled train function (fewer
-# Python round trips); the progress bar moves in these strides.
-MAX_STEPS_PER_EXECUTION = 8
-
-
-def _now() -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
-
+from vaecli.atomic import atomic_path, timestamp
+from vaecli.models.factory import build_autoencoder, kl_factor_of
+from vaecli.runs import (STATUS_COMPLETED, STATUS_FAILED, STATUS_KILLED, STATUS_RUNNING, Manifest, RunPaths,
+                         create_run, read_manifest, read_metrics, update_manifest, write_metrics)
 
 def _git_commit() -> str | None:
     try:
@@ -37,65 +29,16 @@ def _git_commit() -> str | None:
         return None
 
 
-def learning_rate_schedule(train_config, steps_per_epoch: int):
-    import keras
-
-    if train_config.schedule == "step":
-        return keras.optimizers.schedules.ExponentialDecay(
-            train_config.learning_rate, decay_steps=train_config.decay_every * steps_per_epoch,
-            decay_rate=train_config.decay_factor, staircase=True)
-    if train_config.schedule == "cosine":
-        return keras.optimizers.schedules.CosineDecay(
-            train_config.learning_rate, decay_steps=train_config.epochs * steps_per_epoch,
-            alpha=train_config.min_learning_rate / train_config.learning_rate)
-    return train_config.learning_rate
-
-
-def steps_per_execution(steps_per_epoch: int) -> int:
-    """The largest divisor of steps_per_epoch up to MAX_STEPS_PER_EXECUTION.
-
-    Keras runs whole executions, so a stride that does not divide the epoch would take
-    batches from the next epoch of our back-to-back batch stream.
-    """
-    return max(d for d in range(1, MAX_STEPS_PER_EXECUTION + 1) if steps_per_epoch % d == 0)
-
-
-def build_autoencoder(config, image_shape, steps_per_epoch: int, jit_compile: bool = False):
-    """The compiled AutoEncoder for a config (weights initialised from the seed set beforehand).
-
-    Called inside strategy.scope() to train on several devices: the variables are mirrored then.
-    """
-    import keras
-    import tensorflow as tf
-
-    from vaecli.models import AutoEncoder, build_decoder, build_encoder
-
-    model = AutoEncoder(build_encoder(config, image_shape), build_decoder(config, image_shape),
-                        kind=config.model.kind, reconstruction=config.loss.reconstruction,
-                        reduction=config.loss.reduction, kl_factor=_kl_factor(config), seed=config.train_seed)
-    optimizer = keras.optimizers.Adam(learning_rate_schedule(config.train, steps_per_epoch))
-    # Keras 3.15 fails to run fused multi-step executions on a distributed iterator ("You must feed a
-    # value for placeholder tensor ... while/cond"), so under a tf.distribute strategy each call runs one step.
-    fused_steps = 1 if tf.distribute.has_strategy() else steps_per_execution(steps_per_epoch)
-    model.compile(optimizer=optimizer, jit_compile=jit_compile, steps_per_execution=fused_steps)
-    return model
-
-
-def _kl_factor(config) -> float:
-    """The KL factor the model applies: an AE has no KL term."""
-    return config.loss.kl_factor if config.model.kind == "vae" else 0.0
-
-
-def _new_manifest(config, splits, acceleration, shape, distribution: dict, cache=None) -> dict:
+def _new_manifest(config, splits, acceleration, shape, distribution: dict, cache=None) -> Manifest:
     import keras
     import tensorflow as tf
 
     from vaecli.losses import effective_kl_factor
 
-    kl_factor = _kl_factor(config)
-    return {
+    kl_factor = kl_factor_of(config)
+    return Manifest.model_validate({
         "status": STATUS_RUNNING, "name": config.name, "command": " ".join(["vae", *sys.argv[1:]]),
-        "started": _now(), "ended": None, "epochs_completed": 0, "epochs": config.train.epochs,
+        "started": timestamp(), "ended": None, "epochs_completed": 0, "epochs": config.train.epochs,
         "seed": config.seed, "train_seed": config.train_seed,
         "kl_factor": kl_factor, "reduction": config.loss.reduction,
         "effective_kl_factor": effective_kl_factor(kl_factor, config.loss.reduction, int(np.prod(shape))),
@@ -108,7 +51,7 @@ def _new_manifest(config, splits, acceleration, shape, distribution: dict, cache
         "versions": {"vaecli": __version__, "python": platform.python_version(), "tensorflow": tf.__version__,
                      "keras": keras.__version__, "numpy": np.__version__},
         "git_commit": _git_commit(), "error": None,
-    }
+    })
 
 
 @contextmanager
@@ -143,7 +86,7 @@ def _failure_states(paths: RunPaths, config, display):
     def mark(status: str, error: str) -> None:
         display.on_train_end()
         try:
-            update_manifest(paths, status=status, ended=_now(), error=error)
+            update_manifest(paths, status=status, ended=timestamp(), error=error)
         except OSError:
             pass  # the disk may be full; the message raised below still reaches the user
 
@@ -178,7 +121,7 @@ def _open_run(config, paths: RunPaths, resume: bool, splits, acceleration, shape
     if not resume:
         create_run(paths, config.to_yaml(), _new_manifest(config, splits, acceleration, shape, distribution, cache))
         return
-    recorded = read_manifest(paths)["data"]["fingerprint"]
+    recorded = read_manifest(paths).fingerprint
     if recorded != splits.fingerprint:
         raise RunError(f"{paths.root}: the data set changed since this run started (fingerprint {recorded} -> "
                        f"{splits.fingerprint}); start a new run instead")
@@ -223,12 +166,11 @@ def train(config, paths: RunPaths, resume: bool = False, console: Console | None
     from vaecli.runtime import configure_runtime, import_tensorflow
 
     import_tensorflow()
-    from vaecli.callbacks import EpochRecorder, NonFiniteGuard, write_metrics
+    from vaecli.callbacks import EpochRecorder, NonFiniteGuard, ProgressDisplay
     from vaecli.checkpoints import checkpoint_epoch, load_checkpoint
     from vaecli.data.pipeline import steps_per_epoch
     from vaecli.data.sources import load_image_folder
     from vaecli.data.splits import load_splits
-    from vaecli.progress import ProgressDisplay
 
     acceleration = configure_runtime(config)
     if strategy is None:
@@ -260,4 +202,4 @@ def train(config, paths: RunPaths, resume: bool = False, console: Console | None
             _fit(model, config, splits, steps, first_epoch,
                  [NonFiniteGuard(model.steps_per_execution), display, recorder])
         _save_final_models(paths, model)
-    return update_manifest(paths, status=STATUS_COMPLETED, ended=_now(), final_metrics=rows[-1] if rows else None)
+    return update_manifest(paths, status=STATUS_COMPLETED, ended=timestamp(), final_metrics=rows[-1] if rows else None)

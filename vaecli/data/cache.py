@@ -27,6 +27,8 @@ from pathlib import Path
 
 import numpy as np
 
+from vaecli.atomic import timestamp
+from vaecli.cache_root import cache_root
 from vaecli.data.image_folder import FileEntry, Preprocessing, decode_rgb, scan_folder
 from vaecli.errors import DataError
 
@@ -54,9 +56,8 @@ class CacheInfo:
 
 
 def cache_folder(data_config) -> Path:
-    """data.cache_dir, else $VAECLI_CACHE, else ~/.cache/vaecli."""
-    chosen = data_config.cache_dir or os.environ.get("VAECLI_CACHE") or "~/.cache/vaecli"
-    return Path(chosen).expanduser()
+    """data.cache_dir, else the cache root (vaecli.cache_root)."""
+    return Path(data_config.cache_dir).expanduser() if data_config.cache_dir else cache_root()
 
 
 def fingerprint(entries: list[FileEntry], preprocessing: Preprocessing) -> str:
@@ -198,7 +199,7 @@ def build(root: Path, entries: list[FileEntry], preprocessing: Preprocessing, ta
                 "fingerprint": key, "format_version": FORMAT_VERSION, "source_folder": str(root),
                 "preprocessing": json.dumps(preprocessing.describe()), "num_images": num_kept,
                 "num_skipped": num_skipped, "num_files": len(entries),
-                "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+                "created": timestamp()})
             handle.attrs["complete"] = True  # last: a file without it is never used
         os.replace(partial_log, target.with_suffix(".skipped.txt"))
         os.replace(partial, target)

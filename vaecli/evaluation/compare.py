@@ -9,24 +9,17 @@ from __future__ import annotations
 import csv
 import io
 import math
+from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
 
-from vaecli.errors import VaeError
-from vaecli.runs import RunPaths, read_manifest, read_metrics, write_text_atomic
+from vaecli.atomic import write_text_atomic
+from vaecli.errors import CompareError
+from vaecli.results import Result
+from vaecli.runs import RunPaths, read_evaluation, read_manifest, read_metrics, resolve_run
 
 METRIC_KEYS = ("loss", "reconstruction_loss", "kl_loss", "val_loss", "val_reconstruction_loss", "val_kl_loss")
-# The columns shown on screen (every column goes to --csv), with their short headers.
-SCREEN_NUMBERS = {"epochs": "epochs", "val_loss": "val loss", "val_reconstruction_loss": "val reco",
-                  "val_kl_loss": "val KL", "elbo": "ELBO", "iwae_bits_per_dim": "IWAE bits/dim",
-                  "active_units": "active", "precision_prior": "P prior", "recall_prior": "R prior",
-                  "frechet_prior": "FD prior", "best_box_precision": "P best box", "best_box": "best B"}
-
-
-class CompareError(VaeError):
-    exit_code = 2
-
 
 def flatten(data: dict, prefix: str = "") -> dict:
     """{'loss': {'kl_factor': 1}} -> {'loss.kl_factor': 1}; lists stay values."""
@@ -71,15 +64,13 @@ def evaluation_columns(evaluation: dict | None) -> dict:
 
 
 def run_row(paths: RunPaths, config: dict) -> dict:
-    from vaecli.evaluation.evaluate import read_evaluation
-
     manifest = read_manifest(paths)
     rows = read_metrics(paths)
     last = rows[-1] if rows else {}
-    row = {"run": paths.name, "status": manifest.get("status"), "epochs": manifest.get("epochs_completed"),
+    row = {"run": paths.name, "status": manifest.status, "epochs": manifest.epochs_completed,
            "kl_factor": config.get("loss.kl_factor") if config.get("model.kind") == "vae" else 0.0}
     row.update({key: last.get(key) for key in METRIC_KEYS})
-    row.update(evaluation_columns(read_evaluation(paths.root)))
+    row.update(evaluation_columns(read_evaluation(paths)))
     return row
 
 
@@ -120,37 +111,6 @@ def feature_space_warning(rows: list[dict]) -> str | None:
     return None
 
 
-def _cell(value) -> str:
-    if value is None:
-        return "-"
-    if isinstance(value, float):
-        return f"{value:.4g}" if abs(value) < 1e5 else f"{value:,.0f}"
-    return str(value)
-
-
-def compare_table(rows: list[dict], differing: list[str], width: int = 200):
-    """Runs as rows when that fits in `width` characters, else transposed (a row per measure)."""
-    from rich.table import Table
-
-    shown = [key for key in SCREEN_NUMBERS if any(row.get(key) is not None for row in rows)]
-    spaces = sorted({row["features"] for row in rows if row.get("features")})
-    title = f"{len(rows)} runs" + (f" (plausibility in the {', '.join(spaces)} feature space)" if spaces else "")
-    statuses = {row.get("status") for row in rows}
-    columns = [*(["status"] if statuses != {"COMPLETED"} else []), *differing, *shown]
-    headers = ["run", *(SCREEN_NUMBERS.get(column, column) for column in columns)]
-    cells = [[row["run"], *(_cell(row.get(column)) for column in columns)] for row in rows]
-    needed = sum(max(len(text) for text in column) + 3 for column in zip(headers, *cells))
-    if needed > width:  # transpose: measures down the side, one column per run
-        measures = zip(headers[1:], *(row[1:] for row in cells))
-        headers, cells = ["run", *(row[0] for row in cells)], [list(line) for line in measures]
-    table = Table(title=title, title_justify="left")
-    for index, header in enumerate(headers):
-        table.add_column(header, overflow="fold", justify="left" if index == 0 else "right")
-    for line in cells:
-        table.add_row(*line)
-    return table
-
-
 def write_csv(rows: list[dict], target: Path) -> Path:
     columns = list(dict.fromkeys(key for row in rows for key in row))
     buffer = io.StringIO()
@@ -161,32 +121,32 @@ def write_csv(rows: list[dict], target: Path) -> Path:
     return Path(target)
 
 
-def compare_plot(rows: list[dict], target: Path) -> Path:
-    """Rate-distortion (validation KL against reconstruction) and plausibility against the KL factor."""
-    from vaecli.figures import _pyplot, _save
+@dataclass
+class Comparison(Result):
+    rows: list[dict]  # one flat dict of named columns per run (the CSV holds them all)
+    differing: list[str]  # the dotted config keys whose values differ between the runs
 
-    plt = _pyplot()
-    figure, (rate_axis, precision_axis) = plt.subplots(1, 2, figsize=(11, 4.2))
-    for row in rows:
-        rate = row.get("val_kl_loss", row.get("kl_loss"))
-        distortion = row.get("val_reconstruction_loss", row.get("reconstruction_loss"))
-        if rate is not None and distortion is not None:
-            rate_axis.scatter(rate, distortion)
-            rate_axis.annotate(row["run"], (rate, distortion), fontsize=7, xytext=(3, 3), textcoords="offset points")
-    rate_axis.set(xlabel="KL (rate), nats per image", ylabel="reconstruction (distortion), nats per image",
-                  title="rate-distortion (validation)")
-    plotted = [row for row in rows if row.get("precision_prior") is not None and row.get("kl_factor")]
-    for key, label in (("precision_prior", "precision, prior N(0, I)"), ("best_box_precision", "precision, best box"),
-                       ("recall_prior", "recall, prior N(0, I)")):
-        points = sorted((row["kl_factor"], row[key]) for row in plotted if row.get(key) is not None)
-        if points:
-            precision_axis.plot(*zip(*points), marker="o", label=label)
-    spaces = sorted({row["features"] for row in plotted})
-    precision_axis.set(xscale="log", xlabel="KL factor", ylabel="fraction", ylim=(-0.02, 1.02),
-                       title=f"plausibility of decoded samples ({', '.join(spaces) or 'not evaluated'} features)")
-    if plotted:
-        precision_axis.legend(fontsize=8)
-    for axis in (rate_axis, precision_axis):
-        axis.grid(alpha=0.3)
-    figure.tight_layout()
-    return _save(figure, Path(target))
+    def write_csv(self, target: str | Path) -> Path:
+        """Every column of every run to a CSV file (atomically)."""
+        return write_csv(self.rows, Path(target))
+
+    def plot(self, target: str | Path) -> Path:
+        """Rate-distortion and plausibility against the KL factor, to a PNG."""
+        from vaecli.figures import compare_plot
+
+        return compare_plot(self.rows, Path(target))
+
+
+def compare(runs: list[str | Path | RunPaths], sort: str | None = None, runs_dir: str | Path = "runs") -> Comparison:
+    """One row per run: the config keys that differ, final metrics and evaluation numbers.
+
+    Runs are folders or bare names in runs_dir. Example:
+        >>> comparison = vaecli.compare(["runs/a", "runs/b"], sort="val_loss")
+        >>> [row["run"] for row in comparison.rows]
+        ['b', 'a']
+    """
+    paths = [run if isinstance(run, RunPaths) else resolve_run(run, runs_dir) for run in runs]
+    rows, differing = compare_rows(paths, sort)
+    warning = feature_space_warning(rows)
+    return Comparison(rows, differing, warnings=[warning] if warning else [],
+                      summary=f"Compared {len(rows)} run(s)")

@@ -9,34 +9,33 @@ reference rows) and .metrics (precision/recall, Frechet distance).
 
 from __future__ import annotations
 
-import json
 import math
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
+from vaecli.atomic import timestamp, write_json_atomic
+from vaecli.errors import ConfigError
 from vaecli.evaluation.metrics import bits_per_dimension
 from vaecli.evaluation.plausibility import DEFAULT_BOXES
-from vaecli.explore import CommandResult, load_split, progress_bar
-from vaecli.latent_stats import ACTIVE_UNIT_THRESHOLD, active_units
-from vaecli.runs import RunPaths, write_text_atomic
-from vaecli.trained import TrainedRun
+from vaecli.latent.inference import load_split
+from vaecli.latent.stats import ACTIVE_UNIT_THRESHOLD, active_units
+from vaecli.progress import progress_bar
+from vaecli.results import Result
+
+if TYPE_CHECKING:
+    from vaecli.run import Run
 
 NOT_APPLICABLE = ("an AE's encoder gives one point per image and no posterior q(z|x), so the ELBO and the "
                   "importance-weighted bound are undefined")
 
 
-def evaluation_path(root: Path) -> Path:
-    return RunPaths(Path(root)).evaluation
-
-
-def read_evaluation(root: Path) -> dict | None:
-    """The run's evaluation.json, or None when it has not been evaluated (or the file is unreadable)."""
-    try:
-        return json.loads(evaluation_path(root).read_text())
-    except (OSError, ValueError):
-        return None
+@dataclass
+class Evaluation(Result):
+    evaluation: dict  # every number of evaluation.json
 
 
 def _mean(values: np.ndarray) -> float:
@@ -67,18 +66,16 @@ def regions_to_measure(boxes) -> list[tuple[str, float]]:
 
 
 def _check_options(iw_samples: int, num_samples: int) -> None:
-    from vaecli.errors import ConfigError
-
     if iw_samples < 1:
         raise ConfigError(f"--iw-samples must be at least 1, got {iw_samples}")
     if num_samples < 10:
         raise ConfigError(f"--n-samples must be at least 10 (the k-NN radii need neighbours), got {num_samples}")
 
 
-def evaluate_run(trained: TrainedRun, split: str = "test", iw_samples: int = 16, num_samples: int = 1000,
+def evaluate_run(run: Run, split: str = "test", iw_samples: int = 16, num_samples: int = 1000,
                  boxes=DEFAULT_BOXES, features: str | None = None, seed: int = 0, limit: int | None = None,
-                 console=None) -> CommandResult:
-    """Measure the run on a split and write evaluation.json and the sample figure."""
+                 save: bool = True, console=None) -> Evaluation:
+    """Measure the run on a split; when save, write evaluation.json and the sample figure."""
     from vaecli.data.splits import load_splits
     from vaecli.evaluation.features import load_feature_space
     from vaecli.evaluation.likelihood import measure_likelihood
@@ -86,40 +83,43 @@ def evaluate_run(trained: TrainedRun, split: str = "test", iw_samples: int = 16,
 
     _check_options(iw_samples, num_samples)
     started = time.perf_counter()
-    splits = load_splits(trained.config)
-    chosen, _, fingerprint, warnings = load_split(trained, split, limit, splits)
-    space = load_feature_space(features, trained.config.data, splits.source, console)
+    splits = load_splits(run.config)
+    chosen, _, fingerprint, warnings = load_split(run, split, limit, splits)
+    space = load_feature_space(features, run.config.data, splits.source, console)
     feature_seconds = time.perf_counter() - started
 
     measured = time.perf_counter()
-    total = len(chosen) if trained.is_vae else 0
+    total = len(chosen) if run.is_vae else 0
     with progress_bar(console, total, f"IWAE, K={iw_samples}") as advance:
-        per_image, z_mean = measure_likelihood(trained, chosen.images, iw_samples, seed, advance)
+        per_image, z_mean = measure_likelihood(run, chosen.images, iw_samples, seed, advance)
     likelihood_seconds = time.perf_counter() - measured
 
     measured = time.perf_counter()
-    section, outcomes = plausibility(trained, space, chosen.images, z_mean, regions_to_measure(boxes), num_samples,
+    section, outcomes = plausibility(run, space, chosen.images, z_mean, regions_to_measure(boxes), num_samples,
                                      seed)
     plausibility_seconds = time.perf_counter() - measured
-    figure = _sample_figure(trained, outcomes, space.name, seed)
     evaluation = {
-        "provenance": {**trained.provenance(), "split": split, "dataset_fingerprint": fingerprint, "limit": limit,
-                       "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")},
-        "split": split, "num_images": len(chosen), "kl_factor": trained.manifest.get("kl_factor"),
-        "likelihood": likelihood_section(per_image, trained.image_shape, iw_samples, trained.is_vae),
-        "active_units": {"count": len(active_units(z_mean)), "of": trained.z_dim,
+        "provenance": {**run.provenance(), "split": split, "dataset_fingerprint": fingerprint, "limit": limit,
+                       "created": timestamp()},
+        "split": split, "num_images": len(chosen), "kl_factor": run.manifest.kl_factor,
+        "likelihood": likelihood_section(per_image, run.image_shape, iw_samples, run.is_vae),
+        "active_units": {"count": len(active_units(z_mean)), "of": run.z_dim,
                          "threshold": ACTIVE_UNIT_THRESHOLD},
         "plausibility": section,
         "seconds": {"feature_space": round(feature_seconds, 1), "likelihood": round(likelihood_seconds, 1),
                     "plausibility": round(plausibility_seconds, 1),
                     "total": round(time.perf_counter() - started, 1)},
-        "files": {"samples": str(figure.relative_to(trained.paths.root)) if figure else None},
     }
-    target = evaluation_path(trained.paths.root)
-    write_text_atomic(target, json.dumps(clean_for_json(evaluation), indent=2, allow_nan=False) + "\n")
-    summary = (f"Evaluated {trained.paths.root} on {len(chosen):,} {split} images in "
-               f"{evaluation['seconds']['total']:.1f} s (feature space: {space.name}) -> {target} (+ {figure.name})")
-    return CommandResult(summary, [target, figure], {"evaluation": evaluation}, warnings)
+    result = Evaluation(clean_for_json(evaluation), warnings=warnings,
+                        summary=f"Evaluated {run.paths.root} on {len(chosen):,} {split} images in "
+                                f"{evaluation['seconds']['total']:.1f} s (feature space: {space.name})")
+    if save:
+        figure = _sample_figure(run, outcomes, space.name, seed)
+        result.evaluation["files"] = {"samples": str(figure.relative_to(run.paths.root))}
+        target = write_json_atomic(run.paths.evaluation, result.evaluation)
+        result.files = [target, figure]
+        result.summary += f" -> {target} (+ {figure.name})"
+    return result
 
 
 def clean_for_json(value):
@@ -137,13 +137,13 @@ def clean_for_json(value):
     return value
 
 
-def _sample_figure(trained: TrainedRun, outcomes, space_name: str, seed: int) -> Path:
+def _sample_figure(run: Run, outcomes, space_name: str, seed: int) -> Path:
     from vaecli.figures import labelled_rows
 
-    target = trained.paths.evaluation_images / "samples.png"
+    target = run.paths.evaluation_images / "samples.png"
     rows = [outcome.images for outcome in outcomes]
     labels = [outcome.row["label"].replace(" (held out)", "").replace("reconstructions", "recon.") for outcome in
               outcomes]
-    title = (f"{trained.paths.name} ({trained.config.model.kind}, z_dim {trained.z_dim}): decoded points per region; "
+    title = (f"{run.paths.name} ({run.config.model.kind}, z_dim {run.z_dim}): decoded points per region; "
              f"precision in {space_name} space in the table (seed {seed})")
     return labelled_rows(target, rows, labels, title)

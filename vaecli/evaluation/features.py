@@ -31,7 +31,8 @@ from typing import Callable
 
 import numpy as np
 
-from vaecli.errors import VaeError
+from vaecli.cache_root import cache_root
+from vaecli.errors import FeatureSpaceError
 
 CLASSIFIER_RECIPE = "cnn-v2"  # part of the cache key: a changed recipe never reuses old weights
 CLASSIFIER_TRAIN_IMAGES = 20000  # at most this many training images: well under a minute on 2 cores
@@ -45,12 +46,6 @@ INCEPTION_SIZE = 299
 FEATURE_BATCH = 256
 
 
-class FeatureSpaceError(VaeError):
-    """A feature space that cannot be used for this run (no labels, no local weights, unknown name)."""
-
-    exit_code = 2
-
-
 @dataclass
 class FeatureSpace:
     name: str
@@ -59,13 +54,6 @@ class FeatureSpace:
 
     def describe(self) -> dict:
         return {"name": self.name, **self.details}
-
-
-def cache_root() -> Path:
-    """$VAECLI_CACHE, else ~/.cache/vaecli (XDG_CACHE_HOME respected)."""
-    if os.environ.get("VAECLI_CACHE"):
-        return Path(os.environ["VAECLI_CACHE"]).expanduser()
-    return Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")).expanduser() / "vaecli"
 
 
 def class_labels(labels: dict[str, np.ndarray]) -> dict[str, int]:
@@ -201,7 +189,7 @@ def _classifier_space(image_set, data_config, console=None) -> FeatureSpace:
     if not heads:
         raise FeatureSpaceError(f"the classifier feature space needs class labels, and {data_config.source} has "
                                 f"none; use --features pixels or inception")
-    from vaecli.runs import atomic_path, write_text_atomic
+    from vaecli.atomic import atomic_path, write_text_atomic
     from vaecli.runtime import import_tensorflow
 
     import_tensorflow()

@@ -19,6 +19,8 @@ only the reconstruction errors (from z_mean) are measured.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 
 from vaecli.evaluation.metrics import (
@@ -26,8 +28,11 @@ from vaecli.evaluation.metrics import (
     importance_weighted_bound,
     standard_normal_log_density,
 )
-from vaecli.latent_stats import kl_terms
-from vaecli.trained import TrainedRun, decode_latents, encode_images
+from vaecli.latent.inference import decode_latents, encode_images
+from vaecli.latent.stats import kl_terms
+
+if TYPE_CHECKING:
+    from vaecli.run import Run
 
 DECODES_PER_CALL = 1024  # latent points per decoder call: images per chunk = this // K
 
@@ -44,7 +49,7 @@ def reconstruction_errors(images: np.ndarray, reconstructions: np.ndarray) -> di
     return {"bce": bce.astype(np.float64), "mse": squared, "mse_per_value": squared / np.prod(images.shape[1:])}
 
 
-def importance_log_weights(trained: TrainedRun, images: np.ndarray, z_mean: np.ndarray, z_log_var: np.ndarray,
+def importance_log_weights(run: Run, images: np.ndarray, z_mean: np.ndarray, z_log_var: np.ndarray,
                            num_samples: int, seed: int = 0, on_batch=None) -> tuple[np.ndarray, np.ndarray]:
     """(log w, -log p(x|z)) each (N, K) for K = num_samples posterior draws per image.
 
@@ -67,7 +72,7 @@ def importance_log_weights(trained: TrainedRun, images: np.ndarray, z_mean: np.n
                           for index in range(start, stop)])
         z = mean + np.exp(0.5 * log_var) * noise
         flat_z = z.reshape(-1, z_dim).astype(np.float32)
-        decoded = keras.ops.convert_to_numpy(trained.decoder(flat_z, training=False))
+        decoded = keras.ops.convert_to_numpy(run.decoder(flat_z, training=False))
         targets = np.repeat(images[start:stop].astype(np.float32) / 255.0, num_samples, axis=0)
         loss = keras.ops.convert_to_numpy(reconstruction_loss(targets, decoded, "bce", "sum"))
         reconstruction[start:stop] = loss.reshape(stop - start, num_samples)
@@ -84,14 +89,14 @@ def analytic_kl(z_mean: np.ndarray, z_log_var: np.ndarray) -> np.ndarray:
     return np.sum(kl_terms(z_mean, z_log_var), axis=1)
 
 
-def measure_likelihood(trained: TrainedRun, images: np.ndarray, num_samples: int, seed: int = 0,
+def measure_likelihood(run: Run, images: np.ndarray, num_samples: int, seed: int = 0,
                        advance=None) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Per-image arrays (reconstruction errors; for a VAE kl, elbo, iwae) and the z_mean of every image."""
-    z_mean, z_log_var = encode_images(trained, images)
-    reconstructions = decode_latents(trained, z_mean)
+    z_mean, z_log_var = encode_images(run, images)
+    reconstructions = decode_latents(run, z_mean)
     per_image = reconstruction_errors(images, reconstructions)
     if z_log_var is not None:
-        log_weights, reconstruction = importance_log_weights(trained, images, z_mean, z_log_var, num_samples, seed,
+        log_weights, reconstruction = importance_log_weights(run, images, z_mean, z_log_var, num_samples, seed,
                                                              advance)
         per_image["kl"] = analytic_kl(z_mean, z_log_var)
         per_image["expected_reconstruction"] = reconstruction.mean(axis=1)

@@ -11,6 +11,7 @@ reconstructions of those images.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -20,8 +21,12 @@ from vaecli.evaluation.metrics import (
     frechet_distance,
     precision_recall,
 )
-from vaecli.latent import REGIONS, region_label, sample_region
-from vaecli.trained import TrainedRun, decode_latents, encode_images
+from vaecli.errors import FeatureSpaceError
+from vaecli.latent.geometry import REGIONS, region_label, sample_region
+from vaecli.latent.inference import decode_latents, encode_images
+
+if TYPE_CHECKING:
+    from vaecli.run import Run
 
 DEFAULT_BOXES = (0.5, 2.5, 5.0, 8.0, 10.0, 15.0, 20.0, 30.0, 50.0)  # the B values of the classic experiment
 GRID_IMAGES = 10  # decoded images per region in the sample figure
@@ -33,9 +38,9 @@ class RegionOutcome:
     images: np.ndarray  # the first GRID_IMAGES decoded images, for the figure
 
 
-def cycle_errors(trained: TrainedRun, z: np.ndarray, decoded: np.ndarray) -> dict:
+def cycle_errors(run: Run, z: np.ndarray, decoded: np.ndarray) -> dict:
     """||E[z | dec(z)] - z||: how far the encoder puts a decoded point from where it came from."""
-    back = encode_images(trained, decoded)[0].astype(np.float64)  # float images in [0, 1], not rounded
+    back = encode_images(run, decoded)[0].astype(np.float64)  # float images in [0, 1], not rounded
     distances = np.linalg.norm(back - z, axis=1)
     norms = np.maximum(np.linalg.norm(z, axis=1), 1e-12)
     return {"cycle_error_mean": float(distances.mean()), "cycle_error_median": float(np.median(distances)),
@@ -47,14 +52,14 @@ def compare_features(real_features: np.ndarray, features: np.ndarray) -> dict:
     return {"precision": precision, "recall": recall, "frechet_distance": frechet_distance(real_features, features)}
 
 
-def region_outcome(trained: TrainedRun, space: FeatureSpace, real_features: np.ndarray, kind: str, parameter: float,
+def region_outcome(run: Run, space: FeatureSpace, real_features: np.ndarray, kind: str, parameter: float,
                    num_samples: int, seed: int) -> RegionOutcome:
-    z = sample_region(kind, parameter, num_samples, trained.z_dim, seed)
-    decoded = decode_latents(trained, z)
+    z = sample_region(kind, parameter, num_samples, run.z_dim, seed)
+    decoded = decode_latents(run, z)
     row = {"region": kind, "parameter": float(parameter), "label": region_name(kind, parameter),
            "description": REGIONS[kind].description.format(p=f"{parameter:g}"), "num_points": num_samples,
            **compare_features(real_features, space.embed(decoded)),
-           **cycle_errors(trained, z.astype(np.float64), decoded)}
+           **cycle_errors(run, z.astype(np.float64), decoded)}
     return RegionOutcome(row, decoded[:GRID_IMAGES])
 
 
@@ -65,16 +70,16 @@ def region_name(kind: str, parameter: float) -> str:
     return f"{kind} {region_label(kind, parameter)}"
 
 
-def reference_outcomes(trained: TrainedRun, space: FeatureSpace, real_features: np.ndarray,
+def reference_outcomes(run: Run, space: FeatureSpace, real_features: np.ndarray,
                        held_out: np.ndarray, held_out_z: np.ndarray) -> list[RegionOutcome]:
     """Rows for held-out real images and their reconstructions: the best this feature space shows."""
     images = held_out.astype(np.float32) / 255.0
-    reconstructions = decode_latents(trained, held_out_z)
+    reconstructions = decode_latents(run, held_out_z)
     real_row = {"region": "real", "label": "real images (held out)", "num_points": len(held_out),
                 **compare_features(real_features, space.embed(images))}
     reconstruction_row = {"region": "reconstructions", "label": "reconstructions (held out)",
                           "num_points": len(held_out), **compare_features(real_features, space.embed(reconstructions)),
-                          **cycle_errors(trained, held_out_z.astype(np.float64), reconstructions)}
+                          **cycle_errors(run, held_out_z.astype(np.float64), reconstructions)}
     return [RegionOutcome(real_row, images[:GRID_IMAGES]), RegionOutcome(reconstruction_row,
                                                                          reconstructions[:GRID_IMAGES])]
 
@@ -86,21 +91,19 @@ def reference_subsets(count: int, num_samples: int, seed: int) -> tuple[np.ndarr
     """
     size = min(num_samples, count // 2)
     if size <= NEAREST_NEIGHBOURS:
-        from vaecli.evaluation.features import FeatureSpaceError
-
         raise FeatureSpaceError(f"the split holds {count} images; the plausibility metrics need at least "
                                 f"{2 * (NEAREST_NEIGHBOURS + 1)}")
     order = np.random.default_rng(seed).permutation(count)
     return np.sort(order[:size]), np.sort(order[size:2 * size])
 
 
-def plausibility(trained: TrainedRun, space: FeatureSpace, images: np.ndarray, z_mean: np.ndarray,
+def plausibility(run: Run, space: FeatureSpace, images: np.ndarray, z_mean: np.ndarray,
                  regions: list[tuple[str, float]], num_samples: int, seed: int) -> tuple[dict, list[RegionOutcome]]:
     """Every region's row plus the two reference rows; the real reference is a subset of images."""
     real_rows, held_out_rows = reference_subsets(len(images), num_samples, seed)
     real_features = space.embed(images[real_rows].astype(np.float32) / 255.0)
-    outcomes = reference_outcomes(trained, space, real_features, images[held_out_rows], z_mean[held_out_rows])
-    outcomes += [region_outcome(trained, space, real_features, kind, parameter, num_samples, seed)
+    outcomes = reference_outcomes(run, space, real_features, images[held_out_rows], z_mean[held_out_rows])
+    outcomes += [region_outcome(run, space, real_features, kind, parameter, num_samples, seed)
                  for kind, parameter in regions]
     section = {"feature_space": space.describe(), "k": NEAREST_NEIGHBOURS, "num_real": len(real_rows),
                "num_samples": num_samples, "seed": seed, "rows": [outcome.row for outcome in outcomes]}

@@ -17,7 +17,8 @@ import re
 import time
 from pathlib import Path
 
-from vaecli.runs import RunPaths, read_manifest, write_text_atomic
+from vaecli.atomic import write_text_atomic
+from vaecli.runs import Manifest, RunPaths, read_evaluation, read_manifest, read_metrics
 
 MAX_EPOCH_ROWS = 8  # epochs with grids shown: evenly spaced, the first and last included
 STYLE = """
@@ -74,27 +75,24 @@ def data_table(header: list[str], rows: list[list]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def manifest_section(manifest: dict) -> str:
-    data = manifest.get("data", {})
-    epochs = f"{manifest.get('epochs_completed')} of {manifest.get('epochs')}"
-    seeds = f"{manifest.get('seed')} / {manifest.get('train_seed')}"
+def manifest_section(manifest: Manifest) -> str:
+    data = manifest.data
+    epochs = f"{manifest.epochs_completed} of {manifest.epochs}"
+    seeds = f"{manifest.seed} / {manifest.train_seed}"
     sizes = (f"{data.get('source')} {data.get('image_shape')}: {data.get('train')} train, "
              f"{data.get('validation')} validation, {data.get('test')} test")
-    pairs = [("status", manifest.get("status")), ("epochs", epochs),
-             ("started", manifest.get("started")), ("ended", manifest.get("ended")),
-             ("command", manifest.get("command")), ("seed / train seed", seeds),
-             ("KL factor (effective)", f"{manifest.get('kl_factor')} ({manifest.get('effective_kl_factor')})"),
+    pairs = [("status", manifest.status), ("epochs", epochs), ("started", manifest.started), ("ended", manifest.ended),
+             ("command", manifest.command), ("seed / train seed", seeds),
+             ("KL factor (effective)", f"{manifest.kl_factor} ({manifest.effective_kl_factor})"),
              ("data", sizes),
-             ("data fingerprint", data.get("fingerprint")), ("device", manifest.get("device")),
-             ("XLA / precision", f"{manifest.get('jit_compile')} / {manifest.get('precision_policy')}"),
-             ("versions", ", ".join(f"{key} {value}" for key, value in manifest.get("versions", {}).items())),
-             ("git commit", manifest.get("git_commit")), ("error", manifest.get("error"))]
+             ("data fingerprint", data.get("fingerprint")), ("device", manifest.device),
+             ("XLA / precision", f"{manifest.jit_compile} / {manifest.precision_policy}"),
+             ("versions", ", ".join(f"{key} {value}" for key, value in manifest.versions.items())),
+             ("git commit", manifest.git_commit), ("error", manifest.error)]
     return "<h2>Run</h2>" + key_value_table(pair for pair in pairs if pair[1] not in (None, ""))
 
 
 def metrics_section(paths: RunPaths) -> str:
-    from vaecli.runs import read_metrics
-
     rows = read_metrics(paths)
     if not rows:
         return "<h2>Training</h2><p class=\"note\">No epoch has finished yet.</p>"
@@ -147,9 +145,7 @@ def latent_stats_section(paths: RunPaths) -> str:
 
 
 def evaluation_section(paths: RunPaths) -> str:
-    from vaecli.evaluation.evaluate import read_evaluation
-
-    evaluation = read_evaluation(paths.root)
+    evaluation = read_evaluation(paths)
     if evaluation is None:
         return ""
     likelihood = evaluation["likelihood"]
@@ -183,11 +179,11 @@ def evaluation_section(paths: RunPaths) -> str:
 def render_report(paths: RunPaths) -> str:
     manifest = read_manifest(paths)
     config_text = paths.config.read_text() if paths.config.is_file() else ""
-    status = html.escape(str(manifest.get("status")))
-    data = manifest.get("data", {})
-    summary = (f'<span class="status-{status}">{status}</span> &middot; {html.escape(str(manifest.get("name")))} '
+    status = html.escape(str(manifest.status))
+    data = manifest.data
+    summary = (f'<span class="status-{status}">{status}</span> &middot; {html.escape(str(manifest.name))} '
                f"&middot; {html.escape(str(data.get('source')))} {html.escape(str(data.get('image_shape')))} "
-               f"&middot; KL factor {html.escape(str(manifest.get('kl_factor')))}")
+               f"&middot; KL factor {html.escape(str(manifest.kl_factor))}")
     body = "".join([f"<h1>{html.escape(paths.name)}</h1><p class=\"summary\">{summary}</p>",
                     manifest_section(manifest),
                     f"<h2>Config</h2><pre class=\"config\">{html.escape(config_text)}</pre>",

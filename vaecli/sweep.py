@@ -9,27 +9,16 @@ outcome of every run is written to RUNS_DIR/sweeps/NAME.json after each run.
 from __future__ import annotations
 
 import itertools
-import json
 import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from vaecli.atomic import timestamp, write_json_atomic
 from vaecli.config import load_config, parse_scalar
-from vaecli.errors import (
-    ConfigError,
-    RunError,
-    TrainingInterrupted,
-    VaeError,
-)
-from vaecli.runs import (
-    STATUS_FAILED,
-    RunPaths,
-    final_losses,
-    is_completed,
-    read_manifest,
-    write_text_atomic,
-)
+from vaecli.errors import ConfigError, RunError, TrainingInterrupted, VaeError
+from vaecli.results import Result
+from vaecli.runs import STATUS_FAILED, RunPaths, final_losses, is_completed, read_manifest, sweep_record_path
 
 UNSAFE_NAME_CHARACTERS = re.compile(r"[^A-Za-z0-9._=+-]+")
 
@@ -133,23 +122,17 @@ def decide(point: SweepPoint, runs_dir: Path, retry_failed: bool) -> str:
                        f"--name")
     if is_completed(paths):
         return "skip"
-    if read_manifest(paths).get("status") == STATUS_FAILED and not retry_failed:
+    if read_manifest(paths).status == STATUS_FAILED and not retry_failed:
         return "failed earlier"
     return "resume"
 
 
-def record_path(runs_dir: Path, name: str) -> Path:
-    return runs_dir / "sweeps" / f"{name}.json"
-
-
 def write_record(plan: SweepPlan, runs_dir: Path, config_path: Path, settings: list[str]) -> Path:
-    target = record_path(runs_dir, plan.name)
-    record = {"name": plan.name, "config": str(config_path), "set": settings, "updated": time.strftime(
-        "%Y-%m-%dT%H:%M:%S%z"), "runs": [{"name": point.name, "values": point.values, "outcome": point.outcome,
-                                         "error": point.error, "seconds": point.seconds,
-                                         "evaluation": point.evaluation} for point in plan.points]}
-    write_text_atomic(target, json.dumps(record, indent=2) + "\n")
-    return target
+    target = sweep_record_path(runs_dir, plan.name)
+    record = {"name": plan.name, "config": str(config_path), "set": settings, "updated": timestamp(),
+              "runs": [{"name": point.name, "values": point.values, "outcome": point.outcome, "error": point.error,
+                        "seconds": point.seconds, "evaluation": point.evaluation} for point in plan.points]}
+    return write_json_atomic(target, record)
 
 
 def _run_point(point: SweepPoint, action: str, runs_dir: Path, console, quiet: bool) -> None:
@@ -180,14 +163,14 @@ def _free_models() -> None:
 
 
 def _evaluate_point(point: SweepPoint, runs_dir: Path, console) -> None:
-    from vaecli.evaluation.evaluate import evaluate_run, evaluation_path
-    from vaecli.trained import load_trained
+    from vaecli.run import load_run
 
-    if point.outcome not in ("trained", "resumed", "skipped") or evaluation_path(runs_dir / point.name).exists():
-        point.evaluation = "present" if evaluation_path(runs_dir / point.name).exists() else None
+    evaluation = RunPaths(runs_dir / point.name).evaluation
+    if point.outcome not in ("trained", "resumed", "skipped") or evaluation.exists():
+        point.evaluation = "present" if evaluation.exists() else None
         return
     try:
-        result = evaluate_run(load_trained(runs_dir / point.name), console=console)
+        result = load_run(runs_dir / point.name).evaluate(console=console)
         point.evaluation = "written"
         console.print(result.summary, highlight=False)
     except VaeError as error:
@@ -219,7 +202,7 @@ def run_sweep(plan: SweepPlan, runs_dir: Path, config_path: Path, settings: list
             write_record(plan, runs_dir, config_path, settings)
     finally:  # also after Ctrl-C: the record says how far the sweep got
         write_record(plan, runs_dir, config_path, settings)
-    return record_path(runs_dir, plan.name)
+    return sweep_record_path(runs_dir, plan.name)
 
 
 def _describe_action(action: str) -> str:
@@ -231,3 +214,41 @@ def _outcome_line(point: SweepPoint) -> str:
     if point.error:
         return f"  [red]failed[/red] after {point.seconds:.0f} s: {point.error}"
     return f"  {point.outcome} in {point.seconds:.0f} s" + (f": {point.losses}" if point.losses else "")
+
+
+@dataclass
+class SweepResult(Result):
+    plan: SweepPlan
+    record: Path  # runs/sweeps/NAME.json
+
+    @property
+    def failed(self) -> list[str]:
+        return [point.name for point in self.plan.points if point.outcome == "failed"]
+
+    @property
+    def run_folders(self) -> list[RunPaths]:
+        """The grid's run folders that exist (for `vaecli.compare`)."""
+        return [RunPaths(self.record.parent.parent / point.name) for point in self.plan.points
+                if (self.record.parent.parent / point.name / "manifest.json").exists()]
+
+
+def sweep(config: str | Path, settings: list[str], *, seeds: int | None = None, name: str | None = None,
+          runs_dir: str | Path = "runs", evaluate: bool = False, retry_failed: bool = False, quiet: bool = True,
+          console=None) -> SweepResult:
+    """Train the grid of runs over the --set values (`vae sweep`), skipping finished runs.
+
+    settings are `KEY=V1,V2,...` strings, one grid axis each. Example:
+        >>> result = vaecli.sweep("configs/quickstart.yaml", ["loss.kl_factor=1e-3,1", "train.epochs=2"])
+        >>> [point.outcome for point in result.plan.points], result.failed
+        (['trained', 'trained'], [])
+    """
+    from rich.console import Console
+
+    console = console or Console()
+    plan = plan_sweep(Path(config), settings, seeds, name)
+    console.print(f"Sweep {plan.name}: {len(plan.points)} runs in {runs_dir}", highlight=False)
+    record = run_sweep(plan, Path(runs_dir), Path(config), settings, evaluate, retry_failed, console, quiet)
+    result = SweepResult(plan, record, files=[record])
+    failed = result.failed
+    result.summary = f"Sweep record: {record}" + (f"; {len(failed)} failed: {', '.join(failed)}" if failed else "")
+    return result

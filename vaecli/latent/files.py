@@ -21,8 +21,9 @@ from typing import Any
 import h5py
 import numpy as np
 
-from vaecli.latent import LatentError
-from vaecli.runs import RunPaths, atomic_path
+from vaecli.atomic import atomic_path
+from vaecli.errors import LatentError
+from vaecli.runs import RunPaths
 
 CHUNK_ROWS = 4096  # rows per HDF5 chunk: ~0.5 MB at z_dim 32, so reading a slice stays cheap
 COMPRESSION_LEVEL = 4  # gzip: most of the gain of level 9 at a fraction of the time
@@ -163,18 +164,25 @@ def read_latents(path: str | Path, dataset: str | None = None, limit: int | None
         values, dataset = _read_numpy(path, dataset)
     else:
         raise LatentError(f"{path}: unknown latent file type (expected .h5, .hdf5, .npy or .npz)")
+    points = checked_points(np.asarray(values)[:limit] if np.ndim(values) > 1 else values, f"{path}:{dataset}",
+                            z_dim, run)
+    return LatentPoints(points, path, dataset, attrs)
+
+
+def checked_points(values: np.ndarray, name: str, z_dim: int | None = None, run: str = "the run") -> np.ndarray:
+    """values as (N, z_dim) float32, or one LatentError sentence: wrong rank, z_dim mismatch, NaN/Inf."""
     values = np.asarray(values)
     if values.ndim == 1:
         values = values[None, :]
     if values.ndim != 2 or not np.issubdtype(values.dtype, np.number):
-        raise LatentError(f"{path}:{dataset} has shape {values.shape} ({values.dtype}); latent points must be a "
+        raise LatentError(f"{name} has shape {values.shape} ({values.dtype}); latent points must be a "
                           f"(N, z_dim) array of numbers")
-    values = values[:limit].astype(np.float32)
+    values = values.astype(np.float32)
     if z_dim is not None and values.shape[1] != z_dim:
-        raise LatentError(f"{path}:{dataset} holds {values.shape[1]}-dimensional points but {run} has z_dim {z_dim}")
+        raise LatentError(f"{name} holds {values.shape[1]}-dimensional points but {run} has z_dim {z_dim}")
     bad_rows = np.flatnonzero(~np.all(np.isfinite(values), axis=1))
     if len(bad_rows):
         count = int(np.sum(~np.isfinite(values)))
-        raise LatentError(f"{path}:{dataset} holds {count} non-finite value(s) (NaN or Inf) in {len(bad_rows)} "
+        raise LatentError(f"{name} holds {count} non-finite value(s) (NaN or Inf) in {len(bad_rows)} "
                           f"row(s); the first is row {bad_rows[0]}")
-    return LatentPoints(values, path, dataset, attrs)
+    return values

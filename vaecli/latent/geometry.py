@@ -12,14 +12,7 @@ from typing import Callable
 
 import numpy as np
 
-from vaecli.errors import VaeError
-
-
-class LatentError(VaeError):
-    """A latent file, array or latent-space option that cannot be used as given."""
-
-    exit_code = 2
-
+from vaecli.errors import LatentError
 
 # ----------------------------------------------------------------------------------- regions
 
@@ -130,11 +123,14 @@ SLERP_PARALLEL_TOLERANCE = 1e-6
 
 
 def slerp(start, end, steps: int) -> np.ndarray:
-    """Spherical interpolation (Shoemake 1985): constant angular speed along the great circle.
+    """Spherical interpolation (Shoemake 1985): equal steps in angle between the two directions.
 
-    With equal norms every point keeps that norm (the point of slerp in a Gaussian latent
-    space, where a straight line dips towards the low-density centre). For near-parallel or
-    opposite vectors the circle is not defined and the straight line is returned instead.
+    With equal norms the path is the great circle, walked at constant angular speed, and every
+    point keeps that norm (the point of slerp in a Gaussian latent space, where a straight line
+    dips towards the low-density centre). With unequal norms the points are the same weighted
+    sums of the two vectors, so the norm varies along the path and the speed is not constant.
+    For near-parallel or opposite vectors the circle is not defined and the straight line is
+    returned instead.
     """
     start, end = _as_vector(start), _as_vector(end)
     if steps < 2:

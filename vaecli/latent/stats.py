@@ -1,4 +1,9 @@
-"""Statistics of an encoded data set: what the latent space holds, as plain numbers.
+"""`vae latent-stats`: what the latent space of an encoded split holds, as plain numbers and plots.
+
+    runs/NAME/latent_stats/stats.json          every number (definitions below)
+    runs/NAME/latent_stats/dimensions.png      z_mean histograms per dimension against N(0, 1)
+    runs/NAME/latent_stats/norms.png           ||z_mean|| against the norms of prior samples
+    runs/NAME/latent_stats/pca.png             PC1/PC2 scatter coloured by label, and the spectrum
 
 Definitions (each a standard one, stated here because papers differ):
 
@@ -16,7 +21,18 @@ Definitions (each a standard one, stated here because papers differ):
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
 import numpy as np
+
+from vaecli.atomic import timestamp, write_text_atomic
+from vaecli.results import Result
+
+if TYPE_CHECKING:
+    from vaecli.run import Run
 
 ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al.: variance of E[z_i|x] across data points
 DEFAULT_BOXES = (1.0, 2.0, 5.0, 10.0)  # B of the positive boxes 0 < z_i < B whose coverage is reported
@@ -134,3 +150,75 @@ def dimensions_by_information(z_mean: np.ndarray, z_log_var: np.ndarray | None) 
     if z_log_var is not None:
         return np.argsort(-kl_per_dimension(z_mean, z_log_var), kind="stable"), "KL"
     return np.argsort(-np.var(np.asarray(z_mean, np.float64), axis=0), kind="stable"), "variance of z_mean"
+
+
+# ------------------------------------------------------------------------------ the command
+
+HISTOGRAM_DIMENSIONS = 16  # panels in dimensions.png: the most informative dimensions first
+MAX_LABEL_CLASSES = 20  # a label with more distinct values than this is not used to colour the scatter
+
+
+def colouring_label(labels: dict[str, np.ndarray]) -> tuple[str | None, np.ndarray | None]:
+    """The class label if the data set has one, else the integer attribute with the most classes
+    (hair_colour of the synthetic faces), else none."""
+    candidates = {name: np.asarray(values) for name, values in labels.items()
+                  if np.issubdtype(np.asarray(values).dtype, np.integer)
+                  and len(np.unique(values)) <= MAX_LABEL_CLASSES}
+    if not candidates:
+        return None, None
+    name = "label" if "label" in candidates else max(candidates, key=lambda key: len(np.unique(candidates[key])))
+    return name, candidates[name]
+
+
+@dataclass
+class LatentStats(Result):
+    split: str
+    statistics: dict  # every number of stats.json (definitions in the module docstring)
+    z_mean: np.ndarray  # (N, z_dim) the encodings measured
+    z_log_var: np.ndarray | None  # None for an AE
+    labels: dict[str, np.ndarray]  # the split's labels, row by row
+
+
+def latent_stats(run: Run, split: str = "test", limit: int | None = None, boxes: tuple[float, ...] = DEFAULT_BOXES,
+                 seed: int = 0, save: bool = True, out: str | Path | None = None, console=None) -> LatentStats:
+    """Statistics of the encoded split; when save, stats.json plus three PNG plots, in one folder."""
+    from vaecli.latent.inference import encode_with_progress, load_split
+
+    chosen, _, fingerprint, warnings = load_split(run, split, limit)
+    z_mean, z_log_var = encode_with_progress(run, chosen.images, console, f"encoding {split}")
+    statistics = latent_statistics(z_mean, z_log_var, boxes=boxes, seed=seed)
+    order, measure = dimensions_by_information(z_mean, z_log_var)
+    statistics["dimensions_by_information"] = {"measure": measure, "order": order.tolist()}
+    statistics["provenance"] = {**run.provenance(), "split": split, "dataset_fingerprint": fingerprint,
+                                "limit": limit, "created": timestamp()}
+    result = LatentStats(split, statistics, z_mean, z_log_var, chosen.labels, warnings=warnings)
+    result.summary = (f"Latent statistics of {len(z_mean):,} {split} images of {run.paths.root}: "
+                      f"{statistics['active_units']['count']}/{run.z_dim} active units, effective rank "
+                      f"{statistics['pca']['effective_rank']:.1f}")
+    if save:
+        _save(run, result, Path(out) if out is not None else run.paths.latent_stats, seed)
+    return result
+
+
+def _save(run: Run, result: LatentStats, folder: Path, seed: int) -> None:
+    from vaecli.data.sources import SOURCES
+    from vaecli.figures import dimension_histograms, norm_histogram, pca_figure
+
+    statistics, z_mean = result.statistics, result.z_mean
+    stats_file = write_text_atomic(folder / "stats.json", json.dumps(statistics, indent=2) + "\n")
+    name = f"{run.paths.name} ({run.config.model.kind}, {result.split}, {len(z_mean):,} images)"
+    order, measure = statistics["dimensions_by_information"]["order"], statistics["dimensions_by_information"]["measure"]
+    shown = sorted(int(dimension) for dimension in order[:HISTOGRAM_DIMENSIONS])
+    figures = [dimension_histograms(folder / "dimensions.png", z_mean, shown,
+                                    f"{name}: z_mean per dimension" +
+                                    (f" ({len(shown)} with the most {measure})" if len(order) > len(shown) else "")),
+               norm_histogram(folder / "norms.png", np.linalg.norm(z_mean, axis=1), prior_norms(*z_mean.shape, seed),
+                              f"{name}: norms")]
+    _, axes = pca_spectrum(z_mean)
+    projected = (z_mean - z_mean.mean(axis=0)) @ axes[:2].T
+    label_name, labels = colouring_label(result.labels)
+    figures.append(pca_figure(folder / "pca.png", projected, np.asarray(statistics["pca"]["explained_variance"]),
+                              labels, label_name, SOURCES[run.config.data.source].label_names if
+                              label_name == "label" else (), f"{name}: PCA of z_mean"))
+    result.files = [stats_file, *figures]
+    result.summary += f" -> {stats_file} (+ {', '.join(figure.name for figure in figures)})"

@@ -1,0 +1,80 @@
+"""vaecli.train: load a config, claim its run folder, train it and return the Run.
+
+The one code path of `vae train` and of notebooks; Run (vaecli.run) carries everything that
+works on a trained run, compare and sweep live with their commands.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from vaecli.errors import ConfigError
+
+if TYPE_CHECKING:
+    from vaecli.config import ExperimentConfig
+    from vaecli.run import Run
+
+
+def train(config: str | Path | ExperimentConfig | None = None, *, overrides: dict | list[str] | None = None,
+          name: str | None = None, runs_dir: str | Path = "runs", resume: str | Path | None = None,
+          force: bool = False, quiet: bool = False, console=None) -> Run:
+    """Train a config into runs_dir/NAME (or continue the run in `resume`) and return the finished Run.
+
+    config is a YAML file or an ExperimentConfig; overrides are `--set` values, as a dict
+    {"train.epochs": 2} or a list ["train.epochs=2"]. A finished run given to resume is returned
+    as it is. Per-epoch lines go to console (a rich Console) unless quiet.
+
+    Example:
+        >>> run = vaecli.train("configs/quickstart.yaml", overrides={"train.epochs": 2}, name="nb")
+        >>> run.manifest.status, len(run.metrics)
+        ('COMPLETED', 2)
+    """
+    from rich.console import Console
+
+    from vaecli.config import ExperimentConfig, load_config, validate
+    from vaecli.run import Run
+    from vaecli.runs import existing_run, is_completed, prepare_new_run
+    from vaecli.training import train as train_loop
+
+    console = console or Console()
+    override_list = _override_list(overrides)
+    if resume is not None:
+        if config is not None or override_list or name:
+            raise ConfigError("--resume continues a run with its own config; give no CONFIG, --set or --name with it")
+        paths = existing_run(resume)
+        if is_completed(paths):
+            if not quiet:
+                console.print(f"{paths.root} is already COMPLETED; nothing to do.", highlight=False)
+            return Run(paths)
+        experiment = load_config(paths.config)
+    else:
+        if config is None:
+            raise ConfigError("missing CONFIG: give an experiment config (e.g. configs/quickstart.yaml) "
+                              "or --resume RUN")
+        extra = override_list + ([f"name={name}"] if name else [])
+        if isinstance(config, ExperimentConfig):
+            from vaecli.config import apply_overrides
+
+            experiment = validate(apply_overrides(config.to_dict(), extra))
+        else:
+            experiment = load_config(config, extra)
+        paths = prepare_new_run(Path(runs_dir), experiment.name, force)
+    if not quiet:
+        console.print(f"{'Resuming' if resume else 'Training'} [bold]{paths.root}[/bold] "
+                      f"({experiment.model.kind}, z_dim {experiment.model.z_dim}, {experiment.data.source}, "
+                      f"{experiment.train.epochs} epochs)", highlight=False)
+    train_loop(experiment, paths, resume=resume is not None, console=console, quiet=quiet)
+    return Run(paths)
+
+
+def _override_list(overrides: dict | list[str] | None) -> list[str]:
+    """{"a.b": 1} or ["a.b=1"] -> ["a.b=1"]; dict values are written as YAML reads them back."""
+    if overrides is None:
+        return []
+    if isinstance(overrides, dict):
+        import yaml
+
+        return [f"{key}={yaml.safe_dump(value, default_flow_style=True).strip().removesuffix('...').strip()}"
+                for key, value in overrides.items()]
+    return list(overrides)

@@ -1,0 +1,126 @@
+"""The measuring commands: evaluate, compare, report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, List, Optional
+
+import typer
+
+from vaecli.cli.common import Limit, RunArgument, RunsDir, console, report, say
+
+FEATURES_HELP = ("Feature space of precision/recall/Frechet distance: classifier (a CNN trained once on the data "
+                 "set's labels, cached), inception (InceptionV3, local weights only) or pixels (default: the first "
+                 "of these available).")
+
+
+def evaluate(
+    run: RunArgument = None,
+    split: Annotated[str, typer.Option("--split", help="Split to measure: train, validation, test or all.")] = "test",
+    iw_samples: Annotated[int, typer.Option("--iw-samples", "-k", help="K, posterior samples per image of the "
+                                            "importance-weighted bound (VAE only).")] = 16,
+    n_samples: Annotated[int, typer.Option("--n-samples", "-n", help="Decoded points per latent region, and real "
+                                           "images in the reference set.")] = 1000,
+    boundaries: Annotated[Optional[str], typer.Option("--boundary", "--box", "-b", show_default=False,
+                                                      help="B values of the boxes 0 < z_i < B (default: the classic "
+                                                           "0.5,2.5,5,8,10,15,20,30,50).")] = None,
+    features: Annotated[str, typer.Option("--features", help=FEATURES_HELP)] = "auto",
+    limit: Limit = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the posterior samples, latent points and real "
+                                      "subsets.")] = 0,
+    runs_dir: RunsDir = Path("runs"),
+):
+    """Measure a trained run: likelihood bounds and plausibility of samples.
+
+    Writes RUN/evaluation.json and RUN/evaluation/samples.png and prints two
+    tables: ELBO and the IWAE bound (nats and bits/dim), reconstruction
+    errors, KL and active units; then, for latent points from the prior
+    N(0, I) and from each box 0 < z_i < B, the precision and recall
+    (Kynkaanniemi et al. 2019, k=3) and Frechet distance against real
+    images in one named feature space, and the encode->decode cycle error.
+    An AE has no ELBO or IWAE (marked n/a).
+
+    Examples:
+
+      vae evaluate                               # the latest run, test split
+
+      vae evaluate runs/fmnist --iw-samples 64 --n-samples 2000
+
+      vae evaluate quickstart --features pixels --boundary 1,10
+    """
+    from vaecli.latent.geometry import parse_parameters
+    from vaecli.run import load_run
+    from vaecli.tables import likelihood_table, plausibility_table
+
+    values = parse_parameters(boundaries) if boundaries else None
+    result = load_run(run, runs_dir).require_models().evaluate(split, iw_samples, n_samples, values, features, seed,
+                                                               limit, save=True, console=console)
+    for warning in result.warnings:
+        console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False, markup=False)
+    console.print(likelihood_table(result.evaluation))
+    console.print(plausibility_table(result.evaluation))
+    say(result.summary)
+
+
+def show_comparison(comparison, csv_file: Path | None = None, plot_file: Path | None = None) -> None:
+    """The compare table (and its CSV and plot when asked): `vae compare` and the end of `vae sweep`."""
+    from vaecli.tables import compare_table
+
+    for warning in comparison.warnings:
+        console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False, markup=False)
+    console.print(compare_table(comparison.rows, comparison.differing, console.width))
+    if csv_file is not None:
+        say(f"Wrote {comparison.write_csv(csv_file)}")
+    if plot_file is not None:
+        say(f"Wrote {comparison.plot(plot_file)}")
+
+
+def compare(
+    runs: Annotated[List[str], typer.Argument(metavar="RUN...", help="Run folders or names.", show_default=False)],
+    sort: Annotated[Optional[str], typer.Option("--sort", help="Sort by this column, e.g. val_loss or "
+                                                "precision_prior.", show_default=False)] = None,
+    csv_file: Annotated[Optional[Path], typer.Option("--csv", help="Also write every column to this CSV file.",
+                                                     show_default=False)] = None,
+    plot_file: Annotated[Optional[Path], typer.Option("--plot", help="Also draw rate-distortion and plausibility "
+                                                      "against the KL factor to this PNG.", show_default=False)] = None,
+    runs_dir: RunsDir = Path("runs"),
+):
+    """Compare runs in one table: differing config keys, final metrics, evaluation.
+
+    Examples:
+
+      vae compare runs/fmnist_kl*
+
+      vae compare quickstart quickstart_ae --sort val_loss --csv runs.csv --plot runs.png
+    """
+    from vaecli.evaluation.compare import compare as compare_runs
+
+    show_comparison(compare_runs(runs, sort, runs_dir), csv_file, plot_file)
+
+
+def report_page(
+    run: RunArgument = None,
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="HTML file to write (default: "
+                                                "RUN/report.html).", show_default=False)] = None,
+    runs_dir: RunsDir = Path("runs"),
+):
+    """Write a self-contained HTML page about a run (images embedded).
+
+    Config and manifest, loss curves, reconstruction and sample grids across
+    epochs, latent statistics and evaluation when present. Opens in any
+    browser with no other files.
+
+    Examples:
+
+      vae report
+
+      vae report runs/fmnist --out fmnist.html
+    """
+    from vaecli.evaluation.report import write_report
+    from vaecli.runs import resolve_run
+
+    target = write_report(resolve_run(run, runs_dir), out)
+    say(f"Wrote {target} ({target.stat().st_size / 1e6:.1f} MB, images embedded)")
+
+
+COMMANDS = {"evaluate": evaluate, "compare": compare, "report": report_page}

@@ -1,0 +1,66 @@
+"""`vae decode`: the points of a latent file (.h5, .npy, .npz) -> a PNG grid (and optionally a .npy array).
+
+    runs/NAME/decoded/z_test_z_mean.png
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from vaecli.atomic import atomic_path
+from vaecli.errors import LatentError
+from vaecli.latent.files import read_latents
+from vaecli.latent.inference import decode_latents
+from vaecli.progress import progress_bar
+from vaecli.results import Result, output_path
+
+if TYPE_CHECKING:
+    from vaecli.run import Run
+
+DECODE_LIMIT = 256  # points decoded by default: a readable grid, and bounded memory on a 200k-row file
+
+
+@dataclass
+class Decoding(Result):
+    source: str  # FILE:DATASET the points came from
+    points: np.ndarray  # (N, z_dim) float32
+    images: np.ndarray  # (N, H, W, C) float32 in [0, 1]
+
+
+def decode_file(run: Run, file: str | Path, dataset: str | None = None, limit: int | None = DECODE_LIMIT,
+                columns: int | None = None, save: bool = True, out: str | Path | None = None,
+                array_out: str | Path | None = None, console=None) -> Decoding:
+    """Decode points of a latent file to images; when save, a PNG grid and optionally a float32 .npy."""
+    from vaecli.images import make_grid, save_png
+
+    if columns is not None and columns < 1:
+        raise LatentError(f"--columns must be at least 1, got {columns}")
+    points = read_latents(file, dataset, limit, z_dim=run.z_dim, run=f"run {run.paths.root}")
+    warnings = []
+    if points.attrs.get("config_hash") not in (None, "", run.config_hash):
+        warnings.append(f"{points.path} was written by run {points.attrs.get('run_path', '?')} (config "
+                        f"{points.attrs['config_hash']}); decoding it with {run.paths.root} (config "
+                        f"{run.config_hash})")
+    with progress_bar(console, len(points.values), "decoding") as advance:
+        images = decode_latents(run, points.values, on_batch=advance)
+    source = f"{points.path}:{points.dataset}"
+    decoding = Decoding(source, points.values, images, warnings=warnings,
+                        summary=f"Decoded {len(images):,} points of {source}")
+    if not save:
+        return decoding
+    name = f"{points.path.stem}_{points.dataset.replace('/', '_')}.png"
+    target = save_png(output_path(out, run.paths.decoded, name), make_grid(images, columns))
+    decoding.files = [target]
+    if array_out is not None:
+        array_target = Path(array_out)
+        with atomic_path(array_target, suffix=".npy") as temporary:
+            with open(temporary, "wb") as handle:
+                np.save(handle, images)
+        decoding.files.append(array_target)
+    also = f" and {array_out} (float32 {images.shape})" if array_out is not None else ""
+    decoding.summary += f" -> {target}{also}"
+    return decoding

@@ -1,0 +1,101 @@
+"""`vae interpolate`: decode a path between the encodings of two images, originals at the ends.
+
+    runs/NAME/explore/interpolate_test3_test17_slerp.png + .h5      the strip and its latent path
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from vaecli.errors import LatentError
+from vaecli.latent.files import write_latent_file
+from vaecli.latent.geometry import INTERPOLATIONS
+from vaecli.latent.inference import decode_latents, encode_images, load_split
+from vaecli.results import Result, output_path, with_suffix
+
+if TYPE_CHECKING:
+    from vaecli.run import Run
+
+
+@dataclass
+class Interpolation(Result):
+    method: str
+    endpoints: np.ndarray  # (2, z_dim) z_mean of the two images
+    path: np.ndarray  # (steps, z_dim) the decoded points, both endpoints included
+    images: np.ndarray  # (steps, H, W, C) float32 in [0, 1]
+    originals: np.ndarray  # (2, H, W, C) uint8, the two images
+
+
+def load_image_file(path: Path, image_shape: tuple[int, int, int]) -> np.ndarray:
+    """An image file as the run's uint8 (H, W, C): centre-cropped to its aspect ratio, then resized."""
+    from PIL import Image, UnidentifiedImageError
+
+    height, width, channels = image_shape
+    try:
+        with Image.open(path) as opened:
+            image = opened.convert("L" if channels == 1 else "RGB")
+    except (OSError, UnidentifiedImageError) as error:
+        raise LatentError(f"{path}: not a readable image ({error})") from None
+    crop_width = min(image.width, round(image.height * width / height))
+    crop_height = min(image.height, round(image.width * height / width))
+    left, top = (image.width - crop_width) // 2, (image.height - crop_height) // 2
+    image = image.crop((left, top, left + crop_width, top + crop_height)).resize((width, height), Image.LANCZOS)
+    return np.asarray(image, np.uint8).reshape(height, width, channels)
+
+
+def _is_index(value) -> bool:
+    return isinstance(value, (int, np.integer)) or (isinstance(value, str) and value.lstrip("-").isdigit())
+
+
+def resolve_endpoint(run: Run, value, chosen, split: str, option: str) -> tuple[np.ndarray, str]:
+    """(uint8 image, short name for file names) for an index into the split, an image file or an image array."""
+    if isinstance(value, np.ndarray):
+        if value.shape != run.image_shape:
+            raise LatentError(f"{option}: an image array must have the run's shape {run.image_shape}, got "
+                              f"{value.shape}")
+        image = value if value.dtype == np.uint8 else np.clip(np.round(value * 255.0), 0, 255).astype(np.uint8)
+        return image, "array"
+    if _is_index(value):
+        index = int(value)
+        if not 0 <= index < len(chosen):
+            raise LatentError(f"{option} {value}: the {split} split has {len(chosen)} images (indices 0.."
+                              f"{len(chosen) - 1})")
+        return chosen.images[index], f"{split}{index}"
+    path = Path(value)
+    if not path.is_file():
+        raise LatentError(f"{option} {value}: neither an index into the {split} split nor an image file")
+    return load_image_file(path, run.image_shape), path.stem
+
+
+def interpolate(run: Run, start, end, split: str = "test", steps: int = 10, method: str = "linear",
+                save: bool = False, out: str | Path | None = None) -> Interpolation:
+    """Decode `steps` points from the encoding of start to that of end; when save, the strip and the path."""
+    if method not in INTERPOLATIONS:
+        raise LatentError(f"unknown --method {method!r} (choose from {', '.join(INTERPOLATIONS)})")
+    chosen = load_split(run, split)[0] if _is_index(start) or _is_index(end) else None
+    first, first_name = resolve_endpoint(run, start, chosen, split, "--from")
+    last, last_name = resolve_endpoint(run, end, chosen, split, "--to")
+    z_mean, _ = encode_images(run, np.stack([first, last]))
+    path = INTERPOLATIONS[method](z_mean[0], z_mean[1], steps)
+    walk = Interpolation(method, z_mean, path, decode_latents(run, path), np.stack([first, last]))
+    walk.summary = f"Interpolated {first_name} -> {last_name} ({method}, {steps} steps) with {run.paths.root}"
+    if save:
+        _save(run, walk, start, end, split, f"interpolate_{first_name}_{last_name}_{method}.png", out)
+    return walk
+
+
+def _save(run: Run, walk: Interpolation, start, end, split: str, name: str, out: str | Path | None) -> None:
+    from vaecli.images import make_grid, save_png
+
+    strip = np.concatenate([walk.originals[:1] / 255.0, walk.images, walk.originals[1:] / 255.0])
+    picture = save_png(output_path(out, run.paths.explore, name), make_grid(strip, columns=len(strip)))
+    points_file = write_latent_file(with_suffix(picture, ".h5"), {"z": walk.path, "z_mean": walk.endpoints},
+                                    attrs={**run.provenance(), "kind": "interpolation", "method": walk.method,
+                                           "from": str(start), "to": str(end), "split": split,
+                                           "steps": len(walk.path)})
+    walk.files = [picture, points_file]
+    walk.summary += f" -> {picture} (path in {points_file.name})"

@@ -1,0 +1,93 @@
+"""`vae sample`: decode random points of a latent region (the box 0 < z_i < B, a sphere, the prior).
+
+    runs/NAME/samples/box_B10.png + box_B10.h5      the picture and the points beside it
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from vaecli.errors import LatentError
+from vaecli.latent.files import write_latent_file
+from vaecli.latent.geometry import REGIONS, format_number, region_label, sample_region
+from vaecli.latent.inference import decode_latents
+from vaecli.results import Result, output_path, with_suffix
+
+if TYPE_CHECKING:
+    from vaecli.run import Run
+
+SAMPLES_ONE_PARAMETER, SAMPLES_PER_ROW = 100, 10  # n defaults: a 10x10 grid, or rows of 10
+
+
+@dataclass
+class Samples(Result):
+    region: str  # box, symmetric, sphere or prior
+    parameters: list[float]  # one value per row
+    seed: int
+    points: np.ndarray  # (len(parameters) * n, z_dim) float32, n points per parameter in order
+    images: np.ndarray  # (len(parameters) * n, H, W, C) float32 in [0, 1]
+
+    def __iter__(self):
+        """points, images = run.sample(...)"""
+        return iter((self.points, self.images))
+
+
+def sample_file_stem(region: str, parameters: list[float], seed: int) -> str:
+    """'box_B10', 'box_B0.5-50' (several), 'sphere_R5_seed3': region and parameter in the name."""
+    symbol = REGIONS[region].symbol
+    values = format_number(parameters[0]) if len(parameters) == 1 else \
+        f"{format_number(min(parameters))}-{format_number(max(parameters))}"
+    return f"{region}_{symbol}{values}" + (f"_seed{seed}" if seed else "")
+
+
+def sample(run: Run, region: str, parameters: list[float], n: int | None = None, seed: int = 0, save: bool = False,
+           columns: int | None = None, out: str | Path | None = None) -> Samples:
+    """Draw n points in a region for each parameter and decode them; when save, the picture and the points.
+
+    Every parameter uses the same seed: the row for B=10 of a multi-boundary figure is exactly
+    the picture of `--boundary 10` alone, and rows differ only in scale (common random numbers).
+    """
+    if not parameters:
+        raise LatentError("give at least one region parameter, e.g. --boundary 10")
+    if columns is not None and columns < 1:
+        raise LatentError(f"--columns must be at least 1, got {columns}")
+    n = n if n is not None else (SAMPLES_ONE_PARAMETER if len(parameters) == 1 else SAMPLES_PER_ROW)
+    rows_of_points = [sample_region(region, parameter, n, run.z_dim, seed) for parameter in parameters]
+    points = np.concatenate(rows_of_points)
+    samples = Samples(region, list(parameters), seed, points, decode_latents(run, points))
+    description = REGIONS[region].description
+    where = ", ".join(description.format(p=format_number(value)) for value in parameters[:3])
+    where += ", ..." if len(parameters) > 3 else ""
+    samples.summary = f"Decoded {len(points):,} points of {run.paths.root} drawn {where}"
+    if save:
+        _save(run, samples, n, columns, out)
+    return samples
+
+
+def _save(run: Run, samples: Samples, n: int, columns: int | None, out: str | Path | None) -> None:
+    from vaecli.figures import labelled_rows
+    from vaecli.images import make_grid, save_png
+
+    region, parameters, seed = samples.region, samples.parameters, samples.seed
+    picture = output_path(out, run.paths.samples, sample_file_stem(region, parameters, seed) + ".png")
+    description = REGIONS[region].description
+    if len(parameters) == 1:
+        save_png(picture, make_grid(samples.images, columns))
+    else:
+        labels = [region_label(region, parameter) for parameter in parameters]
+        title = (f"{run.paths.name}: {n} decoded points per row, z {description.format(p=REGIONS[region].symbol)}"
+                 f" (z_dim {run.z_dim}, seed {seed})")
+        rows = [samples.images[start:start + n] for start in range(0, len(samples.images), n)]
+        labelled_rows(picture, rows, labels, title)
+    points_file = with_suffix(picture, ".h5")
+    write_latent_file(points_file, {"z": samples.points, "parameter": np.repeat(np.asarray(parameters, np.float64), n)},
+                      attrs={**run.provenance(), "kind": "samples", "region": region,
+                             "region_description": description, "parameter_symbol": REGIONS[region].symbol,
+                             "parameters": [float(value) for value in parameters], "points_per_parameter": n,
+                             "seed": seed})
+    samples.files = [picture, points_file]
+    samples.summary += f" -> {picture} (points in {points_file.name})"

@@ -1,0 +1,135 @@
+"""Every Rich table vaecli prints, and the one way it formats numbers for the screen.
+
+    likelihood_table, plausibility_table   vae evaluate (from evaluation.json)
+    statistics_table                       vae latent-stats (from stats.json)
+    compare_table                          vae compare, vae sweep
+
+Files keep full precision; only the screen rounds.
+"""
+
+from __future__ import annotations
+
+
+def format_number(value, digits: int = 4, missing: str = "n/a") -> str:
+    """4 significant digits, thousands separators from 100,000 on; `missing` for None."""
+    if value is None:
+        return missing
+    if isinstance(value, float):
+        return f"{value:.{digits}g}" if abs(value) < 1e5 else f"{value:,.0f}"
+    return str(value)
+
+
+# The columns shown on screen (every column goes to --csv), with their short headers.
+SCREEN_NUMBERS = {"epochs": "epochs", "val_loss": "val loss", "val_reconstruction_loss": "val reco",
+                  "val_kl_loss": "val KL", "elbo": "ELBO", "iwae_bits_per_dim": "IWAE bits/dim",
+                  "active_units": "active", "precision_prior": "P prior", "recall_prior": "R prior",
+                  "frechet_prior": "FD prior", "best_box_precision": "P best box", "best_box": "best B"}
+
+
+def likelihood_table(evaluation: dict):
+    from rich.table import Table
+
+    likelihood = evaluation["likelihood"]
+    reconstruction = likelihood["reconstruction"]
+    table = Table(title=f"{evaluation['provenance']['run']}: {evaluation['num_images']:,} {evaluation['split']} "
+                        f"images", title_justify="left", show_header=True)
+    table.add_column("measure")
+    table.add_column("nats / image", justify="right")
+    table.add_column("bits / dim", justify="right")
+    if likelihood["applicable"]:
+        table.add_row("ELBO (KL weighted 1)", format_number(likelihood["elbo_nats"], 6),
+                      format_number(likelihood["elbo_bits_per_dim"]))
+        table.add_row(f"IWAE bound, K={likelihood['iw_samples']}", format_number(likelihood["iwae_nats"], 6),
+                      format_number(likelihood["iwae_bits_per_dim"]))
+        table.add_row("E_q reconstruction (BCE)", format_number(likelihood["expected_reconstruction_nats"], 6), "")
+        table.add_row("KL", format_number(likelihood["kl_nats"]), "")
+    else:
+        table.add_row("ELBO, IWAE, KL", "n/a", "n/a")
+    table.add_row("reconstruction BCE (from z_mean)", format_number(reconstruction["bce_nats"], 6),
+                  format_number(reconstruction["bce_bits_per_dim"]))
+    table.add_row("reconstruction squared error (sum)", format_number(reconstruction["mse_sum"]), "")
+    units = evaluation["active_units"]
+    table.add_row("active units (Var z_mean > 0.01)", f"{units['count']} of {units['of']}", "")
+    caption = None if likelihood["applicable"] else likelihood["reason"]
+    table.caption = caption
+    return table
+
+
+def plausibility_table(evaluation: dict):
+    from rich.table import Table
+
+    section = evaluation["plausibility"]
+    space = section["feature_space"]
+    accuracy = space.get("test_accuracy")
+    accuracy_text = (", classifier test accuracy " + ", ".join(f"{name} {value:.1%}" for name, value in
+                                                               accuracy.items())) if accuracy else ""
+    table = Table(title=f"plausibility in the {space['name']} feature space ({section['num_samples']:,} points per "
+                        f"region against {section['num_real']:,} real images, k={section['k']}{accuracy_text})",
+                  title_justify="left")
+    for column in ("region", "precision", "recall", "Frechet distance", "cycle error ||E[z|dec(z)] - z||",
+                   "mean ||z||"):
+        table.add_column(column, justify="left" if column == "region" else "right")
+    for row in section["rows"]:
+        table.add_row(row["label"], f"{row['precision']:.3f}", f"{row['recall']:.3f}",
+                      format_number(row["frechet_distance"]), format_number(row.get("cycle_error_mean")),
+                      format_number(row.get("latent_norm_mean")))
+    return table
+
+
+def statistics_table(statistics: dict, top: int = 12):
+    """A Rich table for the screen: the headline numbers, then the most informative dimensions."""
+    from rich.table import Table
+
+    summary = Table(title="latent space", show_header=False, title_justify="left")
+    summary.add_column("quantity", style="bold")
+    summary.add_column("value", justify="right")
+    active = statistics["active_units"]
+    summary.add_row("points / z_dim", f"{statistics['num_points']:,} / {statistics['z_dim']}")
+    summary.add_row(f"active units (Var z_mean > {active['threshold']:g})", str(active["count"]))
+    if statistics["kl_total"] is not None:
+        summary.add_row("KL per image (nats)", f"{statistics['kl_total']:.3f}")
+    pca = statistics["pca"]
+    summary.add_row("PCA effective rank", f"{pca['effective_rank']:.2f}")
+    summary.add_row("components for 90% / 99% variance",
+                    f"{pca['components_for_90_percent']} / {pca['components_for_99_percent']}")
+    norms = statistics["norm"]
+    summary.add_row("median ||z_mean|| (prior ||z||)", f"{norms['encoded']['q50']:.3g} ({norms['prior']['q50']:.3g})")
+    for boundary, fraction in statistics["box_fraction"].items():
+        summary.add_row(f"inside 0 < z_i < {boundary}: points (components)",
+                        f"{100 * fraction['points']:.1f}% ({100 * fraction['components']:.0f}%)")
+
+    measure = statistics["dimensions_by_information"]["measure"]
+    dimensions = Table(title=f"dimensions with the most {measure}", title_justify="left")
+    for column in ("dim", "mean", "Var z_mean", "posterior var", "KL"):
+        dimensions.add_column(column, justify="right")
+    for dimension in statistics["dimensions_by_information"]["order"][:top]:
+        posterior = statistics["posterior_variance"]
+        kl = statistics["kl_per_dimension"]
+        dimensions.add_row(f"z{dimension}", f"{statistics['mean'][dimension]:.3g}",
+                           f"{statistics['variance'][dimension]:.3g}",
+                           "-" if posterior is None else f"{posterior[dimension]:.3g}",
+                           "-" if kl is None else f"{kl[dimension]:.3g}")
+    return summary, dimensions
+
+
+def compare_table(rows: list[dict], differing: list[str], width: int = 200):
+    """Runs as rows when that fits in `width` characters, else transposed (a row per measure)."""
+    from rich.table import Table
+
+    shown = [key for key in SCREEN_NUMBERS if any(row.get(key) is not None for row in rows)]
+    spaces = sorted({row["features"] for row in rows if row.get("features")})
+    title = f"{len(rows)} runs" + (f" (plausibility in the {', '.join(spaces)} feature space)" if spaces else "")
+    statuses = {row.get("status") for row in rows}
+    columns = [*(["status"] if statuses != {"COMPLETED"} else []), *differing, *shown]
+    headers = ["run", *(SCREEN_NUMBERS.get(column, column) for column in columns)]
+    cells = [[row["run"], *(format_number(row.get(column), missing="-") for column in columns)] for row in rows]
+    needed = sum(max(len(text) for text in column) + 3 for column in zip(headers, *cells))
+    if needed > width:  # transpose: measures down the side, one column per run
+        measures = zip(headers[1:], *(row[1:] for row in cells))
+        headers, cells = ["run", *(row[0] for row in cells)], [list(line) for line in measures]
+    table = Table(title=title, title_justify="left")
+    for index, header in enumerate(headers):
+        table.add_column(header, overflow="fold", justify="left" if index == 0 else "right")
+    for line in cells:
+        table.add_row(*line)
+    return table
