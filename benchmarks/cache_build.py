@@ -34,20 +34,37 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 IMAGE_SIZE = 96  # --image-size: 64 lets libjpeg decode CelebA's 148-pixel face box at 1/2 scale
 CELEBA_CROP = [40, 15, 148, 148]
 MODELS = {  # the celeba_z200 stacks, and a small one for which the input pipeline matters most
-    "celeba": {"z_dim": 200, "encoder": {"filters": [32, 64, 64, 64], "kernel_sizes": [3] * 4, "strides": [2] * 4},
-               "decoder": {"filters": [64, 64, 32, 3], "kernel_sizes": [3] * 4, "strides": [2] * 4}},
-    "small": {"z_dim": 200, "encoder": {"filters": [8, 16, 16, 16], "kernel_sizes": [3] * 4, "strides": [2] * 4},
-              "decoder": {"filters": [16, 16, 8, 3], "kernel_sizes": [3] * 4, "strides": [2] * 4}},
+    "celeba": {
+        "z_dim": 200,
+        "encoder": {"filters": [32, 64, 64, 64], "kernel_sizes": [3] * 4, "strides": [2] * 4},
+        "decoder": {"filters": [64, 64, 32, 3], "kernel_sizes": [3] * 4, "strides": [2] * 4},
+    },
+    "small": {
+        "z_dim": 200,
+        "encoder": {"filters": [8, 16, 16, 16], "kernel_sizes": [3] * 4, "strides": [2] * 4},
+        "decoder": {"filters": [16, 16, 8, 3], "kernel_sizes": [3] * 4, "strides": [2] * 4},
+    },
 }
 
 
 def make_config(folder: str, cache: str, model: str):
     from vaecli.config import validate
 
-    return validate({"name": "bench", "data": {"source": "image_folder", "path": folder, "image_size": IMAGE_SIZE,
-                                               "crop": CELEBA_CROP, "cache_dir": cache, "test_split": 0.0},
-                     "model": {"kind": "vae", **MODELS[model]},
-                     "train": {"batch_size": 128, "validation_split": 0.0, "epochs": 2}})
+    return validate(
+        {
+            "name": "bench",
+            "data": {
+                "source": "image_folder",
+                "path": folder,
+                "image_size": IMAGE_SIZE,
+                "crop": CELEBA_CROP,
+                "cache_dir": cache,
+                "test_split": 0.0,
+            },
+            "model": {"kind": "vae", **MODELS[model]},
+            "train": {"batch_size": 128, "validation_split": 0.0, "epochs": 2},
+        }
+    )
 
 
 def step_build(folder: str, cache: str, model: str, epochs: int) -> dict:
@@ -68,9 +85,15 @@ def _keras_images(folder: str):
     import keras
     import tensorflow as tf
 
-    dataset = keras.utils.image_dataset_from_directory(folder, labels=None, image_size=(IMAGE_SIZE, IMAGE_SIZE),
-                                                       crop_to_aspect_ratio=True, batch_size=128, shuffle=False,
-                                                       verbose=False)
+    dataset = keras.utils.image_dataset_from_directory(
+        folder,
+        labels=None,
+        image_size=(IMAGE_SIZE, IMAGE_SIZE),
+        crop_to_aspect_ratio=True,
+        batch_size=128,
+        shuffle=False,
+        verbose=False,
+    )
     # The model takes uint8 like vaecli's pipeline; Keras yields float32 in 0..255.
     return dataset.map(lambda images: tf.cast(tf.round(images), tf.uint8)).prefetch(tf.data.AUTOTUNE)
 
@@ -116,8 +139,8 @@ def step_stream(folder: str, cache: str, model: str, epochs: int) -> dict:
 
 
 def _train(batches, steps: int, config, epochs: int) -> dict:
-    from vaecli.runtime import configure_runtime
     from vaecli.models.factory import build_autoencoder
+    from vaecli.runtime import configure_runtime
 
     acceleration = configure_runtime(config)
     model = build_autoencoder(config, (IMAGE_SIZE, IMAGE_SIZE, 3), steps, acceleration.jit_compile)
@@ -146,14 +169,35 @@ def step_train_keras(folder: str, cache: str, model: str, epochs: int) -> dict:
     return {"images": count, **_train(batches.repeat(), steps, make_config(folder, cache, model), epochs)}
 
 
-STEPS = {"build": step_build, "keras": step_keras, "stream": step_stream, "train-cache": step_train_cache,
-         "train-keras": step_train_keras}
+STEPS = {
+    "build": step_build,
+    "keras": step_keras,
+    "stream": step_stream,
+    "train-cache": step_train_cache,
+    "train-keras": step_train_keras,
+}
 
 
 def run_step(name: str, folder: str, cache: str, model: str, epochs: int) -> dict:
-    command = [sys.executable, __file__, "--step", name, "--folder", folder, "--cache", cache, "--model", model,
-               "--epochs", str(epochs), "--image-size", str(IMAGE_SIZE)]
-    result = subprocess.run(command, check=False, capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    command = [
+        sys.executable,
+        __file__,
+        "--step",
+        name,
+        "--folder",
+        folder,
+        "--cache",
+        cache,
+        "--model",
+        model,
+        "--epochs",
+        str(epochs),
+        "--image-size",
+        str(IMAGE_SIZE),
+    ]
+    result = subprocess.run(
+        command, check=False, capture_output=True, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    )
     if result.returncode != 0:
         raise SystemExit(f"step {name} failed:\n{result.stdout}\n{result.stderr}")
     return json.loads(result.stdout.strip().splitlines()[-1])
@@ -200,8 +244,11 @@ def main() -> None:
     if {"stream", "keras"} <= seconds.keys():
         print(f"steady cache epoch vs Keras decoding epoch: {seconds['keras'] / seconds['stream']:.1f}x")
     if {"train-cache", "train-keras"} <= seconds.keys():
-        print(f"training epoch from the cache vs from the Keras pipeline ({arguments.model} model): "
-              f"{seconds['train-keras'] / seconds['train-cache']:.2f}x")
+        print(
+            f"training epoch from the cache vs from the Keras pipeline ({arguments.model} model): "
+            f"{seconds['train-keras'] / seconds['train-cache']:.2f}x"
+        )
+
 
 if __name__ == "__main__":
     main()

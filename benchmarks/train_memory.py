@@ -37,13 +37,18 @@ def write_synthetic_cache(folder: Path, cache: Path, num_images: int, image_size
     folder.mkdir(parents=True)
     for index in range(num_images):
         (folder / f"{index + 1:06d}.jpg").touch()
-    config = {"name": f"memory_{num_images}", "data": {"source": "image_folder", "path": str(folder),
-                                                        "image_size": image_size, "cache_dir": str(cache)},
-              "model": {"kind": "vae", "z_dim": 200,
-                        "encoder": {"filters": [8, 16, 16, 16], "kernel_sizes": [3] * 4, "strides": [2] * 4},
-                        "decoder": {"filters": [16, 16, 8, 3], "kernel_sizes": [3] * 4, "strides": [2] * 4}},
-              "train": {"epochs": 1, "batch_size": 128, "validation_split": 0.05},
-              "output": {"grid_images": 32}}
+    config = {
+        "name": f"memory_{num_images}",
+        "data": {"source": "image_folder", "path": str(folder), "image_size": image_size, "cache_dir": str(cache)},
+        "model": {
+            "kind": "vae",
+            "z_dim": 200,
+            "encoder": {"filters": [8, 16, 16, 16], "kernel_sizes": [3] * 4, "strides": [2] * 4},
+            "decoder": {"filters": [16, 16, 8, 3], "kernel_sizes": [3] * 4, "strides": [2] * 4},
+        },
+        "train": {"epochs": 1, "batch_size": 128, "validation_split": 0.05},
+        "output": {"grid_images": 32},
+    }
     data_config = validate(config).data
     _, entries, preprocessing = scan(data_config)
     key = fingerprint(entries, preprocessing)
@@ -54,24 +59,44 @@ def write_synthetic_cache(folder: Path, cache: Path, num_images: int, image_size
         images = handle.create_dataset("images", (num_images, image_size, image_size, 3), np.uint8)  # contiguous
         for start in range(0, num_images, WRITE_BLOCK):
             count = min(WRITE_BLOCK, num_images - start)
-            images[start:start + count] = np.roll(faces, start // WRITE_BLOCK, axis=2)[:count]
+            images[start : start + count] = np.roll(faces, start // WRITE_BLOCK, axis=2)[:count]
         handle.create_dataset("files", data=[entry.relative_path for entry in entries], dtype=h5py.string_dtype())
-        handle.attrs.update({"fingerprint": key, "format_version": FORMAT_VERSION, "num_images": num_images,
-                             "num_skipped": 0, "num_files": num_images, "complete": True})
+        handle.attrs.update(
+            {
+                "fingerprint": key,
+                "format_version": FORMAT_VERSION,
+                "num_images": num_images,
+                "num_skipped": 0,
+                "num_files": num_images,
+                "complete": True,
+            }
+        )
     target.with_suffix(".skipped.txt").write_text("")
     config_path = folder.parent / f"memory_{num_images}.yaml"
     config_path.write_text(yaml.safe_dump(config))
     return config_path
 
 
-MEASURE = ("import resource, subprocess, sys; code = subprocess.call(sys.argv[1:]); "
-           "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, code)")
+MEASURE = (
+    "import resource, subprocess, sys; code = subprocess.call(sys.argv[1:]); "
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, code)"
+)
 
 
 def peak_rss_of_training(config_path: Path, runs: Path, epochs: int) -> tuple[float, float]:
     """(peak RSS in MB, seconds) of `vae train` on the config, in a fresh process tree."""
-    command = [sys.executable, "-m", "vaecli.cli", "train", str(config_path), "--runs-dir", str(runs), "-q",
-               "--set", f"train.epochs={epochs}"]
+    command = [
+        sys.executable,
+        "-m",
+        "vaecli.cli",
+        "train",
+        str(config_path),
+        "--runs-dir",
+        str(runs),
+        "-q",
+        "--set",
+        f"train.epochs={epochs}",
+    ]
     started = time.perf_counter()
     result = subprocess.run([sys.executable, "-c", MEASURE, *command], check=False, capture_output=True, text=True)
     seconds = time.perf_counter() - started
@@ -94,12 +119,16 @@ def main() -> None:
         config_path = write_synthetic_cache(scratch / f"folder_{size}", scratch / "cache", size, arguments.image_size)
         written = time.perf_counter() - started
         peaks[size], seconds = peak_rss_of_training(config_path, scratch / "runs", arguments.epochs)
-        uint8_mb = size * arguments.image_size ** 2 * 3 / 2**20
-        print(f"{size:7d} images ({uint8_mb:,.0f} MB as uint8, {4 * uint8_mb:,.0f} MB as float32): cache written in "
-              f"{written:.1f} s; vae train {arguments.epochs} epoch(s) in {seconds:.1f} s, peak RSS {peaks[size]:,.0f} MB")
+        uint8_mb = size * arguments.image_size**2 * 3 / 2**20
+        print(
+            f"{size:7d} images ({uint8_mb:,.0f} MB as uint8, {4 * uint8_mb:,.0f} MB as float32): cache written in "
+            f"{written:.1f} s; vae train {arguments.epochs} epoch(s) in {seconds:.1f} s, peak RSS {peaks[size]:,.0f} MB"
+        )
     sizes = sorted(peaks)
-    print(f"peak RSS ratio {sizes[-1]} vs {sizes[0]} images: {peaks[sizes[-1]] / peaks[sizes[0]]:.3f}; "
-          f"scratch folder {scratch}")
+    print(
+        f"peak RSS ratio {sizes[-1]} vs {sizes[0]} images: {peaks[sizes[-1]] / peaks[sizes[0]]:.3f}; "
+        f"scratch folder {scratch}"
+    )
 
 
 if __name__ == "__main__":

@@ -31,17 +31,26 @@ def run_vaecli(epochs: int, num_images: int, data: str, overrides: list[str]) ->
     from vaecli.config import apply_overrides, validate
     from vaecli.data.pipeline import steps_per_epoch, training_batches
     from vaecli.data.sources import SOURCES
-    from vaecli.runtime import configure_runtime, import_tensorflow
     from vaecli.models.factory import build_autoencoder
+    from vaecli.runtime import configure_runtime, import_tensorflow
 
-    config = validate(apply_overrides({
-        "name": "bench", "data": {"source": "fashion_mnist", "path": data},
-        "model": {"kind": "vae", "z_dim": 12,
-                  "encoder": {"filters": [32, 64, 64, 64], "kernel_sizes": [3] * 4, "strides": [1, 2, 2, 1]},
-                  "decoder": {"filters": [64, 64, 32, 1], "kernel_sizes": [3] * 4, "strides": [1, 2, 2, 1]}},
-        "loss": {"reconstruction": "bce", "reduction": "sum", "kl_factor": 1.0},
-        "train": {"batch_size": 128, "learning_rate": 1e-3, "epochs": epochs + 1},
-    }, overrides))
+    config = validate(
+        apply_overrides(
+            {
+                "name": "bench",
+                "data": {"source": "fashion_mnist", "path": data},
+                "model": {
+                    "kind": "vae",
+                    "z_dim": 12,
+                    "encoder": {"filters": [32, 64, 64, 64], "kernel_sizes": [3] * 4, "strides": [1, 2, 2, 1]},
+                    "decoder": {"filters": [64, 64, 32, 1], "kernel_sizes": [3] * 4, "strides": [1, 2, 2, 1]},
+                },
+                "loss": {"reconstruction": "bce", "reduction": "sum", "kl_factor": 1.0},
+                "train": {"batch_size": 128, "learning_rate": 1e-3, "epochs": epochs + 1},
+            },
+            overrides,
+        )
+    )
     import_tensorflow()
     acceleration = configure_runtime(config)
     images = SOURCES["fashion_mnist"].load(config.data).train_images[:num_images]
@@ -69,10 +78,20 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--n", type=int, default=60000, help="training images")
     parser.add_argument("--data", default=DATA, help="folder with Fashion-MNIST IDX files")
-    parser.add_argument("--set", action="append", default=[], dest="overrides",
-                        help="config override for vaecli's side, e.g. --set train.mixed_precision=off")
-    parser.add_argument("--reference-flag", action="append", default=[], dest="reference_flags",
-                        help="extra flag for the reference, e.g. --reference-flag=--bf16")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        dest="overrides",
+        help="config override for vaecli's side, e.g. --set train.mixed_precision=off",
+    )
+    parser.add_argument(
+        "--reference-flag",
+        action="append",
+        default=[],
+        dest="reference_flags",
+        help="extra flag for the reference, e.g. --reference-flag=--bf16",
+    )
     parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.inner:
@@ -83,10 +102,16 @@ def main() -> None:
     for round_number in range(1, args.rounds + 1):
         sets = [f"--set={item}" for item in args.overrides]
         ours.append(measure([sys.executable, __file__, "--inner", *common, *sets]))
-        theirs.append(measure([sys.executable, str(REFERENCE), "--arch", "seed", "--batch", "128", *common,
-                               *args.reference_flags]))
-        print(f"round {round_number}: vaecli {ours[-1]:.0f} img/s, reference {theirs[-1]:.0f} img/s, "
-              f"ratio {ours[-1] / theirs[-1]:.2f}", flush=True)
+        theirs.append(
+            measure(
+                [sys.executable, str(REFERENCE), "--arch", "seed", "--batch", "128", *common, *args.reference_flags]
+            )
+        )
+        print(
+            f"round {round_number}: vaecli {ours[-1]:.0f} img/s, reference {theirs[-1]:.0f} img/s, "
+            f"ratio {ours[-1] / theirs[-1]:.2f}",
+            flush=True,
+        )
     ratio = statistics.median(ours) / statistics.median(theirs)
     print(f"median: vaecli {statistics.median(ours):.0f} img/s, reference {statistics.median(theirs):.0f} img/s")
     print(f"ratio vaecli/reference = {ratio:.2f} (>= 1.0 means vaecli is at least as fast)")

@@ -36,9 +36,12 @@ def tiny_config(**sections) -> dict:
         "name": "tiny",
         "seed": 3,
         "data": {"source": "synthetic", "image_size": 16, "num_images": 640, "num_test_images": 64},
-        "model": {"kind": "vae", "z_dim": 4,
-                  "encoder": {"filters": [8, 16], "kernel_sizes": [3, 3], "strides": [2, 2]},
-                  "decoder": {"filters": [16, 3], "kernel_sizes": [3, 3], "strides": [2, 2]}},
+        "model": {
+            "kind": "vae",
+            "z_dim": 4,
+            "encoder": {"filters": [8, 16], "kernel_sizes": [3, 3], "strides": [2, 2]},
+            "decoder": {"filters": [16, 3], "kernel_sizes": [3, 3], "strides": [2, 2]},
+        },
         "loss": {"reconstruction": "bce", "kl_factor": 1.0},
         "train": {"epochs": 3, "batch_size": 100, "learning_rate": 3e-3, "validation_split": 0.1},
         "output": {"image_every": 1, "grid_images": 8},
@@ -57,6 +60,7 @@ def write_config(tmp_path):
         path = tmp_path / name
         path.write_text(yaml.safe_dump(config, sort_keys=False))
         return path
+
     return write
 
 

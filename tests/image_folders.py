@@ -20,8 +20,9 @@ def face_pixels(count: int, width: int, height: int, seed: int = 0) -> np.ndarra
     return np.stack(stretched)
 
 
-def write_jpeg_folder(folder: Path, count: int, size: tuple[int, int] = CELEBA_SIZE, seed: int = 0,
-                      per_subfolder: int | None = None) -> list[Path]:
+def write_jpeg_folder(
+    folder: Path, count: int, size: tuple[int, int] = CELEBA_SIZE, seed: int = 0, per_subfolder: int | None = None
+) -> list[Path]:
     """count JPEGs named 000001.jpg ... (CelebA style), optionally spread over subfolders."""
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -44,9 +45,20 @@ def _jpeg_bytes(image: Image.Image) -> bytes:
     return buffer.getvalue()
 
 
-GOOD_FILES = ("a_rgb.jpg", "b_rgb.png", "c_rgb.bmp", "d_palette.gif", "e_rgb.webp", "f_grey.png",
-              "g_palette_transparent.png", "h_rgba.png", "i_cmyk.jpg", "j_sixteen_bit.png",
-              "nested/deeper/k_upper.JPG", "l_jpeg_named.png")
+GOOD_FILES = (
+    "a_rgb.jpg",
+    "b_rgb.png",
+    "c_rgb.bmp",
+    "d_palette.gif",
+    "e_rgb.webp",
+    "f_grey.png",
+    "g_palette_transparent.png",
+    "h_rgba.png",
+    "i_cmyk.jpg",
+    "j_sixteen_bit.png",
+    "nested/deeper/k_upper.JPG",
+    "l_jpeg_named.png",
+)
 BAD_FILES = {"m_truncated.jpg": "truncated", "n_empty.jpg": "empty", "o_text.jpg": "text"}
 
 
@@ -67,12 +79,12 @@ def write_messy_folder(folder: Path) -> dict[str, np.ndarray]:
     palette.save(folder / "g_palette_transparent.png", transparency=0)
     image.convert("RGBA").save(folder / "h_rgba.png")
     image.convert("CMYK").save(folder / "i_cmyk.jpg", quality=95)
-    sixteen = (rgb[..., 0].astype(np.uint16) * 257)  # full 16-bit range: 255 * 257 = 65535
+    sixteen = rgb[..., 0].astype(np.uint16) * 257  # full 16-bit range: 255 * 257 = 65535
     Image.fromarray(sixteen).save(folder / "j_sixteen_bit.png")
     image.save(folder / "nested" / "deeper" / "k_upper.JPG", quality=95)
     (folder / "l_jpeg_named.png").write_bytes(_jpeg_bytes(image))  # a JPEG under a .png name still decodes
     whole = _jpeg_bytes(image)
-    (folder / "m_truncated.jpg").write_bytes(whole[:len(whole) // 2])
+    (folder / "m_truncated.jpg").write_bytes(whole[: len(whole) // 2])
     (folder / "n_empty.jpg").write_bytes(b"")
     (folder / "o_text.jpg").write_text("this is not an image\n")
     (folder / "readme.txt").write_text("not an image suffix: never scanned\n")

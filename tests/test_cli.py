@@ -46,13 +46,16 @@ def test_bad_config_exits_2_with_one_line_per_problem_and_no_run_folder(write_co
     assert not (tmp_path / "runs").exists()
 
 
-@pytest.mark.parametrize("args, fragment", [
-    (["train"], "missing CONFIG"),
-    (["train", "missing.yaml"], "missing.yaml: config file not found"),
-    (["train", "--resume", "runs/nothing_here"], "runs/nothing_here: no such run folder"),
-    (["train", "--set", "model.z_dim=3", "--resume", "runs/x"], "give no CONFIG, --set or --name"),
-    (["config", "show", "missing.yaml"], "config file not found"),
-])
+@pytest.mark.parametrize(
+    "args, fragment",
+    [
+        (["train"], "missing CONFIG"),
+        (["train", "missing.yaml"], "missing.yaml: config file not found"),
+        (["train", "--resume", "runs/nothing_here"], "runs/nothing_here: no such run folder"),
+        (["train", "--set", "model.z_dim=3", "--resume", "runs/x"], "give no CONFIG, --set or --name"),
+        (["config", "show", "missing.yaml"], "config file not found"),
+    ],
+)
 def test_user_errors_are_one_clear_line(args, fragment):
     result = runner.invoke(app, args)
     assert result.exit_code == 2
@@ -61,8 +64,10 @@ def test_user_errors_are_one_clear_line(args, fragment):
 
 def test_missing_data_set_exits_2_and_leaves_no_run_folder(write_config, tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
-    config = tiny_config(data={"source": "cifar10", "image_size": None, "path": str(tmp_path / "nowhere")},
-                         model={"encoder": {"filters": [8, 16], "kernel_sizes": [3, 3], "strides": [2, 2]}})
+    config = tiny_config(
+        data={"source": "cifar10", "image_size": None, "path": str(tmp_path / "nowhere")},
+        model={"encoder": {"filters": [8, 16], "kernel_sizes": [3, 3], "strides": [2, 2]}},
+    )
     result = runner.invoke(app, ["train", str(write_config(config)), "--runs-dir", str(tmp_path / "runs")])
     assert result.exit_code == 2, result.output
     assert "holds no CIFAR-10 batches" in result.output
@@ -74,6 +79,7 @@ def test_existing_run_folder_is_refused_without_force(write_config, tmp_path):
     result = runner.invoke(app, ["train", str(write_config(tiny_config())), "--runs-dir", str(tmp_path / "runs")])
     assert result.exit_code == 2 and "already exists" in result.output and "--resume" in result.output
     # --force only removes folders that are runs.
-    result = runner.invoke(app, ["train", str(write_config(tiny_config())), "--runs-dir", str(tmp_path / "runs"),
-                                 "--force"])
+    result = runner.invoke(
+        app, ["train", str(write_config(tiny_config())), "--runs-dir", str(tmp_path / "runs"), "--force"]
+    )
     assert result.exit_code == 2 and "not a run folder" in result.output

@@ -11,14 +11,24 @@ from vaecli.errors import ConfigError
 def test_defaults_are_complete_and_frozen():
     config = validate({})
     assert config.model.kind == "vae" and config.loss.reconstruction == "bce" and config.loss.reduction == "sum"
-    with pytest.raises(Exception):
+    with pytest.raises(Exception):  # noqa: B017  (pydantic's frozen-instance error)
         config.model.z_dim = 3  # frozen
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("1e-3", 0.001), ("1.0e-3", 0.001), ("-2E4", -20000.0), ("3", 3), ("true", True), ("[1, 2]", [1, 2]),
-    ("relu", "relu"), ("null", None), (".5", 0.5),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("1e-3", 0.001),
+        ("1.0e-3", 0.001),
+        ("-2E4", -20000.0),
+        ("3", 3),
+        ("true", True),
+        ("[1, 2]", [1, 2]),
+        ("relu", "relu"),
+        ("null", None),
+        (".5", 0.5),
+    ],
+)
 def test_set_values_are_read_as_yaml_scalars(text, expected):
     value = parse_scalar(text)
     assert value == expected and type(value) is type(expected)
@@ -54,23 +64,38 @@ BAD_CONFIGS = [
     ({"model": {"dropout": 1.5}}, ["model.dropout: Input should be less than 1"]),
     ({"loss": {"reconstruction": "l1"}}, ["loss.reconstruction: Input should be 'bce' or 'mse'"]),
     ({"loss": {"kl_factor": -1}}, ["loss.kl_factor: Input should be greater than or equal to 0"]),
-    ({"train": {"epochs": 0, "batch_size": -1}}, ["train.epochs: Input should be greater than or equal to 1",
-                                                  "train.batch_size: Input should be greater than or equal to 1"]),
+    (
+        {"train": {"epochs": 0, "batch_size": -1}},
+        [
+            "train.epochs: Input should be greater than or equal to 1",
+            "train.batch_size: Input should be greater than or equal to 1",
+        ],
+    ),
     ({"train": {"schedule": "linear"}}, ["train.schedule: Input should be 'constant', 'step' or 'cosine'"]),
     ({"train": {"validation_split": 1.0}}, ["train.validation_split: Input should be less than 1"]),
     ({"data": {"source": "imagenet"}}, ["data: unknown data source 'imagenet' (known: synthetic, mnist"]),
     ({"data": {"source": "mnist"}}, ["data: mnist images are 28x28; remove image_size or set it to 28"]),
     ({"name": "a b/c"}, ["name: String should match pattern"]),
-    ({"model": {"encoder": {"filters": [8, 16], "kernel_sizes": [3], "strides": [2, 2]}}},
-     ["model.encoder: filters, kernel_sizes and strides must have the same length (got 2, 1, 2)"]),
-    ({"model": {"decoder": {"filters": [16, 3], "kernel_sizes": [3, 3], "strides": [2, 1]}}},
-     ["model.decoder.strides: the decoder would output 8x8 images but the data is 16x16"]),
-    ({"model": {"decoder": {"filters": [16, 1], "kernel_sizes": [3, 3], "strides": [2, 2]}}},
-     ["model.decoder.filters: the last layer must have 3 filter(s), one per image channel of synthetic, got 1"]),
-    ({"model": {"encoder": {"filters": [8, 16, 16], "kernel_sizes": [3, 3, 3], "strides": [2, 2, 3]}}},
-     ["model.encoder.strides: their product 12 must divide the image size 16x16"]),
-    ({"model": {"encoder": {"filters": [8, 0], "kernel_sizes": [3, 3], "strides": [2, 2]}}},
-     ["model.encoder.filters: every value must be at least 1"]),
+    (
+        {"model": {"encoder": {"filters": [8, 16], "kernel_sizes": [3], "strides": [2, 2]}}},
+        ["model.encoder: filters, kernel_sizes and strides must have the same length (got 2, 1, 2)"],
+    ),
+    (
+        {"model": {"decoder": {"filters": [16, 3], "kernel_sizes": [3, 3], "strides": [2, 1]}}},
+        ["model.decoder.strides: the decoder would output 8x8 images but the data is 16x16"],
+    ),
+    (
+        {"model": {"decoder": {"filters": [16, 1], "kernel_sizes": [3, 3], "strides": [2, 2]}}},
+        ["model.decoder.filters: the last layer must have 3 filter(s), one per image channel of synthetic, got 1"],
+    ),
+    (
+        {"model": {"encoder": {"filters": [8, 16, 16], "kernel_sizes": [3, 3, 3], "strides": [2, 2, 3]}}},
+        ["model.encoder.strides: their product 12 must divide the image size 16x16"],
+    ),
+    (
+        {"model": {"encoder": {"filters": [8, 0], "kernel_sizes": [3, 3], "strides": [2, 2]}}},
+        ["model.encoder.filters: every value must be at least 1"],
+    ),
 ]
 
 
@@ -104,12 +129,15 @@ def test_missing_file_invalid_yaml_and_non_mapping(tmp_path):
         load_config(listing)
 
 
-@pytest.mark.parametrize("override, fragment", [
-    ("model.z_dim", "expected KEY=VALUE"),
-    ("=3", "expected KEY=VALUE"),
-    ("model.z_dim.x=3", "model.z_dim is a value, not a section"),
-    ("model.zz=3", "model.zz: unknown key"),
-])
+@pytest.mark.parametrize(
+    "override, fragment",
+    [
+        ("model.z_dim", "expected KEY=VALUE"),
+        ("=3", "expected KEY=VALUE"),
+        ("model.z_dim.x=3", "model.z_dim is a value, not a section"),
+        ("model.zz=3", "model.zz: unknown key"),
+    ],
+)
 def test_bad_overrides(write_config, override, fragment):
     with pytest.raises(ConfigError) as error:
         load_config(write_config(tiny_config()), [override])
@@ -127,7 +155,8 @@ def test_shipped_configs_are_valid_and_say_how_to_run_them():
 
     configs = sorted(Path(__file__).parents[1].joinpath("configs").glob("*.yaml"))
     assert {"quickstart.yaml", "mnist_z2.yaml", "fashion_mnist_z32.yaml", "cifar10_z128.yaml"} <= {
-        path.name for path in configs}
+        path.name for path in configs
+    }
     for path in configs:
         config = load_config(path)
         assert path.read_text().startswith(f"# vae train configs/{path.name}\n"), path

@@ -31,7 +31,7 @@ def test_synthetic_attributes_show_in_pixels():
     # Background colour categories differ in the corner pixel colour on average.
     corners = images[:, 0, 0].astype(float)
     means = [corners[attributes["background"] == value].mean(axis=0) for value in np.unique(attributes["background"])]
-    assert min(np.abs(a - b).sum() for i, a in enumerate(means) for b in means[i + 1:]) > 20
+    assert min(np.abs(a - b).sum() for i, a in enumerate(means) for b in means[i + 1 :]) > 20
 
 
 def write_idx(folder, prefix, images, labels):
@@ -49,8 +49,12 @@ def test_idx_files_are_read_from_an_explicit_path(tmp_path):
     test = rng.integers(0, 256, (10, 28, 28), dtype=np.uint8)
     write_idx(tmp_path / "fm", "train", train, np.arange(30, dtype=np.uint8) % 10)
     write_idx(tmp_path / "fm", "t10k", test, np.arange(10, dtype=np.uint8))
-    config = validate(tiny_config(data={"source": "fashion_mnist", "path": str(tmp_path / "fm"), "image_size": None},
-                                  model={"decoder": {"filters": [16, 1], "kernel_sizes": [3, 3], "strides": [2, 2]}}))
+    config = validate(
+        tiny_config(
+            data={"source": "fashion_mnist", "path": str(tmp_path / "fm"), "image_size": None},
+            model={"decoder": {"filters": [16, 1], "kernel_sizes": [3, 3], "strides": [2, 2]}},
+        )
+    )
     image_set = SOURCES["fashion_mnist"].load(config.data)
     assert np.array_equal(image_set.train_images[..., 0], train) and np.array_equal(image_set.test_images[..., 0], test)
     assert list(image_set.train_labels["label"][:12]) == [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1]
@@ -60,8 +64,12 @@ def test_corrupt_idx_file_is_named(tmp_path):
     folder = tmp_path / "fm"
     folder.mkdir()
     (folder / "train-images-idx3-ubyte").write_bytes(b"garbage!" * 10)
-    config = validate(tiny_config(data={"source": "mnist", "path": str(folder), "image_size": None},
-                                  model={"decoder": {"filters": [16, 1], "kernel_sizes": [3, 3], "strides": [2, 2]}}))
+    config = validate(
+        tiny_config(
+            data={"source": "mnist", "path": str(folder), "image_size": None},
+            model={"decoder": {"filters": [16, 1], "kernel_sizes": [3, 3], "strides": [2, 2]}},
+        )
+    )
     with pytest.raises(DataError, match="train-images-idx3-ubyte: not a readable IDX file"):
         SOURCES["mnist"].load(config.data)
 
@@ -69,8 +77,12 @@ def test_corrupt_idx_file_is_named(tmp_path):
 def test_missing_data_set_lists_every_place_tried(tmp_path, monkeypatch):
     monkeypatch.setenv("VAECLI_DATA", str(tmp_path / "data"))
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
-    config = validate(tiny_config(data={"source": "cifar10", "image_size": None}, model={
-        "encoder": {"filters": [8, 16], "kernel_sizes": [3, 3], "strides": [2, 2]}}))
+    config = validate(
+        tiny_config(
+            data={"source": "cifar10", "image_size": None},
+            model={"encoder": {"filters": [8, 16], "kernel_sizes": [3, 3], "strides": [2, 2]}},
+        )
+    )
     with pytest.raises(DataError) as error:
         SOURCES["cifar10"].load(config.data)
     message = "\n".join(error.value.lines)
@@ -81,8 +93,12 @@ def test_missing_data_set_lists_every_place_tried(tmp_path, monkeypatch):
 
 def test_image_shapes_per_source():
     assert image_shape(validate(tiny_config()).data) == (16, 16, 3)
-    config = validate(tiny_config(data={"source": "cifar10", "image_size": 32}, model={
-        "encoder": {"filters": [8, 16], "kernel_sizes": [3, 3], "strides": [2, 2]}}))
+    config = validate(
+        tiny_config(
+            data={"source": "cifar10", "image_size": 32},
+            model={"encoder": {"filters": [8, 16], "kernel_sizes": [3, 3], "strides": [2, 2]}},
+        )
+    )
     assert image_shape(config.data) == (32, 32, 3)
 
 
@@ -104,7 +120,7 @@ def test_training_batches_cover_each_epoch_once_in_a_seeded_order():
     images = np.arange(10, dtype=np.uint8).reshape(10, 1, 1, 1)
     batches = [b.numpy().reshape(-1) for b in training_batches(images, 4, seed=1, first_epoch=0, last_epoch=3)]
     assert [len(b) for b in batches] == [4, 4, 2] * 3  # the partial last batch is kept
-    epochs = [np.concatenate(batches[i:i + 3]) for i in (0, 3, 6)]
+    epochs = [np.concatenate(batches[i : i + 3]) for i in (0, 3, 6)]
     assert all(sorted(epoch) == list(range(10)) for epoch in epochs)
     assert not np.array_equal(epochs[0], epochs[1])
     # Resuming at epoch 2 yields exactly the batches an uninterrupted run sees in epoch 2.
@@ -136,7 +152,7 @@ def test_streamed_batches_from_a_cache_cover_each_epoch_once_in_a_seeded_order(t
     batches = read(pipeline.training_batches(images, 64, seed=1, first_epoch=0, last_epoch=3))
     per_epoch = pipeline.steps_per_epoch(700, 64)
     assert [len(b) for b in batches] == ([64] * 10 + [60]) * 3 and per_epoch == 11
-    epochs = [np.concatenate(batches[i * per_epoch:(i + 1) * per_epoch]) for i in range(3)]
+    epochs = [np.concatenate(batches[i * per_epoch : (i + 1) * per_epoch]) for i in range(3)]
     assert all(sorted(epoch) == list(rows) for epoch in epochs)
     assert not np.array_equal(epochs[0], epochs[1])
     assert abs(np.corrcoef(np.arange(700), epochs[0])[0, 1]) < 0.2  # shuffled, not a rotated sorted order

@@ -43,8 +43,12 @@ for distribute in sys.argv[3:]:
 def run_both(tmp_path, config: dict) -> tuple[list[dict], list[dict], dict]:
     path = tmp_path / "config.yaml"
     path.write_text(yaml.safe_dump(config))
-    result = subprocess.run([sys.executable, "-c", SCRIPT, str(path), str(tmp_path / "runs"), "none", "mirrored"],
-                            capture_output=True, text=True, timeout=300)
+    result = subprocess.run(
+        [sys.executable, "-c", SCRIPT, str(path), str(tmp_path / "runs"), "none", "mirrored"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
     def rows(name):
@@ -60,8 +64,9 @@ LOSS_KEYS = ("loss", "reconstruction_loss", "kl_loss", "val_loss", "val_reconstr
 def test_mirrored_on_two_devices_matches_one_device(tmp_path):
     # An AE (no sampling noise) on 587 training images in batches of 50: the last batch of 37
     # splits unevenly (19 + 18), which a per-replica mean (rather than a global one) would get wrong.
-    config = tiny_config(model={"kind": "ae"}, data={"num_images": 652},
-                         train={"epochs": 3, "batch_size": 50, "mixed_precision": False})
+    config = tiny_config(
+        model={"kind": "ae"}, data={"num_images": 652}, train={"epochs": 3, "batch_size": 50, "mixed_precision": False}
+    )
     single, mirrored, manifest = run_both(tmp_path, config)
     assert manifest["distribute"]["replicas"] == 2 and manifest["distribute"]["strategy"] == "MirroredStrategy"
     assert manifest["data"]["train"] == 587
@@ -93,22 +98,43 @@ def free_ports(count: int) -> list[int]:
 def test_multi_worker_on_two_processes_matches_one_device(tmp_path, write_config):
     # Two workers of one replica each, as two machines would run them: $TF_CONFIG names the cluster
     # and the task; each writes its own run folder.
-    config = tiny_config(model={"kind": "ae"}, data={"num_images": 652},
-                         train={"epochs": 2, "batch_size": 50, "mixed_precision": False})
+    config = tiny_config(
+        model={"kind": "ae"}, data={"num_images": 652}, train={"epochs": 2, "batch_size": 50, "mixed_precision": False}
+    )
     path = write_config(config)
     vae = str(Path(sys.executable).parent / "vae")
     cluster = {"worker": [f"localhost:{port}" for port in free_ports(2)]}
-    workers = [subprocess.Popen([vae, "train", str(path), "--set", "train.distribute=multi_worker", "--quiet",
-                                 "--runs-dir", str(tmp_path / f"worker{index}")], stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True,
-                                env={**os.environ, "TF_CONFIG": json.dumps({"cluster": cluster, "task": {
-                                    "type": "worker", "index": index}})})
-               for index in range(2)]
+    workers = [
+        subprocess.Popen(
+            [
+                vae,
+                "train",
+                str(path),
+                "--set",
+                "train.distribute=multi_worker",
+                "--quiet",
+                "--runs-dir",
+                str(tmp_path / f"worker{index}"),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={
+                **os.environ,
+                "TF_CONFIG": json.dumps({"cluster": cluster, "task": {"type": "worker", "index": index}}),
+            },
+        )
+        for index in range(2)
+    ]
     outputs = [worker.communicate(timeout=300)[0] for worker in workers]
     assert [worker.returncode for worker in workers] == [0, 0], outputs
     assert all("Traceback" not in output and "Warning" not in output for output in outputs), outputs
-    single = subprocess.run([vae, "train", str(path), "--quiet", "--runs-dir", str(tmp_path / "single")],
-                            capture_output=True, text=True, timeout=300)
+    single = subprocess.run(
+        [vae, "train", str(path), "--quiet", "--runs-dir", str(tmp_path / "single")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert single.returncode == 0, single.stdout + single.stderr
 
     def rows(folder):

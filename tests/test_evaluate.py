@@ -40,8 +40,9 @@ def test_evaluate_vae_writes_every_number_in_a_named_feature_space(workspace):
     assert likelihood["applicable"] and likelihood["iw_samples"] == 8
     assert likelihood["iwae_nats"] >= likelihood["elbo_nats"]
     assert likelihood["elbo_bits_per_dim"] == pytest.approx(-likelihood["elbo_nats"] / (16 * 16 * 3 * math.log(2)))
-    assert likelihood["elbo_nats"] == pytest.approx(-(likelihood["expected_reconstruction_nats"] +
-                                                      likelihood["kl_nats"]))
+    assert likelihood["elbo_nats"] == pytest.approx(
+        -(likelihood["expected_reconstruction_nats"] + likelihood["kl_nats"])
+    )
     # The test ELBO matches the validation loss training logged (kl_factor 1): same model, similar images.
     last = json.loads((runs / "tiny" / "metrics.jsonl").read_text().splitlines()[-1])
     assert -likelihood["elbo_nats"] == pytest.approx(last["val_loss"], rel=0.05)
@@ -66,8 +67,10 @@ def test_evaluate_vae_writes_every_number_in_a_named_feature_space(workspace):
     assert len(cached) == 1
     again = ok("evaluate", "tiny", "--runs-dir", runs, *EVALUATE_FAST)  # reuses the cached classifier
     assert "Training the feature classifier" not in again
-    assert json.loads((runs / "tiny" / "evaluation.json").read_text())["plausibility"]["rows"][2]["precision"] == \
-        rows["prior"]["precision"]  # the same seed and classifier: the same numbers
+    assert (
+        json.loads((runs / "tiny" / "evaluation.json").read_text())["plausibility"]["rows"][2]["precision"]
+        == rows["prior"]["precision"]
+    )  # the same seed and classifier: the same numbers
 
 
 def test_evaluate_ae_marks_the_bounds_not_applicable(workspace):
@@ -78,8 +81,11 @@ def test_evaluate_ae_marks_the_bounds_not_applicable(workspace):
     assert evaluation["likelihood"]["applicable"] is False and "AE" in evaluation["likelihood"]["reason"]
     assert "elbo_nats" not in evaluation["likelihood"]
     assert evaluation["likelihood"]["reconstruction"]["bce_nats"] > 0
-    assert evaluation["plausibility"]["feature_space"] == {"name": "pixels", "dimensions": 16 * 16 * 3,
-                                                           "description": "pixels area-downsampled to 16x16"}
+    assert evaluation["plausibility"]["feature_space"] == {
+        "name": "pixels",
+        "dimensions": 16 * 16 * 3,
+        "description": "pixels area-downsampled to 16x16",
+    }
     rows = evaluation["plausibility"]["rows"]
     assert rows[0]["label"] == "real images (held out)" and rows[0]["frechet_distance"] < rows[2]["frechet_distance"]
 
@@ -118,14 +124,26 @@ def test_compare_table_csv_and_plot(workspace, tmp_path, monkeypatch):
     _, runs = workspace
     ok("evaluate", "tiny", "--runs-dir", runs, *EVALUATE_FAST)
     ok("evaluate", "tiny_ae", "--runs-dir", runs, *EVALUATE_FAST, "--features", "pixels")
-    output = ok("compare", "tiny", "tiny_ae", "--runs-dir", runs, "--sort", "val_loss", "--csv",
-                tmp_path / "runs.csv", "--plot", tmp_path / "runs.png")
+    output = ok(
+        "compare",
+        "tiny",
+        "tiny_ae",
+        "--runs-dir",
+        runs,
+        "--sort",
+        "val_loss",
+        "--csv",
+        tmp_path / "runs.csv",
+        "--plot",
+        tmp_path / "runs.png",
+    )
     assert "model.kind" in output and "loss.kl_factor" not in output  # only the keys that differ
     assert "different feature spaces (classifier, pixels)" in output  # tiny_ae was evaluated in pixels
     with open(tmp_path / "runs.csv") as handle:
         rows = list(csv.DictReader(handle))
-    assert [row["run"] for row in rows] == sorted(["tiny", "tiny_ae"], key=lambda name: float(
-        next(r for r in rows if r["run"] == name)["val_loss"]))
+    assert [row["run"] for row in rows] == sorted(
+        ["tiny", "tiny_ae"], key=lambda name: float(next(r for r in rows if r["run"] == name)["val_loss"])
+    )
     by_name = {row["run"]: row for row in rows}
     assert by_name["tiny"]["model.kind"] == "vae" and by_name["tiny_ae"]["model.kind"] == "ae"
     metrics = json.loads((runs / "tiny" / "metrics.jsonl").read_text().splitlines()[-1])

@@ -83,8 +83,19 @@ def test_encode_then_decode_reproduces_the_models_reconstructions(runs, models, 
 
 
 def test_encode_file_layout_and_provenance(runs):
-    output = ok("encode", "tiny", "--runs-dir", runs, "--split", "test", "--sample", "--seed", "5",
-                "--out", runs / "z_sampled.h5")
+    output = ok(
+        "encode",
+        "tiny",
+        "--runs-dir",
+        runs,
+        "--split",
+        "test",
+        "--sample",
+        "--seed",
+        "5",
+        "--out",
+        runs / "z_sampled.h5",
+    )
     assert f"Encoded {TEST_IMAGES} test images" in output and "z_sampled.h5" in output
     manifest = json.loads((runs / "tiny" / "manifest.json").read_text())
     with h5py.File(runs / "z_sampled.h5") as handle:
@@ -113,23 +124,36 @@ def test_encode_defaults_to_the_latest_run_and_covers_all_splits(runs):
     with h5py.File(runs / "tiny_ae" / "latent" / "z_all.h5") as handle:  # LATEST is the AE
         assert "z_log_var" not in handle and handle.attrs["model_kind"] == "ae"
         codes = handle["split"][()]
-        assert [int(np.sum(codes == code)) for code in range(3)] == [manifest["train"], manifest["validation"],
-                                                                      manifest["test"]]
+        assert [int(np.sum(codes == code)) for code in range(3)] == [
+            manifest["train"],
+            manifest["validation"],
+            manifest["test"],
+        ]
     one_line_failure("encode", "--runs-dir", runs, "--sample", fragments=["--sample needs a VAE", "is an AE"])
     one_line_failure("encode", "--runs-dir", runs, "--split", "holdout", fragments=["unknown split 'holdout'"])
 
 
 def test_decode_refuses_bad_points_with_one_line(runs, tmp_path):
     np.save(tmp_path / "five.npy", np.zeros((3, 5), np.float32))
-    one_line_failure("decode", runs / "tiny", tmp_path / "five.npy",
-                     fragments=["holds 5-dimensional points but run", "tiny has z_dim 4"])
+    one_line_failure(
+        "decode",
+        runs / "tiny",
+        tmp_path / "five.npy",
+        fragments=["holds 5-dimensional points but run", "tiny has z_dim 4"],
+    )
     points = np.zeros((4, 4), np.float32)
     points[2, 1] = np.nan
     np.save(tmp_path / "nan.npy", points)
     one_line_failure("decode", runs / "tiny", tmp_path / "nan.npy", fragments=["1 non-finite value", "row 2"])
     ok("encode", runs / "tiny", "--limit", 8, "--out", tmp_path / "eight.h5")
-    one_line_failure("decode", runs / "tiny", tmp_path / "eight.h5", "--dataset", "z",
-                     fragments=["has no dataset 'z'", "z_log_var, z_mean"])
+    one_line_failure(
+        "decode",
+        runs / "tiny",
+        tmp_path / "eight.h5",
+        "--dataset",
+        "z",
+        fragments=["has no dataset 'z'", "z_log_var, z_mean"],
+    )
     one_line_failure("decode", runs / "tiny", tmp_path / "absent.h5", fragments=["absent.h5: no such file"])
 
 
@@ -162,11 +186,14 @@ def test_several_boundaries_make_one_labelled_figure(runs):
     assert Image.open(runs / "tiny_ae" / "samples" / "box_B0.5-50.png").size[1] > 3 * 48
 
 
-@pytest.mark.parametrize("flags, stem, check", [
-    (["--boundary", "2", "--symmetric"], "symmetric_B2", lambda z: np.all(np.abs(z) < 2) and np.any(z < 0)),
-    (["--radius", "3"], "sphere_R3", lambda z: np.allclose(np.linalg.norm(z, axis=1), 3, rtol=1e-5)),
-    (["--prior", "normal", "--scale", "0.5"], "prior_s0.5", lambda z: 0.3 < z.std() < 0.7),
-])
+@pytest.mark.parametrize(
+    "flags, stem, check",
+    [
+        (["--boundary", "2", "--symmetric"], "symmetric_B2", lambda z: np.all(np.abs(z) < 2) and np.any(z < 0)),
+        (["--radius", "3"], "sphere_R3", lambda z: np.allclose(np.linalg.norm(z, axis=1), 3, rtol=1e-5)),
+        (["--prior", "normal", "--scale", "0.5"], "prior_s0.5", lambda z: 0.3 < z.std() < 0.7),
+    ],
+)
 def test_other_regions(runs, flags, stem, check):
     ok("sample", "--run", runs / "tiny", *flags, "--n", 50)
     with h5py.File(runs / "tiny" / "samples" / f"{stem}.h5") as handle:
@@ -174,8 +201,16 @@ def test_other_regions(runs, flags, stem, check):
 
 
 def test_region_flags_are_exclusive(runs):
-    one_line_failure("sample", "--run", runs / "tiny", "--boundary", "1", "--radius", "2",
-                     fragments=["choose one region", "--boundary and --radius"])
+    one_line_failure(
+        "sample",
+        "--run",
+        runs / "tiny",
+        "--boundary",
+        "1",
+        "--radius",
+        "2",
+        fragments=["choose one region", "--boundary and --radius"],
+    )
     one_line_failure("sample", "--run", runs / "tiny", fragments=["choose one region"])
     one_line_failure("sample", "--run", runs / "tiny", "--boundary", "0", fragments=["positive"])
 
@@ -204,8 +239,15 @@ def test_interpolation_from_an_image_file(runs, models, tmp_path):
         ends = handle["z_mean"][()]
     np.testing.assert_allclose(ends[0], ends[1], atol=0.2)  # the resized file encodes near the original
     one_line_failure("interpolate", runs / "tiny", "--from", 999, "--to", 1, fragments=["--from 999", "64 images"])
-    one_line_failure("interpolate", runs / "tiny", "--from", "nope.png", "--to", 1,
-                     fragments=["neither an index", "nor an image file"])
+    one_line_failure(
+        "interpolate",
+        runs / "tiny",
+        "--from",
+        "nope.png",
+        "--to",
+        1,
+        fragments=["neither an index", "nor an image file"],
+    )
 
 
 def test_traverse_rows_move_one_dimension_each(runs, models):
@@ -266,8 +308,13 @@ def test_latent_stats_of_an_ae_has_no_kl(runs, tmp_path):
     assert set(statistics["box_fraction"]) == {"1", "1000"}
 
 
-COMMANDS_ON_A_RUN = [["encode"], ["decode", "points.npy"], ["interpolate", "--from", 1, "--to", 2],
-                     ["traverse", "--index", 0], ["latent-stats"]]
+COMMANDS_ON_A_RUN = [
+    ["encode"],
+    ["decode", "points.npy"],
+    ["interpolate", "--from", 1, "--to", 2],
+    ["traverse", "--index", 0],
+    ["latent-stats"],
+]
 
 
 @pytest.fixture(scope="module")
@@ -285,8 +332,15 @@ def unfinished_run(runs, tmp_path_factory):
 @pytest.mark.parametrize("command", COMMANDS_ON_A_RUN, ids=lambda command: command[0])
 def test_a_run_without_final_models_fails_clearly(unfinished_run, command):
     arguments = [command[0], unfinished_run, *command[1:]]
-    one_line_failure(*arguments, fragments=["no final models", "still RUNNING", "checkpoint holds epoch 2 of 2",
-                                            f"vae train --resume {unfinished_run}"])
+    one_line_failure(
+        *arguments,
+        fragments=[
+            "no final models",
+            "still RUNNING",
+            "checkpoint holds epoch 2 of 2",
+            f"vae train --resume {unfinished_run}",
+        ],
+    )
 
 
 def test_sample_on_an_unfinished_or_missing_run(unfinished_run, tmp_path):
@@ -314,10 +368,15 @@ def real_source_config(source, folder):
         data, channels = {"source": "fashion_mnist", "path": str(FASHION_MNIST), "limit": 300, "image_size": None}, 1
     else:
         data, channels = {"source": "cifar10", "path": str(write_fake_cifar10(folder / "cifar")), "image_size": None}, 3
-    return tiny_config(name=source, data=data, model={"kind": "vae" if channels == 1 else "ae",
-                                                      "decoder": {"filters": [16, channels], "kernel_sizes": [3, 3],
-                                                                  "strides": [2, 2]}},
-                       train={"epochs": 1, "validation_split": 0.2})
+    return tiny_config(
+        name=source,
+        data=data,
+        model={
+            "kind": "vae" if channels == 1 else "ae",
+            "decoder": {"filters": [16, channels], "kernel_sizes": [3, 3], "strides": [2, 2]},
+        },
+        train={"epochs": 1, "validation_split": 0.2},
+    )
 
 
 @pytest.mark.parametrize("source", ["fashion_mnist", "cifar10"])

@@ -24,8 +24,9 @@ def test_full_disk_while_checkpointing_fails_cleanly(write_config, tmp_path, mon
         original(path, model, epoch)
 
     monkeypatch.setattr(callbacks, "save_checkpoint", disk_full_at_epoch_2)
-    result = CliRunner().invoke(app, ["train", str(write_config(tiny_config(name="full"))), "--runs-dir",
-                                      str(tmp_path / "runs")])
+    result = CliRunner().invoke(
+        app, ["train", str(write_config(tiny_config(name="full"))), "--runs-dir", str(tmp_path / "runs")]
+    )
     run = tmp_path / "runs" / "full"
     assert result.exit_code != 0 and "Traceback" not in result.output
     assert f"cannot write {run / 'checkpoints' / 'last.h5'}: No space left on device" in result.output

@@ -25,15 +25,17 @@ from vaecli.errors import ConfigError, DataError
 
 def folder_config(folder, cache, **data):
     channels = 1 if data.get("channels") == "grayscale" else 3
-    return validate(tiny_config(data={"source": "image_folder", "path": str(folder), "image_size": 16,
-                                      "cache_dir": str(cache), **data},
-                                model={"decoder": {"filters": [16, channels], "kernel_sizes": [3, 3],
-                                                   "strides": [2, 2]}}))
+    return validate(
+        tiny_config(
+            data={"source": "image_folder", "path": str(folder), "image_size": 16, "cache_dir": str(cache), **data},
+            model={"decoder": {"filters": [16, channels], "kernel_sizes": [3, 3], "strides": [2, 2]}},
+        )
+    )
 
 
 def cached(info) -> tuple[list[str], np.ndarray]:
     with h5py.File(info.path, "r") as handle:
-        return [name.decode() for name in handle["files"][:]], handle["images"][:handle.attrs["num_images"]]
+        return [name.decode() for name in handle["files"][:]], handle["images"][: handle.attrs["num_images"]]
 
 
 def test_messy_folder_converts_every_mode_and_logs_the_unreadable(tmp_path):
@@ -47,14 +49,17 @@ def test_messy_folder_converts_every_mode_and_logs_the_unreadable(tmp_path):
     assert set(log) == set(BAD_FILES) and log["n_empty.jpg"] == "empty file"
     assert "UnidentifiedImageError" in log["o_text.jpg"] and "runcated" in log["m_truncated.jpg"]
     # Each good file decodes to (nearly) the same picture: the centre square of the 40x48 original, resized.
-    reference = np.asarray(Image.fromarray(expected["rgb"]).crop((0, 4, 40, 44)).resize((16, 16), Image.BILINEAR),
-                           np.float32)
+    reference = np.asarray(
+        Image.fromarray(expected["rgb"]).crop((0, 4, 40, 44)).resize((16, 16), Image.BILINEAR), np.float32
+    )
     for name, image in zip(names, images.astype(np.float32)):
         if name in ("f_grey.png", "j_sixteen_bit.png"):
             assert np.all(image[..., 0] == image[..., 1]) and np.all(image[..., 1] == image[..., 2]), name
             if name == "j_sixteen_bit.png":  # 16-bit scaled down, not clipped to white
-                target = np.asarray(Image.fromarray(expected["sixteen"]).crop((0, 4, 40, 44)).resize(
-                    (16, 16), Image.BILINEAR), np.float32)
+                target = np.asarray(
+                    Image.fromarray(expected["sixteen"]).crop((0, 4, 40, 44)).resize((16, 16), Image.BILINEAR),
+                    np.float32,
+                )
                 assert np.abs(image[..., 0] - target).mean() < 2, name
         elif name not in ("d_palette.gif", "g_palette_transparent.png", "i_cmyk.jpg"):
             assert np.abs(image - reference).mean() < 4, name
@@ -126,8 +131,9 @@ def test_tensorflow_decoding_agrees_with_pillow_and_with_itself_on_one_thread(tm
     names, images = cached(parallel)
     assert names == cached(serial)[0] and np.array_equal(images, cached(serial)[1])
     preprocessing = Preprocessing.from_config(config.data)
-    by_pillow = np.stack([finish(decode_rgb(tmp_path / "photos" / name, "center"), preprocessing).numpy()
-                          for name in names])
+    by_pillow = np.stack(
+        [finish(decode_rgb(tmp_path / "photos" / name, "center"), preprocessing).numpy() for name in names]
+    )
     difference = np.abs(images.astype(np.float32) - by_pillow)
     # The same libjpeg-turbo either way: decoded whole, they differ by rounding; decoded at 1/2 scale in the
     # DCT domain (which Pillow is not asked to do here), by the filtering.
@@ -209,7 +215,9 @@ def test_cached_images_index_like_an_array(tmp_path):
     assert np.array_equal(lazy[2], everything[4]) and np.array_equal(lazy[-1], everything[39])
     assert np.array_equal(lazy[1:4], everything[[3, 4, 5]]) and np.array_equal(lazy[:100], everything[rows])
     assert np.array_equal(lazy[np.array([7, 0, 7])], everything[[39, 1, 39]])  # unsorted, repeated
-    assert np.array_equal(np.asarray(lazy), everything[rows]) and np.array_equal(lazy[[0, 1], :2], everything[[1, 3], :2])
+    assert np.array_equal(np.asarray(lazy), everything[rows]) and np.array_equal(
+        lazy[[0, 1], :2], everything[[1, 3], :2]
+    )
     assert np.array_equal(np.concatenate([lazy, lazy[:1]]), everything[[*rows, 1]])
     with pytest.raises(IndexError):
         lazy[8]
@@ -234,8 +242,14 @@ def test_vae_data_prepare_command(tmp_path, write_config, capfd):
     from vaecli.cli import app
 
     write_messy_folder(tmp_path / "photos")
-    config = tiny_config(data={"source": "image_folder", "path": str(tmp_path / "photos"), "image_size": 16,
-                               "cache_dir": str(tmp_path / "cache")})
+    config = tiny_config(
+        data={
+            "source": "image_folder",
+            "path": str(tmp_path / "photos"),
+            "image_size": 16,
+            "cache_dir": str(tmp_path / "cache"),
+        }
+    )
     result = CliRunner().invoke(app, ["data", "prepare", str(write_config(config)), "--threads", "1"])
     assert result.exit_code == 0, result.output
     assert f"Cached {len(GOOD_FILES)} images" in result.output and "skipped 3 unreadable file(s)" in result.output

@@ -6,13 +6,28 @@ import pytest
 
 from vaecli.errors import LatentError
 from vaecli.latent.files import read_latents, recorded_run, write_latent_file
-from vaecli.latent.geometry import (group_dimensions, lerp, parse_dimensions, parse_parameters, parse_range,
-                                    sample_posterior, sample_region, slerp, traversal_grid)
-from vaecli.latent.stats import (active_units, components_for, dimensions_by_information, effective_rank,
-                                 kl_per_dimension, latent_statistics)
-
+from vaecli.latent.geometry import (
+    group_dimensions,
+    lerp,
+    parse_dimensions,
+    parse_parameters,
+    parse_range,
+    sample_posterior,
+    sample_region,
+    slerp,
+    traversal_grid,
+)
+from vaecli.latent.stats import (
+    active_units,
+    components_for,
+    dimensions_by_information,
+    effective_rank,
+    kl_per_dimension,
+    latent_statistics,
+)
 
 # ----------------------------------------------------------------------------------- regions
+
 
 @pytest.mark.parametrize("boundary", [0.5, 10.0, 50.0])
 def test_box_points_lie_strictly_inside_the_positive_box_and_fill_it(boundary):
@@ -47,10 +62,15 @@ def test_regions_are_deterministic_per_seed(kind):
     assert not np.array_equal(first, sample_region(kind, 2.0, 50, 6, seed=8))
 
 
-@pytest.mark.parametrize("kind, parameter, fragment", [
-    ("box", 0.0, "positive"), ("sphere", -1.0, "positive"), ("prior", float("nan"), "positive"),
-    ("cube", 1.0, "unknown latent region"),
-])
+@pytest.mark.parametrize(
+    "kind, parameter, fragment",
+    [
+        ("box", 0.0, "positive"),
+        ("sphere", -1.0, "positive"),
+        ("prior", float("nan"), "positive"),
+        ("cube", 1.0, "unknown latent region"),
+    ],
+)
 def test_bad_region_arguments_are_clear_errors(kind, parameter, fragment):
     with pytest.raises(LatentError, match=fragment) as error:
         sample_region(kind, parameter, 10, 2, seed=0)
@@ -72,6 +92,7 @@ def test_posterior_sample_has_the_posterior_spread():
 
 
 # ------------------------------------------------------------------------------ interpolation
+
 
 def test_lerp_is_evenly_spaced_with_exact_endpoints():
     start, end = np.array([0.1, -2.0, 3.3]), np.array([1.7, 0.4, -0.9])
@@ -112,6 +133,7 @@ def test_interpolation_needs_two_steps():
 
 # ---------------------------------------------------------------------------------- traversal
 
+
 def test_traversal_grid_moves_only_the_chosen_dimensions():
     centre = np.array([0.5, -1.0, 2.0, 0.0, 1.0])
     blocks = group_dimensions([0, 2, 3, 4], 2)
@@ -144,6 +166,7 @@ def test_dimension_and_range_parsing():
 
 
 # --------------------------------------------------------------------------------- statistics
+
 
 def collapsed_encoding(count=4000, seed=0):
     """6 dims: 0-2 informative (posterior tight, means spread), 3-5 collapsed to the prior."""
@@ -201,13 +224,16 @@ def test_pca_statistics_of_a_plane_in_four_dimensions():
 
 # ------------------------------------------------------------------------------- latent files
 
+
 @pytest.fixture
 def latent_file(tmp_path):
     z_mean = np.arange(40, dtype=np.float32).reshape(10, 4)
-    path = write_latent_file(tmp_path / "z.h5", {"z_mean": z_mean, "z_log_var": -z_mean, "z": None,
-                                                 "index": np.arange(10)},
-                             {"label": np.arange(10) % 3}, {"run": "tiny", "z_dim": 4, "split": "test",
-                                                             "run_path": str(tmp_path / "no_run"), "extra": None})
+    path = write_latent_file(
+        tmp_path / "z.h5",
+        {"z_mean": z_mean, "z_log_var": -z_mean, "z": None, "index": np.arange(10)},
+        {"label": np.arange(10) % 3},
+        {"run": "tiny", "z_dim": 4, "split": "test", "run_path": str(tmp_path / "no_run"), "extra": None},
+    )
     return path, z_mean
 
 
@@ -254,7 +280,8 @@ def test_read_errors_are_one_clear_sentence(latent_file, tmp_path):
     message = one_line_error(path, "z")
     assert message == f"{path} has no dataset 'z' (available: z_log_var, z_mean)"  # only 2-D datasets listed
     assert one_line_error(path, z_dim=32, run="run runs/big") == (
-        f"{path}:z_mean holds 4-dimensional points but run runs/big has z_dim 32")
+        f"{path}:z_mean holds 4-dimensional points but run runs/big has z_dim 32"
+    )
     assert "--limit must be at least 1" in one_line_error(path, limit=0)
 
 
@@ -283,12 +310,15 @@ def test_wrong_rank_and_non_finite_values(tmp_path):
 
 # ------------------------------------------------------------------------------- command line
 
+
 def test_the_registered_commands_keep_tensorflow_out_of_start_up():
     import subprocess
     import sys
 
-    code = ("import sys; from vaecli.cli import app; "
-            "sys.exit('tensorflow' in sys.modules or 'keras' in sys.modules or 'h5py' in sys.modules)")
+    code = (
+        "import sys; from vaecli.cli import app; "
+        "sys.exit('tensorflow' in sys.modules or 'keras' in sys.modules or 'h5py' in sys.modules)"
+    )
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 

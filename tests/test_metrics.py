@@ -72,8 +72,10 @@ def test_chunked_distances_match_a_brute_force_reference(monkeypatch):
         distances = np.linalg.norm(points[:, None] - centres[None], axis=-1)
         return float(np.mean(np.any(distances <= radii[None], axis=1)))
 
-    expected = (reference_coverage(generated, real, reference_radii(real, 3)),
-                reference_coverage(real, generated, reference_radii(generated, 3)))
+    expected = (
+        reference_coverage(generated, real, reference_radii(real, 3)),
+        reference_coverage(real, generated, reference_radii(generated, 3)),
+    )
     monkeypatch.setattr(metrics, "DISTANCE_CHUNK_ELEMENTS", 1000)  # blocks of 3-5 rows
     assert precision_recall(real, generated) == pytest.approx(expected)
     assert 0.3 < expected[0] < 1.0 and 0.3 < expected[1] < 1.0  # a case that can tell them apart
@@ -113,8 +115,9 @@ def test_frechet_distance_from_moments_with_non_commuting_covariances():
 
 def test_frechet_distance_of_diagonal_covariances():
     # Commuting covariances: Tr(S1 + S2 - 2 sqrt(S1 S2)) = sum (sqrt a - sqrt b)^2.
-    distance = frechet_distance_from_moments(np.zeros(3), np.diag([1.0, 4.0, 9.0]),
-                                             np.zeros(3), np.diag([4.0, 4.0, 1.0]))
+    distance = frechet_distance_from_moments(
+        np.zeros(3), np.diag([1.0, 4.0, 9.0]), np.zeros(3), np.diag([4.0, 4.0, 1.0])
+    )
     assert distance == pytest.approx(1.0 + 0.0 + 4.0)
 
 

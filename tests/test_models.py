@@ -30,18 +30,34 @@ def test_ae_encoder_gives_one_code():
 def test_book_architecture_on_28x28_grey():
     from vaecli.models import build_decoder, build_encoder
 
-    config = validate({"data": {"source": "fashion_mnist"}, "model": {
-        "z_dim": 2, "decoder": {"filters": [64, 64, 32, 1], "kernel_sizes": [3] * 4, "strides": [1, 2, 2, 1]}}})
+    config = validate(
+        {
+            "data": {"source": "fashion_mnist"},
+            "model": {
+                "z_dim": 2,
+                "decoder": {"filters": [64, 64, 32, 1], "kernel_sizes": [3] * 4, "strides": [1, 2, 2, 1]},
+            },
+        }
+    )
     encoder, decoder = build_encoder(config, (28, 28, 1)), build_decoder(config, (28, 28, 1))
     assert encoder.get_layer("flatten").output.shape[1:] == (7 * 7 * 64,)
     assert decoder.output.shape[1:] == (28, 28, 1)
     assert [layer.strides for layer in encoder.layers if "conv" in layer.name and hasattr(layer, "strides")] == [
-        (1, 1), (2, 2), (2, 2), (1, 1)]
+        (1, 1),
+        (2, 2),
+        (2, 2),
+        (1, 1),
+    ]
 
 
-@pytest.mark.parametrize("activation, dropout_class, initializer", [
-    ("selu", "AlphaDropout", "LecunNormal"), ("relu", "Dropout", "GlorotUniform"),
-    ("leaky_relu", "Dropout", "GlorotUniform")])
+@pytest.mark.parametrize(
+    "activation, dropout_class, initializer",
+    [
+        ("selu", "AlphaDropout", "LecunNormal"),
+        ("relu", "Dropout", "GlorotUniform"),
+        ("leaky_relu", "Dropout", "GlorotUniform"),
+    ],
+)
 def test_activation_dropout_and_init_follow_the_config(activation, dropout_class, initializer):
     _, encoder, decoder = build(model={"activation": activation, "dropout": 0.2, "batch_norm": True})
     names = [type(layer).__name__ for layer in encoder.layers]

@@ -7,8 +7,14 @@ from rich.console import Console
 
 from vaecli.callbacks import ProgressDisplay, format_losses
 
-LOGS = {"loss": 120.5, "reconstruction_loss": 100.25, "kl_loss": 20.25, "val_loss": 130.0,
-        "val_reconstruction_loss": 110.0, "val_kl_loss": 20.0}
+LOGS = {
+    "loss": 120.5,
+    "reconstruction_loss": 100.25,
+    "kl_loss": 20.25,
+    "val_loss": 130.0,
+    "val_reconstruction_loss": 110.0,
+    "val_kl_loss": 20.0,
+}
 
 
 def run_epoch(console, quiet=False):
@@ -24,8 +30,11 @@ def run_epoch(console, quiet=False):
 def test_plain_output_is_one_line_per_epoch():
     lines = run_epoch(Console(file=io.StringIO(), force_terminal=False, width=200)).splitlines()
     assert len(lines) == 1
-    assert re.fullmatch(r"epoch 1/3  loss 120\.5  reco 100\.2  kl 20\.25  \|  val_loss 130  val_reco 110  val_kl 20  "
-                        r"\(\d+\.\d s\)", lines[0]), lines[0]
+    assert re.fullmatch(
+        r"epoch 1/3  loss 120\.5  reco 100\.2  kl 20\.25  \|  val_loss 130  val_reco 110  val_kl 20  "
+        r"\(\d+\.\d s\)",
+        lines[0],
+    ), lines[0]
 
 
 def test_terminal_shows_a_live_bar_with_speed_and_losses():

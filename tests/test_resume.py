@@ -18,9 +18,14 @@ TIMING_KEYS = ("seconds", "images_per_second")
 
 
 def vae(*args, **popen):
-    return subprocess.Popen([sys.executable, "-m", "vaecli.cli", *map(str, args)], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
-                            **popen)
+    return subprocess.Popen(
+        [sys.executable, "-m", "vaecli.cli", *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+        **popen,
+    )
 
 
 def finish(process, timeout=240):
@@ -57,8 +62,7 @@ def weights(run):
         return [handle[group][key][()] for group in ("model", "optimizer") for key in sorted(handle[group])]
 
 
-CONFIG = tiny_config(data={"num_images": 4000}, train={"epochs": 5, "batch_size": 50},
-                     output={"image_every": 2})
+CONFIG = tiny_config(data={"num_images": 4000}, train={"epochs": 5, "batch_size": 50}, output={"image_every": 2})
 
 
 def test_sigkill_then_resume_matches_an_uninterrupted_run(write_config, tmp_path):
@@ -115,10 +119,18 @@ def test_an_interrupted_image_folder_run_resumes_exactly(tmp_path, monkeypatch):
     from vaecli.training import train
 
     write_jpeg_folder(tmp_path / "photos", 150, size=(30, 30))
-    config = validate(tiny_config(train={"epochs": 3, "batch_size": 32},
-                                  task={"kind": "denoise", "noise_std": 0.1, "drop_fraction": 0.1},
-                                  data={"source": "image_folder", "path": str(tmp_path / "photos"), "image_size": 16,
-                                        "cache_dir": str(tmp_path / "cache")}))
+    config = validate(
+        tiny_config(
+            train={"epochs": 3, "batch_size": 32},
+            task={"kind": "denoise", "noise_std": 0.1, "drop_fraction": 0.1},
+            data={
+                "source": "image_folder",
+                "path": str(tmp_path / "photos"),
+                "image_size": 16,
+                "cache_dir": str(tmp_path / "cache"),
+            },
+        )
+    )
     train(config, RunPaths(tmp_path / "a" / "tiny"), quiet=True)
 
     original = EpochRecorder.on_epoch_end

@@ -72,8 +72,9 @@ def metrics(run):
 def test_denoise_run_end_to_end_with_three_row_grids(write_config, tmp_path):
     from vaecli.cli import app
 
-    config = tiny_config(name="denoise", task={"kind": "denoise", "noise_std": 0.1, "drop_fraction": 0.2},
-                         train={"epochs": 2})
+    config = tiny_config(
+        name="denoise", task={"kind": "denoise", "noise_std": 0.1, "drop_fraction": 0.2}, train={"epochs": 2}
+    )
     result = runner.invoke(app, ["train", str(write_config(config)), "--runs-dir", str(tmp_path / "runs"), "-q"])
     assert result.exit_code == 0, result.output
     run = tmp_path / "runs" / "denoise"
@@ -87,7 +88,7 @@ def test_denoise_run_end_to_end_with_three_row_grids(write_config, tmp_path):
     # 8 images in one row per group, three groups (clean, corrupted, output) of 16 px cells, shown 4x.
     assert grid.shape[0] == (3 * (16 + 2) + 2) * 4
     cell = 4 * 2  # the first cell of each row group, inside the padding
-    clean, corrupted = grid[cell:cell + 64, cell:cell + 64], grid[cell + 72:cell + 136, cell:cell + 64]
+    clean, corrupted = grid[cell : cell + 64, cell : cell + 64], grid[cell + 72 : cell + 136, cell : cell + 64]
     assert np.mean(np.all(corrupted == 0, axis=-1)) > 0.05 > np.mean(np.all(clean == 0, axis=-1))
 
 
@@ -97,9 +98,17 @@ def test_recolor_run_on_an_image_folder_then_encode_its_test_split(write_config,
     from vaecli.run import load_run
 
     write_jpeg_folder(tmp_path / "photos", 120, size=(40, 48))
-    config = tiny_config(name="recolor", task={"kind": "recolor"}, train={"epochs": 2, "batch_size": 32},
-                         data={"source": "image_folder", "path": str(tmp_path / "photos"), "image_size": 16,
-                               "cache_dir": str(tmp_path / "cache")})
+    config = tiny_config(
+        name="recolor",
+        task={"kind": "recolor"},
+        train={"epochs": 2, "batch_size": 32},
+        data={
+            "source": "image_folder",
+            "path": str(tmp_path / "photos"),
+            "image_size": 16,
+            "cache_dir": str(tmp_path / "cache"),
+        },
+    )
     result = runner.invoke(app, ["train", str(write_config(config)), "--runs-dir", str(tmp_path / "runs")])
     assert result.exit_code == 0, result.output
     assert "Cached 120 images" in result.output and "no unreadable files" in result.output
@@ -109,7 +118,7 @@ def test_recolor_run_on_an_image_folder_then_encode_its_test_split(write_config,
     assert manifest["data"]["cache"].startswith(str(tmp_path / "cache")) and manifest["task"]["kind"] == "recolor"
     assert len(metrics(run)) == 2
     grid = np.asarray(Image.open(run / "images" / "reconstructions_e0002.png"))
-    middle = grid[8 + 72:8 + 136, 8:8 + 64].astype(int)  # the grey input row
+    middle = grid[8 + 72 : 8 + 136, 8 : 8 + 64].astype(int)  # the grey input row
     assert np.abs(middle[..., 0] - middle[..., 1]).max() <= 1
     trained = load_run(run)
     encoded = trained.encode_split("test")

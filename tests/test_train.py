@@ -38,9 +38,18 @@ def tiny_run(tmp_path_factory):
 
 def test_run_folder_is_complete(tiny_run):
     run, output = tiny_run
-    for name in ("config.yaml", "manifest.json", "metrics.jsonl", "metrics.csv", "checkpoints/last.h5",
-                 "encoder.keras", "decoder.keras", "loss_curve.png", "images/reconstructions_e0004.png",
-                 "images/samples_e0001.png"):
+    for name in (
+        "config.yaml",
+        "manifest.json",
+        "metrics.jsonl",
+        "metrics.csv",
+        "checkpoints/last.h5",
+        "encoder.keras",
+        "decoder.keras",
+        "loss_curve.png",
+        "images/reconstructions_e0004.png",
+        "images/samples_e0001.png",
+    ):
         assert (run / name).is_file(), name
     assert any((run / "tensorboard").iterdir())
     assert (run.parent / "LATEST").read_text().strip() == "tiny"
@@ -84,8 +93,9 @@ def test_final_models_load_and_reproduce_the_validation_loss_scale(tiny_run):
 
 
 def test_mean_reduction_and_mse_and_ae(write_config, tmp_path):
-    config = tiny_config(name="ae_mse", model={"kind": "ae"}, loss={"reconstruction": "mse", "reduction": "mean"},
-                         train={"epochs": 2})
+    config = tiny_config(
+        name="ae_mse", model={"kind": "ae"}, loss={"reconstruction": "mse", "reduction": "mean"}, train={"epochs": 2}
+    )
     result = train(write_config(config), tmp_path / "runs", "--quiet")
     assert result.exit_code == 0, result.output
     run = tmp_path / "runs" / "ae_mse"
@@ -116,11 +126,16 @@ def test_schedules_change_the_learning_rate(write_config, tmp_path):
 
 
 def test_real_fashion_mnist_subset(write_config, tmp_path, fashion_mnist_folder):
-    config = tiny_config(name="fmnist", data={"source": "fashion_mnist", "path": str(fashion_mnist_folder),
-                                              "image_size": None, "limit": 3000},
-                         model={"z_dim": 8, "encoder": {"filters": [16, 32], "kernel_sizes": [3, 3], "strides": [2, 2]},
-                                "decoder": {"filters": [32, 1], "kernel_sizes": [3, 3], "strides": [2, 2]}},
-                         train={"epochs": 3, "batch_size": 64})
+    config = tiny_config(
+        name="fmnist",
+        data={"source": "fashion_mnist", "path": str(fashion_mnist_folder), "image_size": None, "limit": 3000},
+        model={
+            "z_dim": 8,
+            "encoder": {"filters": [16, 32], "kernel_sizes": [3, 3], "strides": [2, 2]},
+            "decoder": {"filters": [32, 1], "kernel_sizes": [3, 3], "strides": [2, 2]},
+        },
+        train={"epochs": 3, "batch_size": 64},
+    )
     result = train(write_config(config), tmp_path / "runs")
     assert result.exit_code == 0, result.output
     rows = metrics(tmp_path / "runs" / "fmnist")

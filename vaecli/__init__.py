@@ -15,10 +15,17 @@ from importlib import import_module
 __version__ = "0.1.0"
 
 _PUBLIC = {
-    "train": "vaecli.api", "load_run": "vaecli.run", "Run": "vaecli.run",
-    "compare": "vaecli.evaluation.compare", "sweep": "vaecli.sweep", "load_config": "vaecli.config",
-    "VaeError": "vaecli.errors", "ConfigError": "vaecli.errors", "DataError": "vaecli.errors",
-    "RunError": "vaecli.errors", "LatentError": "vaecli.errors",
+    "train": "vaecli.api",
+    "load_run": "vaecli.run",
+    "Run": "vaecli.run",
+    "compare": "vaecli.evaluation.compare",
+    "sweep": "vaecli.sweep",
+    "load_config": "vaecli.config",
+    "VaeError": "vaecli.errors",
+    "ConfigError": "vaecli.errors",
+    "DataError": "vaecli.errors",
+    "RunError": "vaecli.errors",
+    "LatentError": "vaecli.errors",
 }
 __all__ = sorted(_PUBLIC)
 

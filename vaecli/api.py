@@ -16,9 +16,17 @@ if TYPE_CHECKING:
     from vaecli.run import Run
 
 
-def train(config: str | Path | ExperimentConfig | None = None, *, overrides: dict | list[str] | None = None,
-          name: str | None = None, runs_dir: str | Path = "runs", resume: str | Path | None = None,
-          force: bool = False, quiet: bool = False, console=None) -> Run:
+def train(
+    config: str | Path | ExperimentConfig | None = None,
+    *,
+    overrides: dict | list[str] | None = None,
+    name: str | None = None,
+    runs_dir: str | Path = "runs",
+    resume: str | Path | None = None,
+    force: bool = False,
+    quiet: bool = False,
+    console=None,
+) -> Run:
     """Train a config into runs_dir/NAME (or continue the run in `resume`) and return the finished Run.
 
     config is a YAML file or an ExperimentConfig; overrides are `--set` values, as a dict
@@ -50,8 +58,9 @@ def train(config: str | Path | ExperimentConfig | None = None, *, overrides: dic
         experiment = load_config(paths.config)
     else:
         if config is None:
-            raise ConfigError("missing CONFIG: give an experiment config (e.g. configs/quickstart.yaml) "
-                              "or --resume RUN")
+            raise ConfigError(
+                "missing CONFIG: give an experiment config (e.g. configs/quickstart.yaml) or --resume RUN"
+            )
         extra = override_list + ([f"name={name}"] if name else [])
         if isinstance(config, ExperimentConfig):
             from vaecli.config import apply_overrides
@@ -61,9 +70,12 @@ def train(config: str | Path | ExperimentConfig | None = None, *, overrides: dic
             experiment = load_config(config, extra)
         paths = prepare_new_run(Path(runs_dir), experiment.name, force)
     if not quiet:
-        console.print(f"{'Resuming' if resume else 'Training'} [bold]{paths.root}[/bold] "
-                      f"({experiment.model.kind}, z_dim {experiment.model.z_dim}, {experiment.data.source}, "
-                      f"{experiment.train.epochs} epochs)", highlight=False)
+        console.print(
+            f"{'Resuming' if resume else 'Training'} [bold]{paths.root}[/bold] "
+            f"({experiment.model.kind}, z_dim {experiment.model.z_dim}, {experiment.data.source}, "
+            f"{experiment.train.epochs} epochs)",
+            highlight=False,
+        )
     train_loop(experiment, paths, resume=resume is not None, console=console, quiet=quiet)
     return Run(paths)
 
@@ -75,6 +87,8 @@ def _override_list(overrides: dict | list[str] | None) -> list[str]:
     if isinstance(overrides, dict):
         import yaml
 
-        return [f"{key}={yaml.safe_dump(value, default_flow_style=True).strip().removesuffix('...').strip()}"
-                for key, value in overrides.items()]
+        return [
+            f"{key}={yaml.safe_dump(value, default_flow_style=True).strip().removesuffix('...').strip()}"
+            for key, value in overrides.items()
+        ]
     return list(overrides)

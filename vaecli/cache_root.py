@@ -1,8 +1,8 @@
 """Where vaecli keeps what it can rebuild: image-folder caches and trained feature classifiers.
 
-    $VAECLI_CACHE                   when set
-    $XDG_CACHE_HOME/vaecli          else, when XDG_CACHE_HOME is set
-    ~/.cache/vaecli                 else
+$VAECLI_CACHE                   when set
+$XDG_CACHE_HOME/vaecli          else, when XDG_CACHE_HOME is set
+~/.cache/vaecli                 else
 """
 
 from __future__ import annotations

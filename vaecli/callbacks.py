@@ -53,8 +53,16 @@ class EpochRecorder(keras.callbacks.Callback):
     the metrics; resume drops metric rows past the checkpoint's epoch.
     """
 
-    def __init__(self, paths: RunPaths, config, rows: list[dict], grid_images: np.ndarray, sample_z: np.ndarray,
-                 images_per_epoch: int, grid_inputs: np.ndarray | None = None):
+    def __init__(
+        self,
+        paths: RunPaths,
+        config,
+        rows: list[dict],
+        grid_images: np.ndarray,
+        sample_z: np.ndarray,
+        images_per_epoch: int,
+        grid_inputs: np.ndarray | None = None,
+    ):
         super().__init__()
         self.paths, self.config, self.rows = paths, config, rows
         self.grid_images, self.sample_z = grid_images, sample_z
@@ -73,9 +81,13 @@ class EpochRecorder(keras.callbacks.Callback):
         if not all(math.isfinite(float(value)) for value in logs.values()):
             raise NonFiniteLoss(epoch_number, "validation", {key: float(value) for key, value in logs.items()})
         seconds = time.perf_counter() - self.started
-        row = {"epoch": epoch_number, **{key: float(value) for key, value in logs.items()},
-               "learning_rate": float(self.model.optimizer.learning_rate.numpy()),
-               "seconds": round(seconds, 3), "images_per_second": round(self.images_per_epoch / seconds, 1)}
+        row = {
+            "epoch": epoch_number,
+            **{key: float(value) for key, value in logs.items()},
+            "learning_rate": float(self.model.optimizer.learning_rate.numpy()),
+            "seconds": round(seconds, 3),
+            "images_per_second": round(self.images_per_epoch / seconds, 1),
+        }
         self.rows.append(row)
         last_epoch = epoch_number == self.config.train.epochs
         with self.writer.as_default(step=epoch_number):
@@ -103,7 +115,8 @@ class EpochRecorder(keras.callbacks.Callback):
         # Rows of clean images and outputs; with a corrupting task, clean / corrupted input / output.
         row_groups = [images, reconstructions] if self.grid_inputs is None else [images, inputs, reconstructions]
         reconstruction_grid = image_io.enlarge_small(
-            image_io.make_grid(image_io.interleave_row_groups(row_groups, columns), columns), size)
+            image_io.make_grid(image_io.interleave_row_groups(row_groups, columns), columns), size
+        )
         sample_grid = image_io.enlarge_small(image_io.make_grid(samples, columns), size)
         image_io.save_png(self.paths.reconstruction_grid(epoch_number), reconstruction_grid)
         image_io.save_png(self.paths.sample_grid(epoch_number), sample_grid)
@@ -142,8 +155,12 @@ class ProgressDisplay(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         if self.progress is not None:
             seconds = max(time.perf_counter() - self.started, 1e-9)
-            self.progress.update(self.task, completed=batch + 1, losses=format_losses(logs or {}),
-                                 speed=f"{(batch + 1) * self.batch_size / seconds:,.0f} img/s")
+            self.progress.update(
+                self.task,
+                completed=batch + 1,
+                losses=format_losses(logs or {}),
+                speed=f"{(batch + 1) * self.batch_size / seconds:,.0f} img/s",
+            )
 
     def _stop_bar(self):
         if self.progress is not None:
@@ -155,9 +172,12 @@ class ProgressDisplay(keras.callbacks.Callback):
         if not self.quiet:
             seconds = time.perf_counter() - self.started
             validation = format_losses(logs, "val_")
-            self.console.print(f"epoch {epoch + 1}/{self.epochs}  {format_losses(logs)}"
-                               f"{'  |  ' + validation if validation else ''}  ({seconds:.1f} s)",
-                               highlight=False, soft_wrap=True)
+            self.console.print(
+                f"epoch {epoch + 1}/{self.epochs}  {format_losses(logs)}"
+                f"{'  |  ' + validation if validation else ''}  ({seconds:.1f} s)",
+                highlight=False,
+                soft_wrap=True,
+            )
 
     def on_train_end(self, logs=None):
         self._stop_bar()

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import h5py
 
-from vaecli.errors import RunError
 from vaecli.atomic import atomic_path
+from vaecli.errors import RunError
 
 
 def _variable_groups(model) -> dict[str, list]:
@@ -21,14 +21,13 @@ def _variable_groups(model) -> dict[str, list]:
 
 def save_checkpoint(path: Path, model, epoch: int) -> None:
     """Write the state after `epoch` completed epochs; the old file stays until the new one is whole."""
-    with atomic_path(path) as temporary:
-        with h5py.File(temporary, "w") as handle:
-            handle.attrs["epoch"] = epoch
-            for group_name, variables in _variable_groups(model).items():
-                group = handle.create_group(group_name)
-                for index, variable in enumerate(variables):
-                    dataset = group.create_dataset(f"{index:05d}", data=variable.numpy())
-                    dataset.attrs["path"] = variable.path
+    with atomic_path(path) as temporary, h5py.File(temporary, "w") as handle:
+        handle.attrs["epoch"] = epoch
+        for group_name, variables in _variable_groups(model).items():
+            group = handle.create_group(group_name)
+            for index, variable in enumerate(variables):
+                dataset = group.create_dataset(f"{index:05d}", data=variable.numpy())
+                dataset.attrs["path"] = variable.path
 
 
 def checkpoint_epoch(path: Path) -> int:
@@ -50,8 +49,10 @@ def load_checkpoint(path: Path, model) -> int:
             for group_name, variables in _variable_groups(model).items():
                 stored = handle[group_name]
                 if len(stored) != len(variables):
-                    raise RunError(f"{path}: the checkpoint holds {len(stored)} {group_name} variables but this "
-                                   f"model has {len(variables)}; was the config changed?")
+                    raise RunError(
+                        f"{path}: the checkpoint holds {len(stored)} {group_name} variables but this "
+                        f"model has {len(variables)}; was the config changed?"
+                    )
                 for index, variable in enumerate(variables):
                     variable.assign(stored[f"{index:05d}"][()])
             return int(handle.attrs["epoch"])

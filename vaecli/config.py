@@ -51,8 +51,10 @@ class DataConfig(Section):
         if self.source == "image_folder" and not self.path:
             raise ValueError("the image_folder source needs data.path, the folder that holds the images")
         if isinstance(self.crop, list) and (len(self.crop) != 4 or min(self.crop[:2]) < 0 or min(self.crop[2:]) < 1):
-            raise ValueError(f"data.crop must be 'center' or [top, left, height, width] with top, left >= 0 and "
-                             f"height, width >= 1, got {self.crop}")
+            raise ValueError(
+                f"data.crop must be 'center' or [top, left, height, width] with top, left >= 0 and "
+                f"height, width >= 1, got {self.crop}"
+            )
         return self
 
 
@@ -147,7 +149,9 @@ class _Loader(yaml.SafeLoader):
 
 _Loader.add_implicit_resolver(
     "tag:yaml.org,2002:float",
-    re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$|^[-+]?(\d[\d_]*\.\d*|\.\d+)$|^[-+]?\.(inf|Inf|INF)$|^\.(nan|NaN|NAN)$"),
+    re.compile(
+        r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$|^[-+]?(\d[\d_]*\.\d*|\.\d+)$|^[-+]?\.(inf|Inf|INF)$|^\.(nan|NaN|NAN)$"
+    ),
     list("-+0123456789."),
 )
 
@@ -191,7 +195,7 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
         for depth, part in enumerate(parts[:-1]):
             child = node.setdefault(part, {})
             if not isinstance(child, dict):
-                raise ConfigError(f"--set {item}: {'.'.join(parts[:depth + 1])} is a value, not a section")
+                raise ConfigError(f"--set {item}: {'.'.join(parts[: depth + 1])} is a value, not a section")
             node = child
         node[parts[-1]] = parse_scalar(value)
     return data
@@ -250,8 +254,10 @@ def architecture_problems(config: ExperimentConfig) -> list[str]:
         stack: ConvStack = getattr(model, side)
         lengths = {len(stack.filters), len(stack.kernel_sizes), len(stack.strides)}
         if len(lengths) > 1:
-            problems.append(f"model.{side}: filters, kernel_sizes and strides must have the same length "
-                            f"(got {len(stack.filters)}, {len(stack.kernel_sizes)}, {len(stack.strides)})")
+            problems.append(
+                f"model.{side}: filters, kernel_sizes and strides must have the same length "
+                f"(got {len(stack.filters)}, {len(stack.kernel_sizes)}, {len(stack.strides)})"
+            )
         for key in ("filters", "kernel_sizes", "strides"):
             if any(value < 1 for value in getattr(stack, key)):
                 problems.append(f"model.{side}.{key}: every value must be at least 1")
@@ -263,17 +269,22 @@ def architecture_problems(config: ExperimentConfig) -> list[str]:
         return [f"data: {error}"]
     encoder_stride = math.prod(model.encoder.strides)
     if height % encoder_stride or width % encoder_stride:
-        return [f"model.encoder.strides: their product {encoder_stride} must divide the image size "
-                f"{height}x{width}"]
-    decoded = (height // encoder_stride * math.prod(model.decoder.strides),
-               width // encoder_stride * math.prod(model.decoder.strides))
+        return [f"model.encoder.strides: their product {encoder_stride} must divide the image size {height}x{width}"]
+    decoded = (
+        height // encoder_stride * math.prod(model.decoder.strides),
+        width // encoder_stride * math.prod(model.decoder.strides),
+    )
     if decoded != (height, width):
-        problems.append(f"model.decoder.strides: the decoder would output {decoded[0]}x{decoded[1]} images "
-                        f"but the data is {height}x{width} (the decoder's stride product must equal the "
-                        f"encoder's, {encoder_stride})")
+        problems.append(
+            f"model.decoder.strides: the decoder would output {decoded[0]}x{decoded[1]} images "
+            f"but the data is {height}x{width} (the decoder's stride product must equal the "
+            f"encoder's, {encoder_stride})"
+        )
     if config.task.kind == "recolor" and channels != 3:
         problems.append(f"task.kind: recolor needs colour images, but {config.data.source} gives {channels} channel(s)")
     if model.decoder.filters[-1] != channels:
-        problems.append(f"model.decoder.filters: the last layer must have {channels} filter(s), one per "
-                        f"image channel of {config.data.source}, got {model.decoder.filters[-1]}")
+        problems.append(
+            f"model.decoder.filters: the last layer must have {channels} filter(s), one per "
+            f"image channel of {config.data.source}, got {model.decoder.filters[-1]}"
+        )
     return problems

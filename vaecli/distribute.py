@@ -37,8 +37,10 @@ def _multi_worker():
     except ValueError:
         raise ConfigError("train.distribute multi_worker: $TF_CONFIG is not valid JSON") from None
     if not cluster:
-        raise ConfigError("train.distribute multi_worker needs $TF_CONFIG describing the cluster and this worker's "
-                          "task (see https://www.tensorflow.org/guide/distributed_training)")
+        raise ConfigError(
+            "train.distribute multi_worker needs $TF_CONFIG describing the cluster and this worker's "
+            "task (see https://www.tensorflow.org/guide/distributed_training)"
+        )
     with quiet_stderr():  # the runtime starts here, with its chatter; it waits for every worker to join
         return import_tensorflow(start_runtime=False).distribute.MultiWorkerMirroredStrategy()
 
@@ -60,8 +62,11 @@ def describe(strategy) -> dict:
     """What the manifest records about distribution."""
     if strategy is None:
         return {"strategy": "none", "replicas": 1}
-    return {"strategy": type(strategy).__name__, "replicas": int(strategy.num_replicas_in_sync),
-            "devices": list(getattr(strategy.extended, "worker_devices", []))}
+    return {
+        "strategy": type(strategy).__name__,
+        "replicas": int(strategy.num_replicas_in_sync),
+        "devices": list(getattr(strategy.extended, "worker_devices", [])),
+    }
 
 
 def check_even_first_batches(strategy, batch_size: int, split_sizes: dict[str, int]) -> None:
@@ -74,9 +79,11 @@ def check_even_first_batches(strategy, batch_size: int, split_sizes: dict[str, i
     for split, size in split_sizes.items():
         first = min(batch_size, size)
         if size and first % replicas:
-            raise ConfigError(f"train.batch_size: the first {split} batch holds {first} images, which do not split "
-                              f"evenly over the {replicas} replicas of train.distribute; use a multiple of {replicas}"
-                              + (f" no larger than the {size} {split} images" if size < batch_size else ""))
+            raise ConfigError(
+                f"train.batch_size: the first {split} batch holds {first} images, which do not split "
+                f"evenly over the {replicas} replicas of train.distribute; use a multiple of {replicas}"
+                + (f" no larger than the {size} {split} images" if size < batch_size else "")
+            )
 
 
 def collective_safe(batches):

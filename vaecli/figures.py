@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vaecli.images import make_grid, to_uint8
 from vaecli.atomic import atomic_path
+from vaecli.images import make_grid, to_uint8
 
 DPI = 100
 MIN_DISPLAYED_PIXELS = 48  # small images (16x16, 28x28) are enlarged to at least this on screen
@@ -45,8 +45,9 @@ def _show(axis, picture: np.ndarray) -> None:
         axis.imshow(picture, interpolation="nearest")
 
 
-def labelled_rows(path: Path, rows: list[np.ndarray], row_labels: list[str], title: str = "",
-                  column_labels: list[str] | None = None) -> Path:
+def labelled_rows(
+    path: Path, rows: list[np.ndarray], row_labels: list[str], title: str = "", column_labels: list[str] | None = None
+) -> Path:
     """One strip of images per row, its label on the left; optional labels above the columns.
 
     rows: each (count, H, W, C) float in [0, 1] or uint8; every row has the same count.
@@ -66,8 +67,14 @@ def labelled_rows(path: Path, rows: list[np.ndarray], row_labels: list[str], tit
     figure_height = figure.get_figheight()
     for row_number, (strip, label) in enumerate(zip(strips, row_labels)):
         top = (title_inches + row_number * row_inches) / figure_height
-        axis = figure.add_axes((label_inches / figure_width, 1.0 - top - row_inches / figure_height,
-                                1.0 - (label_inches + margin_inches) / figure_width, row_inches / figure_height))
+        axis = figure.add_axes(
+            (
+                label_inches / figure_width,
+                1.0 - top - row_inches / figure_height,
+                1.0 - (label_inches + margin_inches) / figure_width,
+                row_inches / figure_height,
+            )
+        )
         _show(axis, strip)
         axis.set_xticks([])
         axis.set_yticks([])
@@ -94,7 +101,7 @@ def dimension_histograms(path: Path, z_mean: np.ndarray, dimensions: list[int], 
         axis.plot(grid, prior, color="black", linewidth=1, label="N(0, 1)")
         axis.set_title(f"z{dimension}", fontsize=9)
         axis.tick_params(labelsize=7)
-    for axis in list(axes.flat)[len(dimensions):]:
+    for axis in list(axes.flat)[len(dimensions) :]:
         axis.axis("off")
     axes.flat[0].legend(fontsize=7)
     figure.suptitle(title, fontsize=10)
@@ -117,8 +124,15 @@ def norm_histogram(path: Path, encoded_norms: np.ndarray, prior_norms: np.ndarra
     return _save(figure, path)
 
 
-def pca_figure(path: Path, projected: np.ndarray, explained: np.ndarray, labels: np.ndarray | None,
-               label_name: str | None, class_names: tuple[str, ...] = (), title: str = "") -> Path:
+def pca_figure(
+    path: Path,
+    projected: np.ndarray,
+    explained: np.ndarray,
+    labels: np.ndarray | None,
+    label_name: str | None,
+    class_names: tuple[str, ...] = (),
+    title: str = "",
+) -> Path:
     """Left: the first two principal components (coloured by label if any); right: the spectrum."""
     plt = _pyplot()
     figure, (scatter_axis, spectrum_axis) = plt.subplots(1, 2, figsize=(11, 4.2))
@@ -154,17 +168,28 @@ def compare_plot(rows: list[dict], target: Path) -> Path:
         if rate is not None and distortion is not None:
             rate_axis.scatter(rate, distortion)
             rate_axis.annotate(row["run"], (rate, distortion), fontsize=7, xytext=(3, 3), textcoords="offset points")
-    rate_axis.set(xlabel="KL (rate), nats per image", ylabel="reconstruction (distortion), nats per image",
-                  title="rate-distortion (validation)")
+    rate_axis.set(
+        xlabel="KL (rate), nats per image",
+        ylabel="reconstruction (distortion), nats per image",
+        title="rate-distortion (validation)",
+    )
     plotted = [row for row in rows if row.get("precision_prior") is not None and row.get("kl_factor")]
-    for key, label in (("precision_prior", "precision, prior N(0, I)"), ("best_box_precision", "precision, best box"),
-                       ("recall_prior", "recall, prior N(0, I)")):
+    for key, label in (
+        ("precision_prior", "precision, prior N(0, I)"),
+        ("best_box_precision", "precision, best box"),
+        ("recall_prior", "recall, prior N(0, I)"),
+    ):
         points = sorted((row["kl_factor"], row[key]) for row in plotted if row.get(key) is not None)
         if points:
             precision_axis.plot(*zip(*points), marker="o", label=label)
     spaces = sorted({row["features"] for row in plotted})
-    precision_axis.set(xscale="log", xlabel="KL factor", ylabel="fraction", ylim=(-0.02, 1.02),
-                       title=f"plausibility of decoded samples ({', '.join(spaces) or 'not evaluated'} features)")
+    precision_axis.set(
+        xscale="log",
+        xlabel="KL factor",
+        ylabel="fraction",
+        ylim=(-0.02, 1.02),
+        title=f"plausibility of decoded samples ({', '.join(spaces) or 'not evaluated'} features)",
+    )
     if plotted:
         precision_axis.legend(fontsize=8)
     for axis in (rate_axis, precision_axis):

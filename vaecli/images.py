@@ -24,12 +24,13 @@ def make_grid(images: np.ndarray, columns: int | None = None, padding: int = 2, 
     count, height, width, channels = images.shape
     columns = columns or max(1, math.ceil(math.sqrt(count)))
     rows = max(1, math.ceil(count / columns))
-    grid = np.full((rows * (height + padding) + padding, columns * (width + padding) + padding, channels), fill,
-                   np.uint8)
+    grid = np.full(
+        (rows * (height + padding) + padding, columns * (width + padding) + padding, channels), fill, np.uint8
+    )
     for index, image in enumerate(images):
         top = padding + (index // columns) * (height + padding)
         left = padding + (index % columns) * (width + padding)
-        grid[top:top + height, left:left + width] = image
+        grid[top : top + height, left : left + width] = image
     return grid
 
 
@@ -52,5 +53,5 @@ def interleave_row_groups(groups: list[np.ndarray], columns: int) -> np.ndarray:
     """Rows of `columns` images taken in turn from each group: a, b, (c,) a, b, (c,) ..."""
     pieces = []
     for start in range(0, len(groups[0]), columns):
-        pieces += [to_uint8(group[start:start + columns]) for group in groups]
+        pieces += [to_uint8(group[start : start + columns]) for group in groups]
     return np.concatenate(pieces)

@@ -23,8 +23,14 @@ def progress_bar(console, total: int, description: str) -> Iterator[Callable[[in
     if console is None or not console.is_terminal or total < PROGRESS_THRESHOLD:
         yield None
         return
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-                  console=console, transient=True) as progress:
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
         task = progress.add_task(description, total=total)
         yield lambda count: progress.advance(task, count)
 
@@ -35,8 +41,15 @@ def counting_bar(console, description: str, unit: str, quiet: bool = False):
     if console is None or quiet or not console.is_terminal:
         yield None
         return
-    progress = Progress(TextColumn(f"[bold]{description}"), BarColumn(), MofNCompleteColumn(),
-                        TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), console=console, transient=True)
+    progress = Progress(
+        TextColumn(f"[bold]{description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[rate]}"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+    )
     state = {}
 
     def report(done: int, total: int) -> None:
@@ -54,9 +67,16 @@ def counting_bar(console, description: str, unit: str, quiet: bool = False):
 
 def epoch_bar(console, steps: int, epoch_text: str):
     """A started, transient bar for one training epoch: step, images/s, ETA and live losses."""
-    progress = Progress(TextColumn("[bold]epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
-                        TextColumn("{task.fields[speed]}"), TimeRemainingColumn(), TextColumn("{task.fields[losses]}"),
-                        console=console, transient=True)
+    progress = Progress(
+        TextColumn("[bold]epoch {task.fields[epoch]}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[speed]}"),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[losses]}"),
+        console=console,
+        transient=True,
+    )
     progress.start()
     progress.add_task("train", total=steps, epoch=epoch_text, speed="", losses="")
     return progress

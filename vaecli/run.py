@@ -75,9 +75,16 @@ class Run:
         """Attributes every file written from this run carries."""
         from vaecli import __version__
 
-        return {"run": self.paths.name, "run_path": str(self.paths.root), "config_hash": self.config_hash,
-                "model_kind": self.config.model.kind, "z_dim": self.z_dim, "data_source": self.config.data.source,
-                "dataset_fingerprint": self.manifest.fingerprint or "", "vaecli_version": __version__}
+        return {
+            "run": self.paths.name,
+            "run_path": str(self.paths.root),
+            "config_hash": self.config_hash,
+            "model_kind": self.config.model.kind,
+            "z_dim": self.z_dim,
+            "data_source": self.config.data.source,
+            "dataset_fingerprint": self.manifest.fingerprint or "",
+            "vaecli_version": __version__,
+        }
 
     # ---------------------------------------------------------------------------------- models
 
@@ -87,8 +94,10 @@ class Run:
 
         encoder, decoder = load_final_models(self.paths, self.manifest)
         if int(decoder.inputs[0].shape[-1]) != self.z_dim:
-            raise RunError(f"{self.paths.decoder} takes {decoder.inputs[0].shape[-1]}-dimensional points but "
-                           f"{self.paths.config} says z_dim {self.z_dim}; the run folder is inconsistent")
+            raise RunError(
+                f"{self.paths.decoder} takes {decoder.inputs[0].shape[-1]}-dimensional points but "
+                f"{self.paths.config} says z_dim {self.z_dim}; the run folder is inconsistent"
+            )
         return encoder, decoder
 
     @property
@@ -103,7 +112,7 @@ class Run:
 
     def require_models(self) -> Run:
         """Load the final models now (a RunError if the run has none); returns the run."""
-        self._models
+        _ = self._models
         return self
 
     # ------------------------------------------------------------------------------------ data
@@ -153,8 +162,16 @@ class Run:
         points = checked_points(np.asarray(z), "z", z_dim=self.z_dim, run=f"run {self.paths.root}")
         return decode_latents(self.require_models(), points)
 
-    def encode_split(self, split: str = "test", limit: int | None = None, sample: bool = False, seed: int = 0,
-                     save: bool = True, out: str | Path | None = None, console=None):
+    def encode_split(
+        self,
+        split: str = "test",
+        limit: int | None = None,
+        sample: bool = False,
+        seed: int = 0,
+        save: bool = True,
+        out: str | Path | None = None,
+        console=None,
+    ):
         """Encode a split (`vae encode`): an Encoding with z_mean, z_log_var, z, index, labels.
 
         Writes RUN/latent/z_SPLIT.h5 (or out) unless save is False.
@@ -168,9 +185,17 @@ class Run:
 
         return encode_split(self.require_models(), split, limit, sample, seed, save, out, console)
 
-    def decode_file(self, file: str | Path, dataset: str | None = None, limit: int | None = 256,
-                    columns: int | None = None, save: bool = True, out: str | Path | None = None,
-                    array_out: str | Path | None = None, console=None):
+    def decode_file(
+        self,
+        file: str | Path,
+        dataset: str | None = None,
+        limit: int | None = 256,
+        columns: int | None = None,
+        save: bool = True,
+        out: str | Path | None = None,
+        array_out: str | Path | None = None,
+        console=None,
+    ):
         """Decode the points of a latent file (.h5, .npy, .npz) (`vae decode`): a Decoding.
 
         Example:
@@ -182,10 +207,19 @@ class Run:
 
         return decode_file(self.require_models(), file, dataset, limit, columns, save, out, array_out, console)
 
-    def sample(self, box: float | Sequence[float] | None = None, *, symmetric: float | Sequence[float] | None = None,
-               sphere: float | Sequence[float] | None = None, prior: float | Sequence[float] | None = None,
-               n: int | None = None, seed: int = 0, save: bool = False, columns: int | None = None,
-               out: str | Path | None = None):
+    def sample(
+        self,
+        box: float | Sequence[float] | None = None,
+        *,
+        symmetric: float | Sequence[float] | None = None,
+        sphere: float | Sequence[float] | None = None,
+        prior: float | Sequence[float] | None = None,
+        n: int | None = None,
+        seed: int = 0,
+        save: bool = False,
+        columns: int | None = None,
+        out: str | Path | None = None,
+    ):
         """Decode random latent points of one region (`vae sample`); unpacks as (points, images).
 
         box=B: uniform in 0 < z_i < B. symmetric=B: -B < z_i < B. sphere=R: uniform on ||z|| = R.
@@ -202,8 +236,17 @@ class Run:
         region, values = _one_region(box=box, symmetric=symmetric, sphere=sphere, prior=prior)
         return sample(self.require_models(), region, values, n, seed, save, columns, out)
 
-    def interpolate(self, start, end, *, steps: int = 10, method: str = "linear", split: str = "test",
-                    save: bool = False, out: str | Path | None = None):
+    def interpolate(
+        self,
+        start,
+        end,
+        *,
+        steps: int = 10,
+        method: str = "linear",
+        split: str = "test",
+        save: bool = False,
+        out: str | Path | None = None,
+    ):
         """Decode a path between the encodings of two images (`vae interpolate`): an Interpolation.
 
         start and end are each an index into split, an image file, or an image array (H, W, C).
@@ -217,9 +260,20 @@ class Run:
 
         return interpolate(self.require_models(), start, end, split, steps, method, save, out)
 
-    def traverse(self, index: int, *, split: str = "test", dims: str | Sequence[int] | None = None,
-                 top_kl: int | None = None, value_range: tuple[float, float] = (-3.0, 3.0), steps: int = 9,
-                 block: int = 1, save: bool = False, out: str | Path | None = None, console=None):
+    def traverse(
+        self,
+        index: int,
+        *,
+        split: str = "test",
+        dims: str | Sequence[int] | None = None,
+        top_kl: int | None = None,
+        value_range: tuple[float, float] = (-3.0, 3.0),
+        steps: int = 9,
+        block: int = 1,
+        save: bool = False,
+        out: str | Path | None = None,
+        console=None,
+    ):
         """Vary single latent dimensions around an image's encoding (`vae traverse`): a Traversal.
 
         Example:
@@ -229,13 +283,22 @@ class Run:
         """
         from vaecli.latent.traverse import traverse
 
-        return traverse(self.require_models(), index, split, dims, top_kl, value_range, steps, block, save, out,
-                        console)
+        return traverse(
+            self.require_models(), index, split, dims, top_kl, value_range, steps, block, save, out, console
+        )
 
     # --------------------------------------------------------------------------------- measure
 
-    def latent_stats(self, split: str = "test", limit: int | None = None, boundaries: Sequence[float] | None = None,
-                     seed: int = 0, save: bool = True, out: str | Path | None = None, console=None):
+    def latent_stats(
+        self,
+        split: str = "test",
+        limit: int | None = None,
+        boundaries: Sequence[float] | None = None,
+        seed: int = 0,
+        save: bool = True,
+        out: str | Path | None = None,
+        console=None,
+    ):
         """Statistics of the encoded split (`vae latent-stats`): LatentStats, its numbers in .statistics.
 
         boundaries: B of the boxes 0 < z_i < B whose coverage is reported (default 1, 2, 5, 10).
@@ -251,9 +314,18 @@ class Run:
         boxes = DEFAULT_BOXES if boundaries is None else tuple(float(value) for value in boundaries)
         return latent_stats(self.require_models(), split, limit, boxes, seed, save, out, console)
 
-    def evaluate(self, split: str = "test", iw_samples: int = 16, n_samples: int = 1000,
-                 boundaries: Sequence[float] | None = None, features: str | None = None, seed: int = 0,
-                 limit: int | None = None, save: bool = True, console=None):
+    def evaluate(
+        self,
+        split: str = "test",
+        iw_samples: int = 16,
+        n_samples: int = 1000,
+        boundaries: Sequence[float] | None = None,
+        features: str | None = None,
+        seed: int = 0,
+        limit: int | None = None,
+        save: bool = True,
+        console=None,
+    ):
         """Likelihood bounds and plausibility of samples (`vae evaluate`): an Evaluation.
 
         Its .evaluation holds every number of evaluation.json, which is written unless save is False.
@@ -266,9 +338,18 @@ class Run:
         from vaecli.evaluation.evaluate import evaluate_run
         from vaecli.evaluation.plausibility import DEFAULT_BOXES
 
-        return evaluate_run(self.require_models(), split, iw_samples, n_samples,
-                            DEFAULT_BOXES if boundaries is None else tuple(boundaries), features, seed, limit, save,
-                            console)
+        return evaluate_run(
+            self.require_models(),
+            split,
+            iw_samples,
+            n_samples,
+            DEFAULT_BOXES if boundaries is None else tuple(boundaries),
+            features,
+            seed,
+            limit,
+            save,
+            console,
+        )
 
 
 def _one_region(**regions) -> tuple[str, list[float]]:

@@ -191,8 +191,10 @@ def prepare_new_run(runs_dir: Path, name: str, force: bool) -> RunPaths:
     paths = RunPaths(Path(runs_dir) / name)
     if paths.root.exists():
         if not force:
-            raise RunError(f"{paths.root} already exists; use --resume {paths.root} to continue it, "
-                           f"--force to replace it, or --name to pick another name")
+            raise RunError(
+                f"{paths.root} already exists; use --resume {paths.root} to continue it, "
+                f"--force to replace it, or --name to pick another name"
+            )
         if not paths.manifest.exists():
             raise RunError(f"{paths.root} exists but is not a run folder (no manifest.json); not removing it")
         shutil.rmtree(paths.root)
@@ -241,12 +243,15 @@ def _missing_models_error(paths: RunPaths, manifest: Manifest) -> RunError:
         saved = checkpoint_epoch(paths.checkpoint)
     except RunError:
         saved = 0
-    progress = (f"its checkpoint holds epoch {saved} of {manifest.epochs or '?'}" if saved
-                else "it has no checkpoint yet")
+    progress = (
+        f"its checkpoint holds epoch {saved} of {manifest.epochs or '?'}" if saved else "it has no checkpoint yet"
+    )
     status = manifest.status
     still = {"RUNNING": "is still RUNNING (or was stopped without being marked)"}.get(status, f"is {status}")
-    return RunError(f"{paths.root} has no final models (encoder.keras, decoder.keras): the run {still} and "
-                    f"{progress}; finish it with `vae train --resume {paths.root}`")
+    return RunError(
+        f"{paths.root} has no final models (encoder.keras, decoder.keras): the run {still} and "
+        f"{progress}; finish it with `vae train --resume {paths.root}`"
+    )
 
 
 def load_final_models(paths: RunPaths, manifest: Manifest) -> tuple[Any, Any]:
@@ -265,6 +270,7 @@ def load_final_models(paths: RunPaths, manifest: Manifest) -> tuple[Any, Any]:
         try:
             models.append(keras.models.load_model(target, compile=False))
         except Exception as error:  # a truncated or foreign file: say which, in one line
-            raise RunError(f"{target}: cannot load the model ({type(error).__name__}: "
-                           f"{str(error).splitlines()[0][:200]})") from None
+            raise RunError(
+                f"{target}: cannot load the model ({type(error).__name__}: {str(error).splitlines()[0][:200]})"
+            ) from None
     return models[0], models[1]

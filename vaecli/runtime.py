@@ -44,8 +44,8 @@ def import_tensorflow(start_runtime: bool = True):
         return sys.modules["tensorflow"]
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     with quiet_stderr():
-        import tensorflow as tf
         import keras  # noqa: F401  (keras' own import prints too)
+        import tensorflow as tf
 
         if start_runtime:
             tf.config.list_physical_devices()

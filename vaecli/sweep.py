@@ -94,8 +94,9 @@ def plan_sweep(config_path: Path, settings: list[str], seeds: int | None, name: 
     plan = SweepPlan(name or base.name)
     for combination in itertools.product(*(values for _, values in axes)):
         pairs = list(zip((key for key, _ in axes), combination))
-        label = "_".join(f"{'seed' if key == 'train.seed' else key.split('.')[-1]}={value_text(value)}"
-                         for key, value in pairs)
+        label = "_".join(
+            f"{'seed' if key == 'train.seed' else key.split('.')[-1]}={value_text(value)}" for key, value in pairs
+        )
         run_name = f"{plan.name}_{label}"
         overrides = [f"{key}={value}" for key, value in pairs]
         point = SweepPoint(run_name, overrides, {key: parse_scalar(value) for key, value in pairs})
@@ -118,8 +119,7 @@ def decide(point: SweepPoint, runs_dir: Path, retry_failed: bool) -> str:
     # reads back with that key's default, which is what it trained with.
     recorded = load_config(paths.config).to_dict() if paths.config.exists() else None
     if recorded is not None and recorded != point.config.to_dict():
-        raise RunError(f"{paths.root} holds a run with a different config; remove it or give the sweep another "
-                       f"--name")
+        raise RunError(f"{paths.root} holds a run with a different config; remove it or give the sweep another --name")
     if is_completed(paths):
         return "skip"
     if read_manifest(paths).status == STATUS_FAILED and not retry_failed:
@@ -129,9 +129,23 @@ def decide(point: SweepPoint, runs_dir: Path, retry_failed: bool) -> str:
 
 def write_record(plan: SweepPlan, runs_dir: Path, config_path: Path, settings: list[str]) -> Path:
     target = sweep_record_path(runs_dir, plan.name)
-    record = {"name": plan.name, "config": str(config_path), "set": settings, "updated": timestamp(),
-              "runs": [{"name": point.name, "values": point.values, "outcome": point.outcome, "error": point.error,
-                        "seconds": point.seconds, "evaluation": point.evaluation} for point in plan.points]}
+    record = {
+        "name": plan.name,
+        "config": str(config_path),
+        "set": settings,
+        "updated": timestamp(),
+        "runs": [
+            {
+                "name": point.name,
+                "values": point.values,
+                "outcome": point.outcome,
+                "error": point.error,
+                "seconds": point.seconds,
+                "evaluation": point.evaluation,
+            }
+            for point in plan.points
+        ],
+    }
     return write_json_atomic(target, record)
 
 
@@ -142,8 +156,7 @@ def _run_point(point: SweepPoint, action: str, runs_dir: Path, console, quiet: b
     paths = RunPaths(runs_dir / point.name) if action == "resume" else prepare_new_run(runs_dir, point.name, False)
     started = time.perf_counter()
     try:
-        point.losses = final_losses(train(point.config, paths, resume=action == "resume", console=console,
-                                          quiet=quiet))
+        point.losses = final_losses(train(point.config, paths, resume=action == "resume", console=console, quiet=quiet))
         point.outcome = "resumed" if action == "resume" else "trained"
     except TrainingInterrupted:
         point.outcome = "interrupted"
@@ -179,8 +192,16 @@ def _evaluate_point(point: SweepPoint, runs_dir: Path, console) -> None:
         _free_models()
 
 
-def run_sweep(plan: SweepPlan, runs_dir: Path, config_path: Path, settings: list[str], evaluate: bool,
-              retry_failed: bool, console, quiet: bool = True) -> Path:
+def run_sweep(
+    plan: SweepPlan,
+    runs_dir: Path,
+    config_path: Path,
+    settings: list[str],
+    evaluate: bool,
+    retry_failed: bool,
+    console,
+    quiet: bool = True,
+) -> Path:
     """Run every point in order; returns the record file. TrainingInterrupted propagates (exit 130)."""
     from vaecli.runtime import import_tensorflow
 
@@ -206,8 +227,12 @@ def run_sweep(plan: SweepPlan, runs_dir: Path, config_path: Path, settings: list
 
 
 def _describe_action(action: str) -> str:
-    return {"train": "training", "resume": "resuming from its last checkpoint", "skip": "COMPLETED, skipped",
-            "failed earlier": "FAILED earlier, skipped (--retry-failed resumes it)"}[action]
+    return {
+        "train": "training",
+        "resume": "resuming from its last checkpoint",
+        "skip": "COMPLETED, skipped",
+        "failed earlier": "FAILED earlier, skipped (--retry-failed resumes it)",
+    }[action]
 
 
 def _outcome_line(point: SweepPoint) -> str:
@@ -228,13 +253,25 @@ class SweepResult(Result):
     @property
     def run_folders(self) -> list[RunPaths]:
         """The grid's run folders that exist (for `vaecli.compare`)."""
-        return [RunPaths(self.record.parent.parent / point.name) for point in self.plan.points
-                if (self.record.parent.parent / point.name / "manifest.json").exists()]
+        return [
+            RunPaths(self.record.parent.parent / point.name)
+            for point in self.plan.points
+            if (self.record.parent.parent / point.name / "manifest.json").exists()
+        ]
 
 
-def sweep(config: str | Path, settings: list[str], *, seeds: int | None = None, name: str | None = None,
-          runs_dir: str | Path = "runs", evaluate: bool = False, retry_failed: bool = False, quiet: bool = True,
-          console=None) -> SweepResult:
+def sweep(
+    config: str | Path,
+    settings: list[str],
+    *,
+    seeds: int | None = None,
+    name: str | None = None,
+    runs_dir: str | Path = "runs",
+    evaluate: bool = False,
+    retry_failed: bool = False,
+    quiet: bool = True,
+    console=None,
+) -> SweepResult:
     """Train the grid of runs over the --set values (`vae sweep`), skipping finished runs.
 
     settings are `KEY=V1,V2,...` strings, one grid axis each. Example:

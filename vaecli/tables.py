@@ -20,10 +20,20 @@ def format_number(value, digits: int = 4, missing: str = "n/a") -> str:
 
 
 # The columns shown on screen (every column goes to --csv), with their short headers.
-SCREEN_NUMBERS = {"epochs": "epochs", "val_loss": "val loss", "val_reconstruction_loss": "val reco",
-                  "val_kl_loss": "val KL", "elbo": "ELBO", "iwae_bits_per_dim": "IWAE bits/dim",
-                  "active_units": "active", "precision_prior": "P prior", "recall_prior": "R prior",
-                  "frechet_prior": "FD prior", "best_box_precision": "P best box", "best_box": "best B"}
+SCREEN_NUMBERS = {
+    "epochs": "epochs",
+    "val_loss": "val loss",
+    "val_reconstruction_loss": "val reco",
+    "val_kl_loss": "val KL",
+    "elbo": "ELBO",
+    "iwae_bits_per_dim": "IWAE bits/dim",
+    "active_units": "active",
+    "precision_prior": "P prior",
+    "recall_prior": "R prior",
+    "frechet_prior": "FD prior",
+    "best_box_precision": "P best box",
+    "best_box": "best B",
+}
 
 
 def likelihood_table(evaluation: dict):
@@ -31,22 +41,34 @@ def likelihood_table(evaluation: dict):
 
     likelihood = evaluation["likelihood"]
     reconstruction = likelihood["reconstruction"]
-    table = Table(title=f"{evaluation['provenance']['run']}: {evaluation['num_images']:,} {evaluation['split']} "
-                        f"images", title_justify="left", show_header=True)
+    table = Table(
+        title=f"{evaluation['provenance']['run']}: {evaluation['num_images']:,} {evaluation['split']} images",
+        title_justify="left",
+        show_header=True,
+    )
     table.add_column("measure")
     table.add_column("nats / image", justify="right")
     table.add_column("bits / dim", justify="right")
     if likelihood["applicable"]:
-        table.add_row("ELBO (KL weighted 1)", format_number(likelihood["elbo_nats"], 6),
-                      format_number(likelihood["elbo_bits_per_dim"]))
-        table.add_row(f"IWAE bound, K={likelihood['iw_samples']}", format_number(likelihood["iwae_nats"], 6),
-                      format_number(likelihood["iwae_bits_per_dim"]))
+        table.add_row(
+            "ELBO (KL weighted 1)",
+            format_number(likelihood["elbo_nats"], 6),
+            format_number(likelihood["elbo_bits_per_dim"]),
+        )
+        table.add_row(
+            f"IWAE bound, K={likelihood['iw_samples']}",
+            format_number(likelihood["iwae_nats"], 6),
+            format_number(likelihood["iwae_bits_per_dim"]),
+        )
         table.add_row("E_q reconstruction (BCE)", format_number(likelihood["expected_reconstruction_nats"], 6), "")
         table.add_row("KL", format_number(likelihood["kl_nats"]), "")
     else:
         table.add_row("ELBO, IWAE, KL", "n/a", "n/a")
-    table.add_row("reconstruction BCE (from z_mean)", format_number(reconstruction["bce_nats"], 6),
-                  format_number(reconstruction["bce_bits_per_dim"]))
+    table.add_row(
+        "reconstruction BCE (from z_mean)",
+        format_number(reconstruction["bce_nats"], 6),
+        format_number(reconstruction["bce_bits_per_dim"]),
+    )
     table.add_row("reconstruction squared error (sum)", format_number(reconstruction["mse_sum"]), "")
     units = evaluation["active_units"]
     table.add_row("active units (Var z_mean > 0.01)", f"{units['count']} of {units['of']}", "")
@@ -61,18 +83,34 @@ def plausibility_table(evaluation: dict):
     section = evaluation["plausibility"]
     space = section["feature_space"]
     accuracy = space.get("test_accuracy")
-    accuracy_text = (", classifier test accuracy " + ", ".join(f"{name} {value:.1%}" for name, value in
-                                                               accuracy.items())) if accuracy else ""
-    table = Table(title=f"plausibility in the {space['name']} feature space ({section['num_samples']:,} points per "
-                        f"region against {section['num_real']:,} real images, k={section['k']}{accuracy_text})",
-                  title_justify="left")
-    for column in ("region", "precision", "recall", "Frechet distance", "cycle error ||E[z|dec(z)] - z||",
-                   "mean ||z||"):
+    accuracy_text = (
+        (", classifier test accuracy " + ", ".join(f"{name} {value:.1%}" for name, value in accuracy.items()))
+        if accuracy
+        else ""
+    )
+    table = Table(
+        title=f"plausibility in the {space['name']} feature space ({section['num_samples']:,} points per "
+        f"region against {section['num_real']:,} real images, k={section['k']}{accuracy_text})",
+        title_justify="left",
+    )
+    for column in (
+        "region",
+        "precision",
+        "recall",
+        "Frechet distance",
+        "cycle error ||E[z|dec(z)] - z||",
+        "mean ||z||",
+    ):
         table.add_column(column, justify="left" if column == "region" else "right")
     for row in section["rows"]:
-        table.add_row(row["label"], f"{row['precision']:.3f}", f"{row['recall']:.3f}",
-                      format_number(row["frechet_distance"]), format_number(row.get("cycle_error_mean")),
-                      format_number(row.get("latent_norm_mean")))
+        table.add_row(
+            row["label"],
+            f"{row['precision']:.3f}",
+            f"{row['recall']:.3f}",
+            format_number(row["frechet_distance"]),
+            format_number(row.get("cycle_error_mean")),
+            format_number(row.get("latent_norm_mean")),
+        )
     return table
 
 
@@ -90,13 +128,16 @@ def statistics_table(statistics: dict, top: int = 12):
         summary.add_row("KL per image (nats)", f"{statistics['kl_total']:.3f}")
     pca = statistics["pca"]
     summary.add_row("PCA effective rank", f"{pca['effective_rank']:.2f}")
-    summary.add_row("components for 90% / 99% variance",
-                    f"{pca['components_for_90_percent']} / {pca['components_for_99_percent']}")
+    summary.add_row(
+        "components for 90% / 99% variance", f"{pca['components_for_90_percent']} / {pca['components_for_99_percent']}"
+    )
     norms = statistics["norm"]
     summary.add_row("median ||z_mean|| (prior ||z||)", f"{norms['encoded']['q50']:.3g} ({norms['prior']['q50']:.3g})")
     for boundary, fraction in statistics["box_fraction"].items():
-        summary.add_row(f"inside 0 < z_i < {boundary}: points (components)",
-                        f"{100 * fraction['points']:.1f}% ({100 * fraction['components']:.0f}%)")
+        summary.add_row(
+            f"inside 0 < z_i < {boundary}: points (components)",
+            f"{100 * fraction['points']:.1f}% ({100 * fraction['components']:.0f}%)",
+        )
 
     measure = statistics["dimensions_by_information"]["measure"]
     dimensions = Table(title=f"dimensions with the most {measure}", title_justify="left")
@@ -105,10 +146,13 @@ def statistics_table(statistics: dict, top: int = 12):
     for dimension in statistics["dimensions_by_information"]["order"][:top]:
         posterior = statistics["posterior_variance"]
         kl = statistics["kl_per_dimension"]
-        dimensions.add_row(f"z{dimension}", f"{statistics['mean'][dimension]:.3g}",
-                           f"{statistics['variance'][dimension]:.3g}",
-                           "-" if posterior is None else f"{posterior[dimension]:.3g}",
-                           "-" if kl is None else f"{kl[dimension]:.3g}")
+        dimensions.add_row(
+            f"z{dimension}",
+            f"{statistics['mean'][dimension]:.3g}",
+            f"{statistics['variance'][dimension]:.3g}",
+            "-" if posterior is None else f"{posterior[dimension]:.3g}",
+            "-" if kl is None else f"{kl[dimension]:.3g}",
+        )
     return summary, dimensions
 
 

@@ -6,24 +6,37 @@ import platform
 import signal
 import subprocess
 import sys
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import numpy as np
 from rich.console import Console
 
 from vaecli import __version__
+from vaecli.atomic import atomic_path, timestamp
 from vaecli.data.sources import image_shape as data_image_shape
 from vaecli.errors import RunError, TrainingFailed, TrainingInterrupted
-from vaecli.atomic import atomic_path, timestamp
 from vaecli.models.factory import build_autoencoder, kl_factor_of
-from vaecli.runs import (STATUS_COMPLETED, STATUS_FAILED, STATUS_KILLED, STATUS_RUNNING, Manifest, RunPaths,
-                         create_run, read_manifest, read_metrics, update_manifest, write_metrics)
+from vaecli.runs import (
+    STATUS_COMPLETED,
+    STATUS_FAILED,
+    STATUS_KILLED,
+    STATUS_RUNNING,
+    Manifest,
+    RunPaths,
+    create_run,
+    read_manifest,
+    read_metrics,
+    update_manifest,
+    write_metrics,
+)
+
 
 def _git_commit() -> str | None:
     try:
-        result = subprocess.run(["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True,
-                                text=True, timeout=5)
+        result = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5
+        )
         return result.stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
         return None
@@ -36,27 +49,52 @@ def _new_manifest(config, splits, acceleration, shape, distribution: dict, cache
     from vaecli.losses import effective_kl_factor
 
     kl_factor = kl_factor_of(config)
-    return Manifest.model_validate({
-        "status": STATUS_RUNNING, "name": config.name, "command": " ".join(["vae", *sys.argv[1:]]),
-        "started": timestamp(), "ended": None, "epochs_completed": 0, "epochs": config.train.epochs,
-        "seed": config.seed, "train_seed": config.train_seed,
-        "kl_factor": kl_factor, "reduction": config.loss.reduction,
-        "effective_kl_factor": effective_kl_factor(kl_factor, config.loss.reduction, int(np.prod(shape))),
-        "data": {"source": config.data.source, "fingerprint": splits.fingerprint, "image_shape": list(shape),
-                 "train": len(splits.train), "validation": len(splits.validation), "test": len(splits.test),
-                 **({"cache": str(cache.path), "skipped_files": cache.num_skipped} if cache is not None else {})},
-        "task": config.task.model_dump(mode="json"), "distribute": distribution,
-        "device": acceleration.device, "jit_compile": acceleration.jit_compile,
-        "precision_policy": acceleration.precision_policy, "deterministic": config.train.deterministic,
-        "versions": {"vaecli": __version__, "python": platform.python_version(), "tensorflow": tf.__version__,
-                     "keras": keras.__version__, "numpy": np.__version__},
-        "git_commit": _git_commit(), "error": None,
-    })
+    return Manifest.model_validate(
+        {
+            "status": STATUS_RUNNING,
+            "name": config.name,
+            "command": " ".join(["vae", *sys.argv[1:]]),
+            "started": timestamp(),
+            "ended": None,
+            "epochs_completed": 0,
+            "epochs": config.train.epochs,
+            "seed": config.seed,
+            "train_seed": config.train_seed,
+            "kl_factor": kl_factor,
+            "reduction": config.loss.reduction,
+            "effective_kl_factor": effective_kl_factor(kl_factor, config.loss.reduction, int(np.prod(shape))),
+            "data": {
+                "source": config.data.source,
+                "fingerprint": splits.fingerprint,
+                "image_shape": list(shape),
+                "train": len(splits.train),
+                "validation": len(splits.validation),
+                "test": len(splits.test),
+                **({"cache": str(cache.path), "skipped_files": cache.num_skipped} if cache is not None else {}),
+            },
+            "task": config.task.model_dump(mode="json"),
+            "distribute": distribution,
+            "device": acceleration.device,
+            "jit_compile": acceleration.jit_compile,
+            "precision_policy": acceleration.precision_policy,
+            "deterministic": config.train.deterministic,
+            "versions": {
+                "vaecli": __version__,
+                "python": platform.python_version(),
+                "tensorflow": tf.__version__,
+                "keras": keras.__version__,
+                "numpy": np.__version__,
+            },
+            "git_commit": _git_commit(),
+            "error": None,
+        }
+    )
 
 
 @contextmanager
 def _sigterm_as_interrupt():
     """SIGTERM (a scheduler stopping the job) ends training like Ctrl-C: KILLED, checkpoint intact."""
+
     def handler(signum, frame):
         raise KeyboardInterrupt
 
@@ -85,10 +123,8 @@ def _failure_states(paths: RunPaths, config, display):
 
     def mark(status: str, error: str) -> None:
         display.on_train_end()
-        try:
+        with suppress(OSError):  # the disk may be full; the message raised below still reaches the user
             update_manifest(paths, status=status, ended=timestamp(), error=error)
-        except OSError:
-            pass  # the disk may be full; the message raised below still reaches the user
 
     try:
         with _sigterm_as_interrupt():
@@ -99,13 +135,15 @@ def _failure_states(paths: RunPaths, config, display):
             f"Training stopped: the loss became NaN or Inf at epoch {failure.epoch}, {failure.where}.",
             f"Try a lower train.learning_rate (now {config.train.learning_rate:g}) or loss.kl_factor "
             f"(now {config.loss.kl_factor:g}). The last good checkpoint (epoch {checkpoint_epoch(paths.checkpoint)}) "
-            f"is kept in {paths.checkpoint}.") from None
+            f"is kept in {paths.checkpoint}.",
+        ) from None
     except KeyboardInterrupt:
         mark(STATUS_KILLED, "interrupted")
         saved = checkpoint_epoch(paths.checkpoint)
         raise TrainingInterrupted(
             f"Interrupted; the run is marked KILLED with {saved} completed epoch(s) saved.",
-            f"Continue with: vae train --resume {paths.root}") from None
+            f"Continue with: vae train --resume {paths.root}",
+        ) from None
     except OSError as error:  # a full disk, a folder removed under us
         message = f"cannot write {error.filename or paths.root}: {error.strerror or error}"
         mark(STATUS_FAILED, message)
@@ -115,16 +153,19 @@ def _failure_states(paths: RunPaths, config, display):
         raise
 
 
-def _open_run(config, paths: RunPaths, resume: bool, splits, acceleration, shape, distribution: dict,
-              cache=None) -> None:
+def _open_run(
+    config, paths: RunPaths, resume: bool, splits, acceleration, shape, distribution: dict, cache=None
+) -> None:
     """Create the run folder, or check that a resumed run still sees the same data."""
     if not resume:
         create_run(paths, config.to_yaml(), _new_manifest(config, splits, acceleration, shape, distribution, cache))
         return
     recorded = read_manifest(paths).fingerprint
     if recorded != splits.fingerprint:
-        raise RunError(f"{paths.root}: the data set changed since this run started (fingerprint {recorded} -> "
-                       f"{splits.fingerprint}); start a new run instead")
+        raise RunError(
+            f"{paths.root}: the data set changed since this run started (fingerprint {recorded} -> "
+            f"{splits.fingerprint}); start a new run instead"
+        )
 
 
 def _grid_inputs(config, grid_images: np.ndarray) -> np.ndarray | None:
@@ -140,17 +181,27 @@ def _fit(model, config, splits, steps: int, first_epoch: int, callbacks: list) -
     from vaecli.data.pipeline import ordered_batches, training_batches
 
     batch_size, seed = config.train.batch_size, config.train_seed
-    train_batches = training_batches(splits.train.images, batch_size, seed, first_epoch, config.train.epochs,
-                                     config.task)
-    validation_batches = (ordered_batches(splits.validation.images, batch_size, config.task, seed)
-                          if len(splits.validation) else None)
+    train_batches = training_batches(
+        splits.train.images, batch_size, seed, first_epoch, config.train.epochs, config.task
+    )
+    validation_batches = (
+        ordered_batches(splits.validation.images, batch_size, config.task, seed) if len(splits.validation) else None
+    )
     if config.train.distribute == "multi_worker":
         from vaecli.distribute import collective_safe
 
         train_batches = collective_safe(train_batches)
         validation_batches = validation_batches and collective_safe(validation_batches)
-    model.fit(train_batches, epochs=config.train.epochs, initial_epoch=first_epoch, steps_per_epoch=steps,
-              validation_data=validation_batches, shuffle=False, verbose=0, callbacks=callbacks)
+    model.fit(
+        train_batches,
+        epochs=config.train.epochs,
+        initial_epoch=first_epoch,
+        steps_per_epoch=steps,
+        validation_data=validation_batches,
+        shuffle=False,
+        verbose=0,
+        callbacks=callbacks,
+    )
 
 
 def train(config, paths: RunPaths, resume: bool = False, console: Console | None = None, quiet: bool = False) -> dict:
@@ -177,8 +228,9 @@ def train(config, paths: RunPaths, resume: bool = False, console: Console | None
         strategy = make_strategy(config.train.distribute)
     # before the run folder exists: a data error leaves nothing behind; the cache found above is not looked up again
     splits = load_splits(config, load_image_folder(config.data, cache) if cache else None)
-    check_even_first_batches(strategy, config.train.batch_size,
-                             {"training": len(splits.train), "validation": len(splits.validation)})
+    check_even_first_batches(
+        strategy, config.train.batch_size, {"training": len(splits.train), "validation": len(splits.validation)}
+    )
     shape = data_image_shape(config.data)
     _open_run(config, paths, resume, splits, acceleration, shape, describe(strategy), cache)
 
@@ -193,13 +245,23 @@ def train(config, paths: RunPaths, resume: bool = False, console: Console | None
         update_manifest(paths, status=STATUS_RUNNING, epochs_completed=first_epoch, error=None, ended=None)
 
         grid_split = splits.validation if len(splits.validation) else splits.test
-        grid_images = np.asarray(grid_split.images[:config.output.grid_images])
-        sample_z = np.random.default_rng(config.train_seed).standard_normal(
-            (config.output.grid_images, config.model.z_dim)).astype("float32")
-        recorder = EpochRecorder(paths, config, rows, grid_images, sample_z, len(splits.train),
-                                 grid_inputs=_grid_inputs(config, grid_images))
+        grid_images = np.asarray(grid_split.images[: config.output.grid_images])
+        sample_z = (
+            np.random.default_rng(config.train_seed)
+            .standard_normal((config.output.grid_images, config.model.z_dim))
+            .astype("float32")
+        )
+        recorder = EpochRecorder(
+            paths, config, rows, grid_images, sample_z, len(splits.train), grid_inputs=_grid_inputs(config, grid_images)
+        )
         if first_epoch < config.train.epochs:
-            _fit(model, config, splits, steps, first_epoch,
-                 [NonFiniteGuard(model.steps_per_execution), display, recorder])
+            _fit(
+                model,
+                config,
+                splits,
+                steps,
+                first_epoch,
+                [NonFiniteGuard(model.steps_per_execution), display, recorder],
+            )
         _save_final_models(paths, model)
     return update_manifest(paths, status=STATUS_COMPLETED, ended=timestamp(), final_metrics=rows[-1] if rows else None)

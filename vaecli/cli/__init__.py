@@ -22,8 +22,11 @@ from vaecli.cli.common import console, register
 app = typer.Typer(
     name="vae",
     help="Train, encode, decode and sample autoencoders and VAEs on images, from YAML experiment configs.\n\n"
-         "Example: vae train configs/quickstart.yaml",
-    no_args_is_help=True, rich_markup_mode="rich", pretty_exceptions_enable=False)
+    "Example: vae train configs/quickstart.yaml",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+)
 
 
 def _version(value: bool):
@@ -33,8 +36,11 @@ def _version(value: bool):
 
 
 @app.callback()
-def main(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
-                                      help="Print the version and exit.")):
+def main(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+):
     """vae: autoencoder and VAE experiments on images."""
 
 

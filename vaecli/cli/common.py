@@ -22,18 +22,26 @@ error_console = Console(stderr=True, soft_wrap=True)
 RUN_HELP = "Run folder or run name (default: the latest run in --runs-dir)."
 
 # Options and arguments several commands take, spelled and explained once.
-ConfigArgument = Annotated[Path, typer.Argument(metavar="CONFIG", help="Experiment config (YAML).",
-                                                show_default=False)]
-Overrides = Annotated[List[str], typer.Option("--set", "-s", help="Override a config value, e.g. --set "
-                                              "loss.kl_factor=1e-3 (repeatable; values are read as YAML).")]
+ConfigArgument = Annotated[Path, typer.Argument(metavar="CONFIG", help="Experiment config (YAML).", show_default=False)]
+Overrides = Annotated[
+    List[str],
+    typer.Option(
+        "--set",
+        "-s",
+        help="Override a config value, e.g. --set loss.kl_factor=1e-3 (repeatable; values are read as YAML).",
+    ),
+]
 RunArgument = Annotated[Optional[str], typer.Argument(metavar="RUN", help=RUN_HELP, show_default=False)]
 RunOption = Annotated[Optional[str], typer.Option("--run", "-r", help=RUN_HELP, show_default=False)]
 RunsDir = Annotated[Path, typer.Option("--runs-dir", help="Folder that holds run folders.")]
 Split = Annotated[str, typer.Option("--split", help="Split of the run's data set: train, validation, test or all.")]
-Limit = Annotated[Optional[int], typer.Option("--limit", help="Use only the first N images of the split.",
-                                              show_default=False)]
-Columns = Annotated[Optional[int], typer.Option("--columns", "-c", min=1, help="Images per grid row (default: "
-                                                "square).", show_default=False)]
+Limit = Annotated[
+    Optional[int], typer.Option("--limit", help="Use only the first N images of the split.", show_default=False)
+]
+Columns = Annotated[
+    Optional[int],
+    typer.Option("--columns", "-c", min=1, help="Images per grid row (default: square).", show_default=False),
+]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar or per-epoch lines.")]
 
 
@@ -51,18 +59,21 @@ def report(result) -> None:
 
 def user_errors(command):
     """Turn VaeError into red lines on stderr and its exit code: no traceback for user mistakes."""
+
     @wraps(command)
     def wrapper(*args, **kwargs):
         try:
             return command(*args, **kwargs)
         except VaeError as error:
             for number, line in enumerate(error.lines):
-                error_console.print(f"[red]error:[/red] {escape(line)}" if number == 0 else f"  {escape(line)}",
-                                    highlight=False)
+                error_console.print(
+                    f"[red]error:[/red] {escape(line)}" if number == 0 else f"  {escape(line)}", highlight=False
+                )
             raise typer.Exit(error.exit_code) from None
         except KeyboardInterrupt:  # Ctrl-C before anything was started: nothing to clean up
             error_console.print("[red]error:[/red] interrupted")
             raise typer.Exit(130) from None
+
     return wrapper
 
 
@@ -72,4 +83,5 @@ def register(app: typer.Typer, commands: dict, hidden: dict | None = None) -> No
         app.command(name)(user_errors(command))
     for name, command in (hidden or {}).items():
         app.command(name, hidden=True, help=f"Same as `vae {command.__name__.replace('_', '-')}`.")(
-            user_errors(command))
+            user_errors(command)
+        )

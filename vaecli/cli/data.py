@@ -16,8 +16,12 @@ from vaecli.cli.common import ConfigArgument, Overrides, console
 def prepare(
     config_path: ConfigArgument,
     overrides: Overrides = [],  # noqa: B006
-    threads: Annotated[Optional[int], typer.Option("--threads", "-t", min=1, help="Decoding threads (default: "
-                                                   "about one per CPU core).", show_default=False)] = None,
+    threads: Annotated[
+        Optional[int],
+        typer.Option(
+            "--threads", "-t", min=1, help="Decoding threads (default: about one per CPU core).", show_default=False
+        ),
+    ] = None,
 ):
     """Decode the config's image folder into its uint8 cache (no training).
 
@@ -42,8 +46,10 @@ def prepare(
 
     config = load_config(config_path, overrides)
     if config.data.source != "image_folder":
-        raise ConfigError(f"{config_path}: data.source is {config.data.source}, which needs no preparation "
-                          f"(only image_folder is decoded into a cache)")
+        raise ConfigError(
+            f"{config_path}: data.source is {config.data.source}, which needs no preparation "
+            f"(only image_folder is decoded into a cache)"
+        )
     prepare_data(config.data, console, quiet=False, threads=threads)
 
 

@@ -28,8 +28,10 @@ def encode(
     limit: Limit = None,
     sample: Annotated[bool, typer.Option("--sample", help="Also store one sampled z per image (VAE only).")] = False,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the --sample noise.")] = 0,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="HDF5 file to write (default: "
-                                                "RUN/latent/z_SPLIT.h5).", show_default=False)] = None,
+    out: Annotated[
+        Optional[Path],
+        typer.Option("--out", "-o", help="HDF5 file to write (default: RUN/latent/z_SPLIT.h5).", show_default=False),
+    ] = None,
     runs_dir: RunsDir = Path("runs"),
 ):
     """Encode a data split of the run's data set into an HDF5 latent file.
@@ -52,17 +54,35 @@ def encode(
 
 def decode(
     run: RunArgument = None,
-    file: Annotated[Optional[str], typer.Argument(metavar="FILE", show_default=False, help="Latent file: .h5/.hdf5 "
-                                                  "from encode or sample, .npy or .npz.")] = None,
-    dataset: Annotated[Optional[str], typer.Option("--dataset", "-d", help="Dataset in the file (default: z_mean, "
-                                                   "or z in a file from `vae sample`).", show_default=False)] = None,
+    file: Annotated[
+        Optional[str],
+        typer.Argument(
+            metavar="FILE", show_default=False, help="Latent file: .h5/.hdf5 from encode or sample, .npy or .npz."
+        ),
+    ] = None,
+    dataset: Annotated[
+        Optional[str],
+        typer.Option(
+            "--dataset",
+            "-d",
+            help="Dataset in the file (default: z_mean, or z in a file from `vae sample`).",
+            show_default=False,
+        ),
+    ] = None,
     limit: Annotated[int, typer.Option("--limit", min=1, help="Decode the first N points.")] = 256,
     columns: Columns = None,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="PNG to write (default: "
-                                                "RUN/decoded/FILE_DATASET.png).", show_default=False)] = None,
-    array_out: Annotated[Optional[Path], typer.Option("--array-out", help="Also write the decoded images as a "
-                                                      "float32 .npy array (N, H, W, C) in [0, 1].",
-                                                      show_default=False)] = None,
+    out: Annotated[
+        Optional[Path],
+        typer.Option("--out", "-o", help="PNG to write (default: RUN/decoded/FILE_DATASET.png).", show_default=False),
+    ] = None,
+    array_out: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--array-out",
+            help="Also write the decoded images as a float32 .npy array (N, H, W, C) in [0, 1].",
+            show_default=False,
+        ),
+    ] = None,
     runs_dir: RunsDir = Path("runs"),
 ):
     """Decode latent points from a file to a PNG grid (and optionally an array).
@@ -89,20 +109,27 @@ def decode(
         raise ConfigError("missing FILE: give a latent file, e.g. vae decode runs/NAME/latent/z_test.h5")
     if run is None:  # a file from `vae encode` or `vae sample` names the run that wrote it
         run = recorded_run(file)
-    report(_load(run, runs_dir).decode_file(file, dataset, limit, columns, save=True, out=out, array_out=array_out,
-                                            console=console))
+    report(
+        _load(run, runs_dir).decode_file(
+            file, dataset, limit, columns, save=True, out=out, array_out=array_out, console=console
+        )
+    )
 
 
 def _region(boundary, symmetric, radius, prior, scale) -> tuple[str, str]:
     """(region kind, parameter list text) from the mutually exclusive region flags."""
     from vaecli.errors import ConfigError
 
-    chosen = [flag for flag, value in (("--boundary", boundary), ("--radius", radius), ("--prior", prior))
-              if value is not None]
+    chosen = [
+        flag
+        for flag, value in (("--boundary", boundary), ("--radius", radius), ("--prior", prior))
+        if value is not None
+    ]
     if len(chosen) != 1:
-        raise ConfigError("choose one region: --boundary B (0 < z_i < B; add --symmetric for -B < z_i < B), "
-                          "--radius R or --prior normal [--scale S]" +
-                          (f"; got {' and '.join(chosen)}" if chosen else ""))
+        raise ConfigError(
+            "choose one region: --boundary B (0 < z_i < B; add --symmetric for -B < z_i < B), "
+            "--radius R or --prior normal [--scale S]" + (f"; got {' and '.join(chosen)}" if chosen else "")
+        )
     if symmetric and boundary is None:
         raise ConfigError("--symmetric goes with --boundary B (it samples -B < z_i < B)")
     if scale is not None and prior is None:
@@ -116,23 +143,42 @@ def _region(boundary, symmetric, radius, prior, scale) -> tuple[str, str]:
 
 def sample(
     run: RunOption = None,
-    boundary: Annotated[Optional[str], typer.Option("--boundary", "-b", help=BOUNDARY_HELP,
-                                                    show_default=False)] = None,
+    boundary: Annotated[Optional[str], typer.Option("--boundary", "-b", help=BOUNDARY_HELP, show_default=False)] = None,
     symmetric: Annotated[bool, typer.Option("--symmetric", help="With --boundary: uniform in -B < z_i < B.")] = False,
-    radius: Annotated[Optional[str], typer.Option("--radius", help="Uniform on the sphere ||z|| = R (R[,R2,...]).",
-                                                  show_default=False)] = None,
-    prior: Annotated[Optional[str], typer.Option("--prior", help="'normal': z ~ N(0, S^2 I), S from --scale.",
-                                                 show_default=False)] = None,
-    scale: Annotated[Optional[str], typer.Option("--scale", help="With --prior normal: S[,S2,...] (default 1).",
-                                                 show_default=False)] = None,
-    n: Annotated[Optional[int], typer.Option("--n", "-n", min=1, help="Points per value (default 100 for one value, "
-                                             "10 per row for several).", show_default=False)] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the random points; every row uses the same "
-                                      "seed.")] = 0,
-    columns: Annotated[Optional[int], typer.Option("--columns", "-c", min=1, help="Images per grid row (one value "
-                                                   "only).", show_default=False)] = None,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="PNG to write; the points go beside it as .h5 "
-                                                "(default: RUN/samples/box_B10.png).", show_default=False)] = None,
+    radius: Annotated[
+        Optional[str],
+        typer.Option("--radius", help="Uniform on the sphere ||z|| = R (R[,R2,...]).", show_default=False),
+    ] = None,
+    prior: Annotated[
+        Optional[str], typer.Option("--prior", help="'normal': z ~ N(0, S^2 I), S from --scale.", show_default=False)
+    ] = None,
+    scale: Annotated[
+        Optional[str], typer.Option("--scale", help="With --prior normal: S[,S2,...] (default 1).", show_default=False)
+    ] = None,
+    n: Annotated[
+        Optional[int],
+        typer.Option(
+            "--n",
+            "-n",
+            min=1,
+            help="Points per value (default 100 for one value, 10 per row for several).",
+            show_default=False,
+        ),
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the random points; every row uses the same seed.")] = 0,
+    columns: Annotated[
+        Optional[int],
+        typer.Option("--columns", "-c", min=1, help="Images per grid row (one value only).", show_default=False),
+    ] = None,
+    out: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--out",
+            "-o",
+            help="PNG to write; the points go beside it as .h5 (default: RUN/samples/box_B10.png).",
+            show_default=False,
+        ),
+    ] = None,
     runs_dir: RunsDir = Path("runs"),
 ):
     """Decode random latent points from a region, e.g. the box 0 < z_i < B.
@@ -162,16 +208,21 @@ def sample(
 
 def interpolate(
     run: RunArgument = None,
-    start: Annotated[str, typer.Option("--from", help="Index into --split, or an image file.",
-                                       show_default=False)] = ...,
+    start: Annotated[
+        str, typer.Option("--from", help="Index into --split, or an image file.", show_default=False)
+    ] = ...,
     end: Annotated[str, typer.Option("--to", help="Index into --split, or an image file.", show_default=False)] = ...,
-    split: Annotated[str, typer.Option("--split", help="Split the indices refer to: train, validation or "
-                                       "test.")] = "test",
+    split: Annotated[
+        str, typer.Option("--split", help="Split the indices refer to: train, validation or test.")
+    ] = "test",
     steps: Annotated[int, typer.Option("--steps", help="Decoded points, both encodings included.")] = 10,
-    method: Annotated[str, typer.Option("--method", help="linear (straight line) or slerp (equal angles between "
-                                        "the two directions).")] = "linear",
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="PNG to write; the path goes beside it as .h5.",
-                                                show_default=False)] = None,
+    method: Annotated[
+        str, typer.Option("--method", help="linear (straight line) or slerp (equal angles between the two directions).")
+    ] = "linear",
+    out: Annotated[
+        Optional[Path],
+        typer.Option("--out", "-o", help="PNG to write; the path goes beside it as .h5.", show_default=False),
+    ] = None,
     runs_dir: RunsDir = Path("runs"),
 ):
     """Decode a path between the encodings of two images, originals at the ends.
@@ -190,19 +241,34 @@ def interpolate(
 
 def traverse(
     run: RunArgument = None,
-    index: Annotated[int, typer.Option("--index", "-i", help="The image of --split whose encoding is the centre.",
-                                       show_default=False)] = ...,
+    index: Annotated[
+        int,
+        typer.Option("--index", "-i", help="The image of --split whose encoding is the centre.", show_default=False),
+    ] = ...,
     split: Annotated[str, typer.Option("--split", help="train, validation or test.")] = "test",
-    dims: Annotated[Optional[str], typer.Option("--dims", help="Dimensions to vary, e.g. 0,3,8-11 (default: all "
-                                                "up to z_dim 16, else the 16 with the most KL).",
-                                                show_default=False)] = None,
-    top_kl: Annotated[Optional[int], typer.Option("--top-kl", help="Vary the K dimensions carrying the most KL "
-                                                  "(an AE: the most variance of z_mean).", show_default=False)] = None,
+    dims: Annotated[
+        Optional[str],
+        typer.Option(
+            "--dims",
+            help="Dimensions to vary, e.g. 0,3,8-11 (default: all up to z_dim 16, else the 16 with the most KL).",
+            show_default=False,
+        ),
+    ] = None,
+    top_kl: Annotated[
+        Optional[int],
+        typer.Option(
+            "--top-kl",
+            help="Vary the K dimensions carrying the most KL (an AE: the most variance of z_mean).",
+            show_default=False,
+        ),
+    ] = None,
     value_range: Annotated[str, typer.Option("--range", help="Offsets LO:HI added to the encoding.")] = "-3:3",
     steps: Annotated[int, typer.Option("--steps", help="Offsets per row, LO and HI included.")] = 9,
     block: Annotated[int, typer.Option("--block", help="Vary K dimensions together: one row per block of K.")] = 1,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="PNG to write; the points go beside it as .h5.",
-                                                show_default=False)] = None,
+    out: Annotated[
+        Optional[Path],
+        typer.Option("--out", "-o", help="PNG to write; the points go beside it as .h5.", show_default=False),
+    ] = None,
     runs_dir: RunsDir = Path("runs"),
 ):
     """Vary single latent dimensions (or blocks) around an encoded image.
@@ -222,19 +288,35 @@ def traverse(
     from vaecli.latent.geometry import parse_range
 
     offsets = parse_range(value_range)
-    report(_load(run, runs_dir).traverse(index, split=split, dims=dims, top_kl=top_kl, value_range=offsets,
-                                         steps=steps, block=block, save=True, out=out, console=console))
+    report(
+        _load(run, runs_dir).traverse(
+            index,
+            split=split,
+            dims=dims,
+            top_kl=top_kl,
+            value_range=offsets,
+            steps=steps,
+            block=block,
+            save=True,
+            out=out,
+            console=console,
+        )
+    )
 
 
 def latent_stats(
     run: RunArgument = None,
     split: Split = "test",
     limit: Limit = None,
-    boundaries: Annotated[str, typer.Option("--boundary", "--box", "-b", help="B values of the boxes 0 < z_i < B "
-                                            "whose coverage is reported.")] = "1,2,5,10",
+    boundaries: Annotated[
+        str,
+        typer.Option("--boundary", "--box", "-b", help="B values of the boxes 0 < z_i < B whose coverage is reported."),
+    ] = "1,2,5,10",
     seed: Annotated[int, typer.Option("--seed", help="Seed of the prior samples the norms are compared with.")] = 0,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Folder to write (default: RUN/latent_stats).",
-                                                show_default=False)] = None,
+    out: Annotated[
+        Optional[Path],
+        typer.Option("--out", "-o", help="Folder to write (default: RUN/latent_stats).", show_default=False),
+    ] = None,
     runs_dir: RunsDir = Path("runs"),
 ):
     """Statistics of an encoded split: active units, KL, norms, boxes, PCA.
@@ -253,13 +335,20 @@ def latent_stats(
     from vaecli.latent.geometry import parse_parameters
     from vaecli.tables import statistics_table
 
-    result = _load(run, runs_dir).latent_stats(split, limit, parse_parameters(boundaries), seed, save=True, out=out,
-                                               console=console)
+    result = _load(run, runs_dir).latent_stats(
+        split, limit, parse_parameters(boundaries), seed, save=True, out=out, console=console
+    )
     for table in statistics_table(result.statistics):
         console.print(table)
     report(result)
 
 
-COMMANDS = {"encode": encode, "decode": decode, "sample": sample, "interpolate": interpolate,
-            "traverse": traverse, "latent-stats": latent_stats}
+COMMANDS = {
+    "encode": encode,
+    "decode": decode,
+    "sample": sample,
+    "interpolate": interpolate,
+    "traverse": traverse,
+    "latent-stats": latent_stats,
+}
 HIDDEN_ALIASES = {"sample-latent": sample}

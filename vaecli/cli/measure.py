@@ -7,27 +7,45 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from vaecli.cli.common import Limit, RunArgument, RunsDir, console, report, say
+from vaecli.cli.common import Limit, RunArgument, RunsDir, console, say
 
-FEATURES_HELP = ("Feature space of precision/recall/Frechet distance: classifier (a CNN trained once on the data "
-                 "set's labels, cached), inception (InceptionV3, local weights only) or pixels (default: the first "
-                 "of these available).")
+FEATURES_HELP = (
+    "Feature space of precision/recall/Frechet distance: classifier (a CNN trained once on the data "
+    "set's labels, cached), inception (InceptionV3, local weights only) or pixels (default: the first "
+    "of these available)."
+)
 
 
 def evaluate(
     run: RunArgument = None,
     split: Annotated[str, typer.Option("--split", help="Split to measure: train, validation, test or all.")] = "test",
-    iw_samples: Annotated[int, typer.Option("--iw-samples", "-k", help="K, posterior samples per image of the "
-                                            "importance-weighted bound (VAE only).")] = 16,
-    n_samples: Annotated[int, typer.Option("--n-samples", "-n", help="Decoded points per latent region, and real "
-                                           "images in the reference set.")] = 1000,
-    boundaries: Annotated[Optional[str], typer.Option("--boundary", "--box", "-b", show_default=False,
-                                                      help="B values of the boxes 0 < z_i < B (default: the classic "
-                                                           "0.5,2.5,5,8,10,15,20,30,50).")] = None,
+    iw_samples: Annotated[
+        int,
+        typer.Option(
+            "--iw-samples", "-k", help="K, posterior samples per image of the importance-weighted bound (VAE only)."
+        ),
+    ] = 16,
+    n_samples: Annotated[
+        int,
+        typer.Option(
+            "--n-samples", "-n", help="Decoded points per latent region, and real images in the reference set."
+        ),
+    ] = 1000,
+    boundaries: Annotated[
+        Optional[str],
+        typer.Option(
+            "--boundary",
+            "--box",
+            "-b",
+            show_default=False,
+            help="B values of the boxes 0 < z_i < B (default: the classic 0.5,2.5,5,8,10,15,20,30,50).",
+        ),
+    ] = None,
     features: Annotated[str, typer.Option("--features", help=FEATURES_HELP)] = "auto",
     limit: Limit = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the posterior samples, latent points and real "
-                                      "subsets.")] = 0,
+    seed: Annotated[
+        int, typer.Option("--seed", help="Seed of the posterior samples, latent points and real subsets.")
+    ] = 0,
     runs_dir: RunsDir = Path("runs"),
 ):
     """Measure a trained run: likelihood bounds and plausibility of samples.
@@ -53,8 +71,11 @@ def evaluate(
     from vaecli.tables import likelihood_table, plausibility_table
 
     values = parse_parameters(boundaries) if boundaries else None
-    result = load_run(run, runs_dir).require_models().evaluate(split, iw_samples, n_samples, values, features, seed,
-                                                               limit, save=True, console=console)
+    result = (
+        load_run(run, runs_dir)
+        .require_models()
+        .evaluate(split, iw_samples, n_samples, values, features, seed, limit, save=True, console=console)
+    )
     for warning in result.warnings:
         console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False, markup=False)
     console.print(likelihood_table(result.evaluation))
@@ -77,12 +98,21 @@ def show_comparison(comparison, csv_file: Path | None = None, plot_file: Path | 
 
 def compare(
     runs: Annotated[List[str], typer.Argument(metavar="RUN...", help="Run folders or names.", show_default=False)],
-    sort: Annotated[Optional[str], typer.Option("--sort", help="Sort by this column, e.g. val_loss or "
-                                                "precision_prior.", show_default=False)] = None,
-    csv_file: Annotated[Optional[Path], typer.Option("--csv", help="Also write every column to this CSV file.",
-                                                     show_default=False)] = None,
-    plot_file: Annotated[Optional[Path], typer.Option("--plot", help="Also draw rate-distortion and plausibility "
-                                                      "against the KL factor to this PNG.", show_default=False)] = None,
+    sort: Annotated[
+        Optional[str],
+        typer.Option("--sort", help="Sort by this column, e.g. val_loss or precision_prior.", show_default=False),
+    ] = None,
+    csv_file: Annotated[
+        Optional[Path], typer.Option("--csv", help="Also write every column to this CSV file.", show_default=False)
+    ] = None,
+    plot_file: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--plot",
+            help="Also draw rate-distortion and plausibility against the KL factor to this PNG.",
+            show_default=False,
+        ),
+    ] = None,
     runs_dir: RunsDir = Path("runs"),
 ):
     """Compare runs in one table: differing config keys, final metrics, evaluation.
@@ -100,8 +130,10 @@ def compare(
 
 def report_page(
     run: RunArgument = None,
-    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="HTML file to write (default: "
-                                                "RUN/report.html).", show_default=False)] = None,
+    out: Annotated[
+        Optional[Path],
+        typer.Option("--out", "-o", help="HTML file to write (default: RUN/report.html).", show_default=False),
+    ] = None,
     runs_dir: RunsDir = Path("runs"),
 ):
     """Write a self-contained HTML page about a run (images embedded).

@@ -12,16 +12,26 @@ from vaecli.cli.common import ConfigArgument, RunsDir, console, say
 
 def sweep(
     config_path: ConfigArgument,
-    settings: Annotated[List[str], typer.Option("--set", "-s", help="KEY=V1,V2,... : one grid axis (repeatable); "
-                                                "KEY=V with one value fixes it for every run.")] = [],  # noqa: B006
-    seeds: Annotated[Optional[int], typer.Option("--seeds", help="Also repeat every point with train.seed 0..N-1.",
-                                                 show_default=False)] = None,
-    evaluate_runs: Annotated[bool, typer.Option("--evaluate", help="Run `vae evaluate` on each finished "
-                                                "run.")] = False,
-    name: Annotated[Optional[str], typer.Option("--name", help="Prefix of the run names (default: the config's "
-                                                "name).", show_default=False)] = None,
-    retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Resume runs that FAILED in an earlier "
-                                               "sweep.")] = False,
+    settings: Annotated[
+        List[str],
+        typer.Option(
+            "--set",
+            "-s",
+            help="KEY=V1,V2,... : one grid axis (repeatable); KEY=V with one value fixes it for every run.",
+        ),
+    ] = [],  # noqa: B006
+    seeds: Annotated[
+        Optional[int],
+        typer.Option("--seeds", help="Also repeat every point with train.seed 0..N-1.", show_default=False),
+    ] = None,
+    evaluate_runs: Annotated[bool, typer.Option("--evaluate", help="Run `vae evaluate` on each finished run.")] = False,
+    name: Annotated[
+        Optional[str],
+        typer.Option("--name", help="Prefix of the run names (default: the config's name).", show_default=False),
+    ] = None,
+    retry_failed: Annotated[
+        bool, typer.Option("--retry-failed", help="Resume runs that FAILED in an earlier sweep.")
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet/--verbose", help="Per-epoch lines of each run (--verbose).")] = True,
     runs_dir: RunsDir = Path("runs"),
 ):
@@ -44,8 +54,17 @@ def sweep(
     from vaecli.evaluation.compare import compare
     from vaecli.sweep import sweep as sweep_runs
 
-    result = sweep_runs(config_path, settings, seeds=seeds, name=name, runs_dir=runs_dir, evaluate=evaluate_runs,
-                        retry_failed=retry_failed, quiet=quiet, console=console)
+    result = sweep_runs(
+        config_path,
+        settings,
+        seeds=seeds,
+        name=name,
+        runs_dir=runs_dir,
+        evaluate=evaluate_runs,
+        retry_failed=retry_failed,
+        quiet=quiet,
+        console=console,
+    )
     if result.run_folders:
         show_comparison(compare(result.run_folders))
     say(result.summary)

@@ -11,14 +11,22 @@ from vaecli.cli.common import ConfigArgument, Overrides, Quiet, RunsDir, console
 
 
 def train(
-    config_path: Annotated[Optional[Path], typer.Argument(metavar="CONFIG", help="Experiment config (YAML).",
-                                                          show_default=False)] = None,
+    config_path: Annotated[
+        Optional[Path], typer.Argument(metavar="CONFIG", help="Experiment config (YAML).", show_default=False)
+    ] = None,
     overrides: Overrides = [],  # noqa: B006  (Typer reads the default; it is never mutated)
-    name: Annotated[Optional[str], typer.Option("--name", help="Run name (default: the config's name).",
-                                                show_default=False)] = None,
+    name: Annotated[
+        Optional[str], typer.Option("--name", help="Run name (default: the config's name).", show_default=False)
+    ] = None,
     runs_dir: RunsDir = Path("runs"),
-    resume: Annotated[Optional[Path], typer.Option("--resume", help="Continue the run in this folder from its "
-                                                   "last checkpoint (no CONFIG needed).", show_default=False)] = None,
+    resume: Annotated[
+        Optional[Path],
+        typer.Option(
+            "--resume",
+            help="Continue the run in this folder from its last checkpoint (no CONFIG needed).",
+            show_default=False,
+        ),
+    ] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing run folder of the same name.")] = False,
     quiet: Quiet = False,
 ):
@@ -40,12 +48,22 @@ def train(
     from vaecli.api import train as train_run
     from vaecli.runs import final_losses
 
-    run = train_run(config_path, overrides=overrides, name=name, runs_dir=runs_dir, resume=resume, force=force,
-                    quiet=quiet, console=console)
+    run = train_run(
+        config_path,
+        overrides=overrides,
+        name=name,
+        runs_dir=runs_dir,
+        resume=resume,
+        force=force,
+        quiet=quiet,
+        console=console,
+    )
     manifest = run.manifest
     losses = final_losses(manifest)
-    say(f"Run {run.paths.root} {manifest.status}: {manifest.epochs_completed} epochs"
-        f"{', ' + losses if losses else ''}; models in {run.paths.encoder.name}, {run.paths.decoder.name}")
+    say(
+        f"Run {run.paths.root} {manifest.status}: {manifest.epochs_completed} epochs"
+        f"{', ' + losses if losses else ''}; models in {run.paths.encoder.name}, {run.paths.decoder.name}"
+    )
 
 
 def config_show(config_path: ConfigArgument, overrides: Overrides = []):  # noqa: B006

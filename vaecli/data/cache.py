@@ -46,13 +46,18 @@ class CacheInfo:
     seconds: float  # build time (0 when reused)
 
     def summary(self, folder) -> str:
-        skipped = (f"; skipped {self.num_skipped:,} unreadable file(s), listed in {self.skip_log}"
-                   if self.num_skipped else "; no unreadable files")
+        skipped = (
+            f"; skipped {self.num_skipped:,} unreadable file(s), listed in {self.skip_log}"
+            if self.num_skipped
+            else "; no unreadable files"
+        )
         if not self.built:
             return f"Using cached {self.num_images:,} images of {folder} ({self.path}){skipped}"
         rate = (self.num_images + self.num_skipped) / max(self.seconds, 1e-9)
-        return (f"Cached {self.num_images:,} images of {folder} in {self.seconds:.1f} s ({rate:,.0f} files/s) -> "
-                f"{self.path}{skipped}")
+        return (
+            f"Cached {self.num_images:,} images of {folder} in {self.seconds:.1f} s ({rate:,.0f} files/s) -> "
+            f"{self.path}{skipped}"
+        )
 
 
 def cache_folder(data_config) -> Path:
@@ -61,8 +66,9 @@ def cache_folder(data_config) -> Path:
 
 
 def fingerprint(entries: list[FileEntry], preprocessing: Preprocessing) -> str:
-    digest = hashlib.sha256(json.dumps({"format_version": FORMAT_VERSION, **preprocessing.describe()},
-                                       sort_keys=True).encode())
+    digest = hashlib.sha256(
+        json.dumps({"format_version": FORMAT_VERSION, **preprocessing.describe()}, sort_keys=True).encode()
+    )
     for entry in entries:
         digest.update(f"{entry.relative_path}\0{entry.size}\0{entry.mtime_ns}\n".encode())
     return digest.hexdigest()[:20]
@@ -86,13 +92,15 @@ def scan(data_config) -> tuple[Path, list[FileEntry], Preprocessing]:
         raise DataError(f"data.path: {root} is not a folder")
     entries = scan_folder(root, data_config.limit)
     if not entries:
-        raise DataError(f"data.path: {root} holds no image files (looked recursively for .jpg, .jpeg, .png, .bmp, "
-                        f".gif, .webp)")
+        raise DataError(
+            f"data.path: {root} holds no image files (looked recursively for .jpg, .jpeg, .png, .bmp, .gif, .webp)"
+        )
     return root, entries, Preprocessing.from_config(data_config)
 
 
-def find_or_build(data_config, progress: Callable[[int, int], None] | None = None,
-                  threads: int | None = None) -> CacheInfo:
+def find_or_build(
+    data_config, progress: Callable[[int, int], None] | None = None, threads: int | None = None
+) -> CacheInfo:
     """The complete cache for this folder and preprocessing, built if missing.
 
     progress(files_done, files_total) is called after each batch of a build; threads bounds the
@@ -116,12 +124,14 @@ def _info(target: Path, key: str, skip_log: Path, built: bool, seconds: float) -
     import h5py
 
     with h5py.File(target, "r") as handle:
-        return CacheInfo(target, key, int(handle.attrs["num_images"]), int(handle.attrs["num_skipped"]), skip_log,
-                         built, seconds)
+        return CacheInfo(
+            target, key, int(handle.attrs["num_images"]), int(handle.attrs["num_skipped"]), skip_log, built, seconds
+        )
 
 
-def decode_in_order(root: Path, entries: list[FileEntry], preprocessing: Preprocessing,
-                    threads: int | None = None) -> Iterator[list[tuple[FileEntry, np.ndarray | str]]]:
+def decode_in_order(
+    root: Path, entries: list[FileEntry], preprocessing: Preprocessing, threads: int | None = None
+) -> Iterator[list[tuple[FileEntry, np.ndarray | str]]]:
     """Batches of (entry, its cached image or the reason it is skipped), in file order."""
     from vaecli.data.folder_decoding import BATCH
 
@@ -130,8 +140,9 @@ def decode_in_order(root: Path, entries: list[FileEntry], preprocessing: Preproc
         yield batch
 
 
-def _decode_every_entry(root: Path, entries: list[FileEntry], preprocessing: Preprocessing,
-                        threads: int | None) -> Iterator[tuple[FileEntry, np.ndarray | str]]:
+def _decode_every_entry(
+    root: Path, entries: list[FileEntry], preprocessing: Preprocessing, threads: int | None
+) -> Iterator[tuple[FileEntry, np.ndarray | str]]:
     """TensorFlow decodes in parallel; the files it refuses come to Pillow here, one by one."""
     from vaecli.data.folder_decoding import decoded_images, finish
     from vaecli.runtime import quiet_stderr
@@ -142,8 +153,9 @@ def _decode_every_entry(root: Path, entries: list[FileEntry], preprocessing: Pre
 
     following = 0  # the next index due
     with quiet_stderr(replay=False):  # libjpeg prints a line for each broken JPEG; the skip log says it better
-        for index, image in decoded_images([str(root / entry.relative_path) for entry in entries], preprocessing,
-                                           threads):
+        for index, image in decoded_images(
+            [str(root / entry.relative_path) for entry in entries], preprocessing, threads
+        ):
             yield from (by_pillow(missing) for missing in range(following, index))
             yield entries[index], image
             following = index + 1
@@ -161,8 +173,15 @@ def _remove_stale_partials(target: Path) -> None:
             pass  # another user's live process
 
 
-def build(root: Path, entries: list[FileEntry], preprocessing: Preprocessing, target: Path, key: str,
-          progress: Callable[[int, int], None] | None = None, threads: int | None = None) -> None:
+def build(
+    root: Path,
+    entries: list[FileEntry],
+    preprocessing: Preprocessing,
+    target: Path,
+    key: str,
+    progress: Callable[[int, int], None] | None = None,
+    threads: int | None = None,
+) -> None:
     """Decode every entry into target (atomically); unreadable files go to the skip log."""
     import h5py
 
@@ -185,21 +204,30 @@ def build(root: Path, entries: list[FileEntry], preprocessing: Preprocessing, ta
                         log.write(f"{entry.relative_path}\t{reason}\n")
                         num_skipped += 1
                 if kept:
-                    images[num_kept:num_kept + len(kept)] = np.stack([image for _, image in kept])
-                    files[num_kept:num_kept + len(kept)] = [entry.relative_path for entry, _ in kept]
+                    images[num_kept : num_kept + len(kept)] = np.stack([image for _, image in kept])
+                    files[num_kept : num_kept + len(kept)] = [entry.relative_path for entry, _ in kept]
                     num_kept += len(kept)
                 num_done += len(batch)
                 if progress is not None:
                     progress(num_done, len(entries))
             if num_kept == 0:
-                raise DataError(f"data.path: none of the {len(entries):,} image files in {root} could be decoded "
-                                f"(reasons in {target.with_suffix('.skipped.txt')})")
+                raise DataError(
+                    f"data.path: none of the {len(entries):,} image files in {root} could be decoded "
+                    f"(reasons in {target.with_suffix('.skipped.txt')})"
+                )
             files.resize(num_kept, axis=0)
-            handle.attrs.update({
-                "fingerprint": key, "format_version": FORMAT_VERSION, "source_folder": str(root),
-                "preprocessing": json.dumps(preprocessing.describe()), "num_images": num_kept,
-                "num_skipped": num_skipped, "num_files": len(entries),
-                "created": timestamp()})
+            handle.attrs.update(
+                {
+                    "fingerprint": key,
+                    "format_version": FORMAT_VERSION,
+                    "source_folder": str(root),
+                    "preprocessing": json.dumps(preprocessing.describe()),
+                    "num_images": num_kept,
+                    "num_skipped": num_skipped,
+                    "num_files": len(entries),
+                    "created": timestamp(),
+                }
+            )
             handle.attrs["complete"] = True  # last: a file without it is never used
         os.replace(partial_log, target.with_suffix(".skipped.txt"))
         os.replace(partial, target)

@@ -73,7 +73,7 @@ class CachedImages:
             position = int(key) + (len(self) if key < 0 else 0)
             if not 0 <= position < len(self):
                 raise IndexError(f"index {key} is out of range for {len(self)} images")
-            return self.read_rows(self.rows[position:position + 1])[0]
+            return self.read_rows(self.rows[position : position + 1])[0]
         if isinstance(key, slice):
             return self.read_rows(self.rows[key])
         return self.read_rows(self.rows[np.asarray(key)])
@@ -100,8 +100,12 @@ class CachedImages:
         descriptor = os.open(self.path, os.O_RDONLY)
         try:
             for start, end in zip(run_starts.tolist(), [*run_starts[1:].tolist(), len(unique_rows)]):
-                _read_exactly(descriptor, self._offset + int(unique_rows[start]) * row_bytes,
-                              memoryview(flat[start:end]).cast("B"), self.path)
+                _read_exactly(
+                    descriptor,
+                    self._offset + int(unique_rows[start]) * row_bytes,
+                    memoryview(flat[start:end]).cast("B"),
+                    self.path,
+                )
         finally:
             os.close(descriptor)
         return images
@@ -110,7 +114,7 @@ class CachedImages:
         """Any other layout: one covering block when dense enough, else row by row."""
         first, last = int(unique_rows[0]), int(unique_rows[-1])
         if last - first + 1 <= BLOCK_READ_SLACK * len(unique_rows):
-            block = self._dataset[first:last + 1]
+            block = self._dataset[first : last + 1]
             return block if len(unique_rows) == len(block) else block[unique_rows - first]
         return np.stack([self._dataset[row] for row in unique_rows.tolist()])
 
@@ -130,8 +134,12 @@ class CachedImages:
 def _raw_offset(dataset) -> int | None:
     """The byte offset of a contiguous, unfiltered uint8 dataset's data in its file; None otherwise
     (and on systems without positional reads)."""
-    if (dataset.chunks is not None or dataset.dtype != np.uint8 or dataset.compression is not None
-            or not hasattr(os, "preadv")):
+    if (
+        dataset.chunks is not None
+        or dataset.dtype != np.uint8
+        or dataset.compression is not None
+        or not hasattr(os, "preadv")
+    ):
         return None
     return dataset.id.get_offset()  # None while nothing is written
 
@@ -141,6 +149,8 @@ def _read_exactly(descriptor: int, offset: int, buffer: memoryview, path: Path) 
     while len(buffer):
         count = os.preadv(descriptor, [buffer], offset)
         if not count:
-            raise OSError(f"{path} ends before byte {offset + len(buffer):,}: a truncated image cache (delete it "
-                          f"to have it rebuilt)")
+            raise OSError(
+                f"{path} ends before byte {offset + len(buffer):,}: a truncated image cache (delete it "
+                f"to have it rebuilt)"
+            )
         buffer, offset = buffer[count:], offset + count

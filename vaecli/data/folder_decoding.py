@@ -88,6 +88,7 @@ def _decode_jpeg(data, preprocessing: Preprocessing):
             columns = tf.cast(tf.round(tf.cast([left, left + box_width], tf.float64) * scale_x), tf.int32)
             window = tf.stack([rows[0], columns[0], rows[1] - rows[0], columns[1] - columns[0]])
             return tf.io.decode_and_crop_jpeg(data, window, channels=3, ratio=ratio)
+
         return decode
 
     if fixed_ratio is not None:
@@ -104,23 +105,27 @@ def _decode_other(data, preprocessing: Preprocessing):
     image = tf.io.decode_image(data, channels=3, expand_animations=False, dtype=tf.uint8)
     shape = tf.shape(image)
     top, left, box_height, box_width = _crop_window(shape[0], shape[1], preprocessing.crop)
-    return image[top:top + box_height, left:left + box_width]
+    return image[top : top + box_height, left : left + box_width]
 
 
-def _stream(paths: list[str], indices: list[int], decode, preprocessing: Preprocessing,
-            threads: int | None) -> Iterator[tuple[int, np.ndarray]]:
+def _stream(
+    paths: list[str], indices: list[int], decode, preprocessing: Preprocessing, threads: int | None
+) -> Iterator[tuple[int, np.ndarray]]:
     import tensorflow as tf
 
     @tf.autograph.experimental.do_not_convert  # plain TF ops: converting them would cost ~1 s per build
     def load(index, path):
         return index, finish(decode(tf.io.read_file(path), preprocessing), preprocessing)
 
-    dataset = (tf.data.Dataset.from_tensor_slices((tf.constant(indices, tf.int64),
-                                                   tf.constant([paths[index] for index in indices], tf.string)))
-               .map(load, num_parallel_calls=threads or tf.data.AUTOTUNE, deterministic=True)
-               .ignore_errors()  # the failed file's index goes missing; the caller asks Pillow about it
-               .batch(BATCH)
-               .prefetch(2))
+    dataset = (
+        tf.data.Dataset.from_tensor_slices(
+            (tf.constant(indices, tf.int64), tf.constant([paths[index] for index in indices], tf.string))
+        )
+        .map(load, num_parallel_calls=threads or tf.data.AUTOTUNE, deterministic=True)
+        .ignore_errors()  # the failed file's index goes missing; the caller asks Pillow about it
+        .batch(BATCH)
+        .prefetch(2)
+    )
     if threads:
         options = tf.data.Options()
         options.threading.private_threadpool_size = threads
@@ -129,8 +134,9 @@ def _stream(paths: list[str], indices: list[int], decode, preprocessing: Preproc
         yield from zip(batch_indices.tolist(), images)
 
 
-def decoded_images(paths: list[str], preprocessing: Preprocessing,
-                   threads: int | None = None) -> Iterator[tuple[int, np.ndarray]]:
+def decoded_images(
+    paths: list[str], preprocessing: Preprocessing, threads: int | None = None
+) -> Iterator[tuple[int, np.ndarray]]:
     """(index into paths, image) in path order; the indices of files TensorFlow could not decode are missing.
 
     JPEGs and the rest go through two pipelines (so neither branches per image) merged by index.

@@ -48,14 +48,16 @@ def _finish(batches: tf.data.Dataset, task_config, seed: int) -> tf.data.Dataset
     return batches.with_options(options).prefetch(tf.data.AUTOTUNE)
 
 
-def _in_memory_training(images: np.ndarray, batch_size: int, seed: int, first_epoch: int,
-                        last_epoch: int) -> tf.data.Dataset:
+def _in_memory_training(
+    images: np.ndarray, batch_size: int, seed: int, first_epoch: int, last_epoch: int
+) -> tf.data.Dataset:
     all_images = tf.constant(images)
     num_images = len(images)
 
     def epoch_batches(epoch):
         order = tf.random.experimental.stateless_shuffle(
-            tf.range(num_images, dtype=tf.int64), seed=tf.stack([tf.constant(seed, tf.int64), epoch]))
+            tf.range(num_images, dtype=tf.int64), seed=tf.stack([tf.constant(seed, tf.int64), epoch])
+        )
         rows = tf.data.Dataset.from_tensor_slices(order).batch(batch_size).enumerate()
         return rows.map(lambda batch_index, batch_rows: (tf.gather(all_images, batch_rows), epoch, batch_index))
 
@@ -71,8 +73,8 @@ def streamed_epoch(images, batch_size: int, seed: int, epoch: int) -> Iterator[n
     block_order = rng.permutation(len(block_starts))
     leftover = np.empty((0, *images.shape[1:]), np.uint8)
     for group_start in range(0, len(block_order), STREAM_GROUP_BLOCKS):
-        starts = block_starts[block_order[group_start:group_start + STREAM_GROUP_BLOCKS]]
-        pool = np.concatenate([leftover, *(images[start:start + STREAM_BLOCK_IMAGES] for start in starts)])
+        starts = block_starts[block_order[group_start : group_start + STREAM_GROUP_BLOCKS]]
+        pool = np.concatenate([leftover, *(images[start : start + STREAM_BLOCK_IMAGES] for start in starts)])
         order = rng.permutation(len(pool))
         full = len(pool) // batch_size * batch_size
         if full:
@@ -93,8 +95,11 @@ def _streamed_training(images, batch_size: int, seed: int, first_epoch: int, las
                 yield group, np.full(len(group), epoch), indices
                 batch_index += len(group)
 
-    signature = (tf.TensorSpec((None, None, *images.shape[1:]), tf.uint8), tf.TensorSpec((None,), tf.int64),
-                 tf.TensorSpec((None,), tf.int64))
+    signature = (
+        tf.TensorSpec((None, None, *images.shape[1:]), tf.uint8),
+        tf.TensorSpec((None,), tf.int64),
+        tf.TensorSpec((None,), tf.int64),
+    )
     batches = tf.data.Dataset.from_generator(generate, output_signature=signature).unbatch()
     return _with_length(batches, (last_epoch - first_epoch) * steps_per_epoch(len(images), batch_size))
 
@@ -104,8 +109,9 @@ def _with_length(batches: tf.data.Dataset, num_batches: int) -> tf.data.Dataset:
     return batches.apply(tf.data.experimental.assert_cardinality(num_batches))
 
 
-def training_batches(images, batch_size: int, seed: int, first_epoch: int, last_epoch: int,
-                     task_config=None) -> tf.data.Dataset:
+def training_batches(
+    images, batch_size: int, seed: int, first_epoch: int, last_epoch: int, task_config=None
+) -> tf.data.Dataset:
     """All batches of epochs first_epoch .. last_epoch-1, back to back (fit() takes steps_per_epoch).
 
     The last batch of an epoch may be partial: every image is seen once per epoch. images is a
@@ -123,15 +129,26 @@ def ordered_batches(images, batch_size: int, task_config=None, seed: int = 0) ->
     if _in_memory(images):
         all_images = tf.constant(images)
         starts = tf.data.Dataset.range(0, len(images), batch_size).enumerate()
-        batches = starts.map(lambda batch_index, start: (all_images[start:start + batch_size],
-                                                         tf.constant(VALIDATION_EPOCH, tf.int64), batch_index))
+        batches = starts.map(
+            lambda batch_index, start: (
+                all_images[start : start + batch_size],
+                tf.constant(VALIDATION_EPOCH, tf.int64),
+                batch_index,
+            )
+        )
     else:
+
         def generate():
             for batch_index, start in enumerate(range(0, len(images), batch_size)):
-                yield images[start:start + batch_size], VALIDATION_EPOCH, batch_index
+                yield images[start : start + batch_size], VALIDATION_EPOCH, batch_index
 
-        signature = (tf.TensorSpec((None, *images.shape[1:]), tf.uint8), tf.TensorSpec((), tf.int64),
-                     tf.TensorSpec((), tf.int64))
-        batches = _with_length(tf.data.Dataset.from_generator(generate, output_signature=signature),
-                               steps_per_epoch(len(images), batch_size))
+        signature = (
+            tf.TensorSpec((None, *images.shape[1:]), tf.uint8),
+            tf.TensorSpec((), tf.int64),
+            tf.TensorSpec((), tf.int64),
+        )
+        batches = _with_length(
+            tf.data.Dataset.from_generator(generate, output_signature=signature),
+            steps_per_epoch(len(images), batch_size),
+        )
     return _finish(batches, task_config, seed)

@@ -21,7 +21,6 @@ from vaecli.data.image_folder import DEFAULT_IMAGE_SIZE
 from vaecli.errors import DataError
 
 
-
 @dataclass(frozen=True)
 class ImageSet:
     """A whole data set in memory: images uint8 (N, H, W, C); labels name -> (N,) array."""
@@ -52,8 +51,7 @@ def image_shape(data_config) -> tuple[int, int, int]:
         return size, size, source.channels
     height, width, channels = source.native_shape
     if data_config.image_size not in (None, height):
-        raise ValueError(f"{data_config.source} images are {height}x{width}; remove image_size or set it "
-                         f"to {height}")
+        raise ValueError(f"{data_config.source} images are {height}x{width}; remove image_size or set it to {height}")
     return source.native_shape
 
 
@@ -91,7 +89,7 @@ def _read_idx(path: Path) -> np.ndarray:
         num_dims = magic & 0xFF
         if magic >> 8 != 0x08 or num_dims not in (1, 3):  # 0x08: unsigned bytes
             raise ValueError("bad magic number")
-        dims = [int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(num_dims)]
+        dims = [int.from_bytes(raw[4 + 4 * i : 8 + 4 * i], "big") for i in range(num_dims)]
         return np.frombuffer(raw, np.uint8, offset=4 + 4 * num_dims).reshape(dims)
     except (OSError, ValueError, EOFError) as error:
         raise DataError(f"{path}: not a readable IDX file ({error})") from None
@@ -122,8 +120,10 @@ def _load_idx_folder(folder: Path) -> ImageSet:
 
 def _download_error(name: str, places: list[Path], reason: str) -> DataError:
     tried = ", ".join(str(place) for place in places)
-    return DataError(f"{name}: data set not found (looked in {tried}) and the download failed: {reason}",
-                     "Set data.path or $VAECLI_DATA to a folder holding its files.")
+    return DataError(
+        f"{name}: data set not found (looked in {tried}) and the download failed: {reason}",
+        "Set data.path or $VAECLI_DATA to a folder holding its files.",
+    )
 
 
 def _keras_download(name: str, places: list[Path]) -> tuple:
@@ -165,11 +165,16 @@ def _read_mnist_npz(path: Path) -> tuple:
 
 def _from_arrays(train: tuple, test: tuple) -> ImageSet:
     """From Keras' (x, y) tuples; grey images gain a channel axis."""
+
     def images(array):
         return array[..., None] if array.ndim == 3 else array
 
-    return ImageSet(images(train[0]), {"label": np.asarray(train[1]).reshape(-1).astype(np.int64)},
-                    images(test[0]), {"label": np.asarray(test[1]).reshape(-1).astype(np.int64)})
+    return ImageSet(
+        images(train[0]),
+        {"label": np.asarray(train[1]).reshape(-1).astype(np.int64)},
+        images(test[0]),
+        {"label": np.asarray(test[1]).reshape(-1).astype(np.int64)},
+    )
 
 
 def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
@@ -188,8 +193,12 @@ def _load_cifar10(data_config) -> ImageSet:
         if (place / "data_batch_1").is_file():
             parts = [_read_cifar_batch(place / f"data_batch_{i}") for i in range(1, 6)]
             test_images, test_labels = _read_cifar_batch(place / "test_batch")
-            return ImageSet(np.concatenate([p[0] for p in parts]), {"label": np.concatenate([p[1] for p in parts])},
-                            test_images, {"label": test_labels})
+            return ImageSet(
+                np.concatenate([p[0] for p in parts]),
+                {"label": np.concatenate([p[1] for p in parts])},
+                test_images,
+                {"label": test_labels},
+            )
     if data_config.path:
         raise DataError(f"data.path: {places[0]} holds no CIFAR-10 batches (data_batch_1 ... test_batch)")
     return _from_arrays(*_keras_download("cifar10", places))
@@ -223,15 +232,29 @@ def load_image_folder(data_config, info=None) -> ImageSet:
     return ImageSet(every_image.take(pool_rows), {}, every_image.take(test_rows), {}, fingerprint=info.fingerprint)
 
 
-FASHION_CLASSES = ("t-shirt/top", "trouser", "pullover", "dress", "coat", "sandal", "shirt", "sneaker", "bag",
-                   "ankle boot")
+FASHION_CLASSES = (
+    "t-shirt/top",
+    "trouser",
+    "pullover",
+    "dress",
+    "coat",
+    "sandal",
+    "shirt",
+    "sneaker",
+    "bag",
+    "ankle boot",
+)
 CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 
 SOURCES: dict[str, Source] = {
     "synthetic": Source(_load_synthetic, None, 3),
     "mnist": Source(_make_idx_loader("mnist", "mnist", None), (28, 28, 1), 1, tuple("0123456789")),
-    "fashion_mnist": Source(_make_idx_loader("fashion_mnist", "fashion-mnist", "/usr/share/datasets/fashion-mnist"),
-                            (28, 28, 1), 1, FASHION_CLASSES),
+    "fashion_mnist": Source(
+        _make_idx_loader("fashion_mnist", "fashion-mnist", "/usr/share/datasets/fashion-mnist"),
+        (28, 28, 1),
+        1,
+        FASHION_CLASSES,
+    ),
     "cifar10": Source(_load_cifar10, (32, 32, 3), 3, CIFAR10_CLASSES),
     "image_folder": Source(load_image_folder, None, 3, shape=_image_folder_shape),
 }

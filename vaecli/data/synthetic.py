@@ -33,7 +33,14 @@ import numpy as np
 #   background   int 0..3: sky blue, mint green, lavender, pale yellow.
 #   skin_tone    int 0..3: light to dark.
 ATTRIBUTE_NAMES: tuple[str, ...] = (
-    "smile", "hair_colour", "glasses", "face_x", "face_y", "face_size", "background", "skin_tone",
+    "smile",
+    "hair_colour",
+    "glasses",
+    "face_x",
+    "face_y",
+    "face_size",
+    "background",
+    "skin_tone",
 )
 
 HAIR_COLOURS = np.array([[35, 30, 30], [115, 70, 35], [235, 200, 95], [200, 75, 35], [175, 175, 180]], np.float32)
@@ -144,8 +151,7 @@ def _render_chunk(attributes: dict[str, np.ndarray], mouth_curve: np.ndarray, im
     fringe = hair * _soft_step((cy - 0.45 * r - ys) * image_size)
     hair *= _soft_step((cy + 0.35 * r - ys) * image_size)  # long hair stops at the jaw
     eyes = _ellipse(np.abs(xs - cx) + cx, ys, cx + eye_offset, eye_y, 0.11 * r, 0.13 * r, image_size)
-    glasses = _glasses(xs, ys, cx, eye_y, eye_offset, 0.22 * r, 0.045 * r,
-                       _column(attributes["glasses"]), image_size)
+    glasses = _glasses(xs, ys, cx, eye_y, eye_offset, 0.22 * r, 0.045 * r, _column(attributes["glasses"]), image_size)
     mouth = _mouth(xs, ys, cx, cy + 0.5 * r, 0.36 * r, _column(mouth_curve) * r, 0.055 * r, image_size)
 
     batch = len(attributes["face_size"])

@@ -21,6 +21,7 @@ from vaecli.runs import RunPaths, read_evaluation, read_manifest, read_metrics, 
 
 METRIC_KEYS = ("loss", "reconstruction_loss", "kl_loss", "val_loss", "val_reconstruction_loss", "val_kl_loss")
 
+
 def flatten(data: dict, prefix: str = "") -> dict:
     """{'loss': {'kl_factor': 1}} -> {'loss.kl_factor': 1}; lists stay values."""
     flat = {}
@@ -44,12 +45,16 @@ def evaluation_columns(evaluation: dict | None) -> dict:
     if not evaluation:
         return {}
     likelihood = evaluation["likelihood"]
-    columns = {"elbo": likelihood.get("elbo_nats"), "iwae": likelihood.get("iwae_nats"),
-               "iwae_bits_per_dim": likelihood.get("iwae_bits_per_dim"), "iw_samples": likelihood.get("iw_samples"),
-               "reconstruction_bce": likelihood["reconstruction"]["bce_nats"],
-               "reconstruction_mse": likelihood["reconstruction"]["mse_sum"],
-               "active_units": evaluation["active_units"]["count"],
-               "features": evaluation["plausibility"]["feature_space"]["name"]}
+    columns = {
+        "elbo": likelihood.get("elbo_nats"),
+        "iwae": likelihood.get("iwae_nats"),
+        "iwae_bits_per_dim": likelihood.get("iwae_bits_per_dim"),
+        "iw_samples": likelihood.get("iw_samples"),
+        "reconstruction_bce": likelihood["reconstruction"]["bce_nats"],
+        "reconstruction_mse": likelihood["reconstruction"]["mse_sum"],
+        "active_units": evaluation["active_units"]["count"],
+        "features": evaluation["plausibility"]["feature_space"]["name"],
+    }
     boxes = {}
     for row in evaluation["plausibility"]["rows"]:
         tag = row["label"].replace(" (held out)", "").replace(" ", "_")
@@ -67,8 +72,12 @@ def run_row(paths: RunPaths, config: dict) -> dict:
     manifest = read_manifest(paths)
     rows = read_metrics(paths)
     last = rows[-1] if rows else {}
-    row = {"run": paths.name, "status": manifest.status, "epochs": manifest.epochs_completed,
-           "kl_factor": config.get("loss.kl_factor") if config.get("model.kind") == "vae" else 0.0}
+    row = {
+        "run": paths.name,
+        "status": manifest.status,
+        "epochs": manifest.epochs_completed,
+        "kl_factor": config.get("loss.kl_factor") if config.get("model.kind") == "vae" else 0.0,
+    }
     row.update({key: last.get(key) for key in METRIC_KEYS})
     row.update(evaluation_columns(read_evaluation(paths)))
     return row
@@ -106,8 +115,10 @@ def _sort_key(value):
 def feature_space_warning(rows: list[dict]) -> str | None:
     spaces = {row["features"] for row in rows if row.get("features")}
     if len(spaces) > 1:
-        return (f"the runs were evaluated in different feature spaces ({', '.join(sorted(spaces))}); their "
-                f"precision, recall and Frechet distances are not comparable")
+        return (
+            f"the runs were evaluated in different feature spaces ({', '.join(sorted(spaces))}); their "
+            f"precision, recall and Frechet distances are not comparable"
+        )
     return None
 
 
@@ -148,5 +159,4 @@ def compare(runs: list[str | Path | RunPaths], sort: str | None = None, runs_dir
     paths = [run if isinstance(run, RunPaths) else resolve_run(run, runs_dir) for run in runs]
     rows, differing = compare_rows(paths, sort)
     warning = feature_space_warning(rows)
-    return Comparison(rows, differing, warnings=[warning] if warning else [],
-                      summary=f"Compared {len(rows)} run(s)")
+    return Comparison(rows, differing, warnings=[warning] if warning else [], summary=f"Compared {len(rows)} run(s)")

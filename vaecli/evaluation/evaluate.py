@@ -29,8 +29,10 @@ from vaecli.results import Result
 if TYPE_CHECKING:
     from vaecli.run import Run
 
-NOT_APPLICABLE = ("an AE's encoder gives one point per image and no posterior q(z|x), so the ELBO and the "
-                  "importance-weighted bound are undefined")
+NOT_APPLICABLE = (
+    "an AE's encoder gives one point per image and no posterior q(z|x), so the ELBO and the "
+    "importance-weighted bound are undefined"
+)
 
 
 @dataclass
@@ -44,21 +46,30 @@ def _mean(values: np.ndarray) -> float:
 
 def likelihood_section(per_image: dict, image_shape, num_samples: int, is_vae: bool) -> dict:
     """Means over images, in nats per image and in bits per dimension."""
-    reconstruction = {"bce_nats": _mean(per_image["bce"]),
-                      "bce_bits_per_dim": bits_per_dimension(_mean(per_image["bce"]), image_shape),
-                      "mse_sum": _mean(per_image["mse"]), "mse_per_value": _mean(per_image["mse_per_value"]),
-                      "decoded_from": "z_mean"}
+    reconstruction = {
+        "bce_nats": _mean(per_image["bce"]),
+        "bce_bits_per_dim": bits_per_dimension(_mean(per_image["bce"]), image_shape),
+        "mse_sum": _mean(per_image["mse"]),
+        "mse_per_value": _mean(per_image["mse_per_value"]),
+        "decoded_from": "z_mean",
+    }
     if not is_vae:
         return {"applicable": False, "reason": NOT_APPLICABLE, "reconstruction": reconstruction}
     elbo, iwae = _mean(per_image["elbo"]), _mean(per_image["iwae"])
-    return {"applicable": True, "reconstruction": reconstruction,
-            "elbo_nats": elbo, "elbo_bits_per_dim": -bits_per_dimension(elbo, image_shape),
-            "iwae_nats": iwae, "iwae_bits_per_dim": -bits_per_dimension(iwae, image_shape), "iw_samples": num_samples,
-            "expected_reconstruction_nats": _mean(per_image["expected_reconstruction"]),
-            "kl_nats": _mean(per_image["kl"]),
-            "convention": "log p(x|z) = -BCE summed over pixels and channels (Bernoulli decoder; for non-binary "
-                          "pixels a continuous Bernoulli without its normaliser); ELBO weights the KL by 1 "
-                          "whatever the run's kl_factor; bits/dim = -bound / (H*W*C ln 2)"}
+    return {
+        "applicable": True,
+        "reconstruction": reconstruction,
+        "elbo_nats": elbo,
+        "elbo_bits_per_dim": -bits_per_dimension(elbo, image_shape),
+        "iwae_nats": iwae,
+        "iwae_bits_per_dim": -bits_per_dimension(iwae, image_shape),
+        "iw_samples": num_samples,
+        "expected_reconstruction_nats": _mean(per_image["expected_reconstruction"]),
+        "kl_nats": _mean(per_image["kl"]),
+        "convention": "log p(x|z) = -BCE summed over pixels and channels (Bernoulli decoder; for non-binary "
+        "pixels a continuous Bernoulli without its normaliser); ELBO weights the KL by 1 "
+        "whatever the run's kl_factor; bits/dim = -bound / (H*W*C ln 2)",
+    }
 
 
 def regions_to_measure(boxes) -> list[tuple[str, float]]:
@@ -72,9 +83,18 @@ def _check_options(iw_samples: int, num_samples: int) -> None:
         raise ConfigError(f"--n-samples must be at least 10 (the k-NN radii need neighbours), got {num_samples}")
 
 
-def evaluate_run(run: Run, split: str = "test", iw_samples: int = 16, num_samples: int = 1000,
-                 boxes=DEFAULT_BOXES, features: str | None = None, seed: int = 0, limit: int | None = None,
-                 save: bool = True, console=None) -> Evaluation:
+def evaluate_run(
+    run: Run,
+    split: str = "test",
+    iw_samples: int = 16,
+    num_samples: int = 1000,
+    boxes=DEFAULT_BOXES,
+    features: str | None = None,
+    seed: int = 0,
+    limit: int | None = None,
+    save: bool = True,
+    console=None,
+) -> Evaluation:
     """Measure the run on a split; when save, write evaluation.json and the sample figure."""
     from vaecli.data.splits import load_splits
     from vaecli.evaluation.features import load_feature_space
@@ -95,24 +115,35 @@ def evaluate_run(run: Run, split: str = "test", iw_samples: int = 16, num_sample
     likelihood_seconds = time.perf_counter() - measured
 
     measured = time.perf_counter()
-    section, outcomes = plausibility(run, space, chosen.images, z_mean, regions_to_measure(boxes), num_samples,
-                                     seed)
+    section, outcomes = plausibility(run, space, chosen.images, z_mean, regions_to_measure(boxes), num_samples, seed)
     plausibility_seconds = time.perf_counter() - measured
     evaluation = {
-        "provenance": {**run.provenance(), "split": split, "dataset_fingerprint": fingerprint, "limit": limit,
-                       "created": timestamp()},
-        "split": split, "num_images": len(chosen), "kl_factor": run.manifest.kl_factor,
+        "provenance": {
+            **run.provenance(),
+            "split": split,
+            "dataset_fingerprint": fingerprint,
+            "limit": limit,
+            "created": timestamp(),
+        },
+        "split": split,
+        "num_images": len(chosen),
+        "kl_factor": run.manifest.kl_factor,
         "likelihood": likelihood_section(per_image, run.image_shape, iw_samples, run.is_vae),
-        "active_units": {"count": len(active_units(z_mean)), "of": run.z_dim,
-                         "threshold": ACTIVE_UNIT_THRESHOLD},
+        "active_units": {"count": len(active_units(z_mean)), "of": run.z_dim, "threshold": ACTIVE_UNIT_THRESHOLD},
         "plausibility": section,
-        "seconds": {"feature_space": round(feature_seconds, 1), "likelihood": round(likelihood_seconds, 1),
-                    "plausibility": round(plausibility_seconds, 1),
-                    "total": round(time.perf_counter() - started, 1)},
+        "seconds": {
+            "feature_space": round(feature_seconds, 1),
+            "likelihood": round(likelihood_seconds, 1),
+            "plausibility": round(plausibility_seconds, 1),
+            "total": round(time.perf_counter() - started, 1),
+        },
     }
-    result = Evaluation(clean_for_json(evaluation), warnings=warnings,
-                        summary=f"Evaluated {run.paths.root} on {len(chosen):,} {split} images in "
-                                f"{evaluation['seconds']['total']:.1f} s (feature space: {space.name})")
+    result = Evaluation(
+        clean_for_json(evaluation),
+        warnings=warnings,
+        summary=f"Evaluated {run.paths.root} on {len(chosen):,} {split} images in "
+        f"{evaluation['seconds']['total']:.1f} s (feature space: {space.name})",
+    )
     if save:
         figure = _sample_figure(run, outcomes, space.name, seed)
         result.evaluation["files"] = {"samples": str(figure.relative_to(run.paths.root))}
@@ -142,8 +173,11 @@ def _sample_figure(run: Run, outcomes, space_name: str, seed: int) -> Path:
 
     target = run.paths.evaluation_images / "samples.png"
     rows = [outcome.images for outcome in outcomes]
-    labels = [outcome.row["label"].replace(" (held out)", "").replace("reconstructions", "recon.") for outcome in
-              outcomes]
-    title = (f"{run.paths.name} ({run.config.model.kind}, z_dim {run.z_dim}): decoded points per region; "
-             f"precision in {space_name} space in the table (seed {seed})")
+    labels = [
+        outcome.row["label"].replace(" (held out)", "").replace("reconstructions", "recon.") for outcome in outcomes
+    ]
+    title = (
+        f"{run.paths.name} ({run.config.model.kind}, z_dim {run.z_dim}): decoded points per region; "
+        f"precision in {space_name} space in the table (seed {seed})"
+    )
     return labelled_rows(target, rows, labels, title)

@@ -69,8 +69,10 @@ def class_labels(labels: dict[str, np.ndarray]) -> dict[str, int]:
 def _batched(function, images: np.ndarray) -> np.ndarray:
     import keras
 
-    parts = [keras.ops.convert_to_numpy(function(images[start:start + FEATURE_BATCH]))
-             for start in range(0, len(images), FEATURE_BATCH)]
+    parts = [
+        keras.ops.convert_to_numpy(function(images[start : start + FEATURE_BATCH]))
+        for start in range(0, len(images), FEATURE_BATCH)
+    ]
     return np.concatenate(parts).astype(np.float64)
 
 
@@ -88,8 +90,14 @@ def _pixel_space(image_set, data_config, console=None) -> FeatureSpace:
         small = tf.image.resize(np.asarray(images, np.float32), size, method="area")
         return np.asarray(small, np.float64).reshape(len(images), -1)
 
-    return FeatureSpace("pixels", embed, {"dimensions": size[0] * size[1] * image_set.test_images.shape[-1],
-                                          "description": f"pixels area-downsampled to {size[0]}x{size[1]}"})
+    return FeatureSpace(
+        "pixels",
+        embed,
+        {
+            "dimensions": size[0] * size[1] * image_set.test_images.shape[-1],
+            "description": f"pixels area-downsampled to {size[0]}x{size[1]}",
+        },
+    )
 
 
 # ---------------------------------------------------------------------------- inception
@@ -102,15 +110,18 @@ def inception_weights_path() -> Path:
 def _inception_space(image_set, data_config, console=None) -> FeatureSpace:
     weights = inception_weights_path()
     if not weights.is_file():
-        raise FeatureSpaceError(f"the inception feature space needs InceptionV3 weights at {weights} (nothing is "
-                                f"downloaded); copy the file there or use --features classifier or pixels")
+        raise FeatureSpaceError(
+            f"the inception feature space needs InceptionV3 weights at {weights} (nothing is "
+            f"downloaded); copy the file there or use --features classifier or pixels"
+        )
     from vaecli.runtime import import_tensorflow
 
     tf = import_tensorflow()
     import keras
 
-    network = keras.applications.InceptionV3(include_top=False, weights=str(weights), pooling="avg",
-                                             input_shape=(INCEPTION_SIZE, INCEPTION_SIZE, 3))
+    network = keras.applications.InceptionV3(
+        include_top=False, weights=str(weights), pooling="avg", input_shape=(INCEPTION_SIZE, INCEPTION_SIZE, 3)
+    )
 
     def embed(images: np.ndarray) -> np.ndarray:
         def features(batch):
@@ -118,10 +129,18 @@ def _inception_space(image_set, data_config, console=None) -> FeatureSpace:
             if batch.shape[-1] == 1:
                 batch = tf.repeat(batch, 3, axis=-1)
             return network(batch * 2.0 - 1.0, training=False)  # inception_v3.preprocess_input: [-1, 1]
+
         return _batched(features, images)
 
-    return FeatureSpace("inception", embed, {"dimensions": 2048, "weights": str(weights),
-                                             "description": "InceptionV3 pool features at 299x299 (FID space)"})
+    return FeatureSpace(
+        "inception",
+        embed,
+        {
+            "dimensions": 2048,
+            "weights": str(weights),
+            "description": "InceptionV3 pool features at 299x299 (FID space)",
+        },
+    )
 
 
 # --------------------------------------------------------------------------- classifier
@@ -134,8 +153,11 @@ def data_key(data_config, image_set) -> str:
     classifier and their numbers are comparable.
     """
     digest = hashlib.sha256(CLASSIFIER_RECIPE.encode())
-    for array in (image_set.train_images, image_set.test_images,
-                  *(image_set.train_labels[name] for name in sorted(image_set.train_labels))):
+    for array in (
+        image_set.train_images,
+        image_set.test_images,
+        *(image_set.train_labels[name] for name in sorted(image_set.train_labels)),
+    ):
         digest.update(str(array.shape).encode())
         digest.update(np.ascontiguousarray(array).data)
     size = image_set.test_images.shape[1]
@@ -154,8 +176,9 @@ def _build_classifier(image_shape, heads: dict[str, int]):
     # Fashion-MNIST test accuracy from 82% to 87% at the same cost.
     x = layers.Flatten(name="flatten")(x)
     features = layers.Dense(CLASSIFIER_FEATURES, activation="relu", name="features")(x)
-    outputs = {name: layers.Dense(classes, activation="softmax", name=name)(features)
-               for name, classes in heads.items()}
+    outputs = {
+        name: layers.Dense(classes, activation="softmax", name=name)(features) for name, classes in heads.items()
+    }
     return keras.Model(images, outputs, name="feature_classifier")
 
 
@@ -169,9 +192,11 @@ def train_classifier(image_set, heads: dict[str, int], seed: int = 0):
     images = image_set.train_images[rows].astype(np.float32) / 255.0
     targets = {name: np.asarray(image_set.train_labels[name])[rows] for name in heads}
     model = _build_classifier(images.shape[1:], heads)
-    model.compile(optimizer=keras.optimizers.Adam(2e-3), loss={name: "sparse_categorical_crossentropy"
-                                                                 for name in heads},
-                  metrics={name: ["accuracy"] for name in heads})
+    model.compile(
+        optimizer=keras.optimizers.Adam(2e-3),
+        loss={name: "sparse_categorical_crossentropy" for name in heads},
+        metrics={name: ["accuracy"] for name in heads},
+    )
     steps_per_epoch = -(-len(images) // 128)
     epochs = max(CLASSIFIER_EPOCHS, -(-CLASSIFIER_MIN_STEPS // steps_per_epoch))
     started = time.perf_counter()
@@ -179,16 +204,20 @@ def train_classifier(image_set, heads: dict[str, int], seed: int = 0):
     seconds = time.perf_counter() - started
     test_images = image_set.test_images.astype(np.float32) / 255.0
     predictions = model.predict(test_images, batch_size=FEATURE_BATCH, verbose=0)
-    accuracy = {name: float(np.mean(np.argmax(predictions[name], axis=1) ==
-                                    np.asarray(image_set.test_labels[name]))) for name in heads}
+    accuracy = {
+        name: float(np.mean(np.argmax(predictions[name], axis=1) == np.asarray(image_set.test_labels[name])))
+        for name in heads
+    }
     return model, accuracy, seconds, epochs
 
 
 def _classifier_space(image_set, data_config, console=None) -> FeatureSpace:
     heads = class_labels(image_set.train_labels)
     if not heads:
-        raise FeatureSpaceError(f"the classifier feature space needs class labels, and {data_config.source} has "
-                                f"none; use --features pixels or inception")
+        raise FeatureSpaceError(
+            f"the classifier feature space needs class labels, and {data_config.source} has "
+            f"none; use --features pixels or inception"
+        )
     from vaecli.atomic import atomic_path, write_text_atomic
     from vaecli.runtime import import_tensorflow
 
@@ -201,25 +230,41 @@ def _classifier_space(image_set, data_config, console=None) -> FeatureSpace:
         model, info = keras.models.load_model(model_file, compile=False), json.loads(info_file.read_text())
     else:
         if console is not None:
-            console.print(f"Training the feature classifier for {data_config.source} once (cached in {folder})",
-                          highlight=False)
+            console.print(
+                f"Training the feature classifier for {data_config.source} once (cached in {folder})", highlight=False
+            )
         model, accuracy, seconds, epochs = train_classifier(image_set, heads)
         with atomic_path(model_file, suffix=".keras") as temporary:
             model.save(temporary)
-        info = {"heads": heads, "test_accuracy": accuracy, "train_images": min(CLASSIFIER_TRAIN_IMAGES,
-                len(image_set.train_images)), "epochs": epochs, "train_seconds": round(seconds, 1),
-                "recipe": CLASSIFIER_RECIPE}
+        info = {
+            "heads": heads,
+            "test_accuracy": accuracy,
+            "train_images": min(CLASSIFIER_TRAIN_IMAGES, len(image_set.train_images)),
+            "epochs": epochs,
+            "train_seconds": round(seconds, 1),
+            "recipe": CLASSIFIER_RECIPE,
+        }
         write_text_atomic(info_file, json.dumps(info, indent=2) + "\n")
     extractor = keras.Model(model.inputs[0], model.get_layer("features").output)
-    return FeatureSpace("classifier", lambda images: _batched(lambda batch: extractor(batch, training=False), images),
-                        {"dimensions": CLASSIFIER_FEATURES, "test_accuracy": info["test_accuracy"],
-                         "labels": list(info["heads"]), "cache": str(folder),
-                         "description": f"penultimate layer of a CNN trained on the {data_config.source} labels "
-                                        f"({', '.join(info['heads'])})"})
+    return FeatureSpace(
+        "classifier",
+        lambda images: _batched(lambda batch: extractor(batch, training=False), images),
+        {
+            "dimensions": CLASSIFIER_FEATURES,
+            "test_accuracy": info["test_accuracy"],
+            "labels": list(info["heads"]),
+            "cache": str(folder),
+            "description": f"penultimate layer of a CNN trained on the {data_config.source} labels "
+            f"({', '.join(info['heads'])})",
+        },
+    )
 
 
-FEATURE_SPACES: dict[str, Callable] = {"classifier": _classifier_space, "inception": _inception_space,
-                                       "pixels": _pixel_space}
+FEATURE_SPACES: dict[str, Callable] = {
+    "classifier": _classifier_space,
+    "inception": _inception_space,
+    "pixels": _pixel_space,
+}
 DEFAULT_ORDER = ("classifier", "inception", "pixels")  # best first (see the module docstring)
 
 

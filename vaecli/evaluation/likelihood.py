@@ -49,8 +49,15 @@ def reconstruction_errors(images: np.ndarray, reconstructions: np.ndarray) -> di
     return {"bce": bce.astype(np.float64), "mse": squared, "mse_per_value": squared / np.prod(images.shape[1:])}
 
 
-def importance_log_weights(run: Run, images: np.ndarray, z_mean: np.ndarray, z_log_var: np.ndarray,
-                           num_samples: int, seed: int = 0, on_batch=None) -> tuple[np.ndarray, np.ndarray]:
+def importance_log_weights(
+    run: Run,
+    images: np.ndarray,
+    z_mean: np.ndarray,
+    z_log_var: np.ndarray,
+    num_samples: int,
+    seed: int = 0,
+    on_batch=None,
+) -> tuple[np.ndarray, np.ndarray]:
     """(log w, -log p(x|z)) each (N, K) for K = num_samples posterior draws per image.
 
     Image i draws its noise from its own stream (seed, i): the first k columns of a run with
@@ -68,8 +75,9 @@ def importance_log_weights(run: Run, images: np.ndarray, z_mean: np.ndarray, z_l
     for start in range(0, count, per_chunk):
         stop = min(start + per_chunk, count)
         mean, log_var = z_mean[start:stop, None].astype(np.float64), z_log_var[start:stop, None].astype(np.float64)
-        noise = np.stack([np.random.default_rng([seed, index]).standard_normal((num_samples, z_dim))
-                          for index in range(start, stop)])
+        noise = np.stack(
+            [np.random.default_rng([seed, index]).standard_normal((num_samples, z_dim)) for index in range(start, stop)]
+        )
         z = mean + np.exp(0.5 * log_var) * noise
         flat_z = z.reshape(-1, z_dim).astype(np.float32)
         decoded = keras.ops.convert_to_numpy(run.decoder(flat_z, training=False))
@@ -89,15 +97,15 @@ def analytic_kl(z_mean: np.ndarray, z_log_var: np.ndarray) -> np.ndarray:
     return np.sum(kl_terms(z_mean, z_log_var), axis=1)
 
 
-def measure_likelihood(run: Run, images: np.ndarray, num_samples: int, seed: int = 0,
-                       advance=None) -> tuple[dict[str, np.ndarray], np.ndarray]:
+def measure_likelihood(
+    run: Run, images: np.ndarray, num_samples: int, seed: int = 0, advance=None
+) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Per-image arrays (reconstruction errors; for a VAE kl, elbo, iwae) and the z_mean of every image."""
     z_mean, z_log_var = encode_images(run, images)
     reconstructions = decode_latents(run, z_mean)
     per_image = reconstruction_errors(images, reconstructions)
     if z_log_var is not None:
-        log_weights, reconstruction = importance_log_weights(run, images, z_mean, z_log_var, num_samples, seed,
-                                                             advance)
+        log_weights, reconstruction = importance_log_weights(run, images, z_mean, z_log_var, num_samples, seed, advance)
         per_image["kl"] = analytic_kl(z_mean, z_log_var)
         per_image["expected_reconstruction"] = reconstruction.mean(axis=1)
         per_image["elbo"] = -(per_image["expected_reconstruction"] + per_image["kl"])

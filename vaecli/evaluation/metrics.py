@@ -59,7 +59,7 @@ def manifold_coverage(points: np.ndarray, centres: np.ndarray, radii: np.ndarray
     inside = 0
     step = _row_chunk(len(centres))
     for start in range(0, len(points), step):
-        squared = _squared_distances(points[start:start + step], centres, centre_norms)
+        squared = _squared_distances(points[start : start + step], centres, centre_norms)
         # A relative tolerance absorbs the rounding of the dot-product form for points on a boundary.
         inside += int(np.sum(np.any(squared <= squared_radii[None, :] * (1 + 1e-9) + 1e-12, axis=1)))
     return inside / len(points)
@@ -92,16 +92,21 @@ def frechet_distance_from_moments(mean_1, covariance_1, mean_2, covariance_2) ->
     root_1 = _symmetric_sqrt(covariance_1)
     middle = root_1 @ covariance_2 @ root_1
     trace_of_root = float(np.sum(np.sqrt(np.clip(np.linalg.eigvalsh((middle + middle.T) / 2.0), 0.0, None))))
-    distance = float(np.sum((mean_1 - mean_2) ** 2) + np.trace(covariance_1) + np.trace(covariance_2)
-                     - 2.0 * trace_of_root)
+    distance = float(
+        np.sum((mean_1 - mean_2) ** 2) + np.trace(covariance_1) + np.trace(covariance_2) - 2.0 * trace_of_root
+    )
     return max(distance, 0.0)  # round-off can leave -1e-12 for identical sets
 
 
 def frechet_distance(features_1: np.ndarray, features_2: np.ndarray) -> float:
     """Frechet distance between Gaussians fitted to two feature sets (unbiased covariances, as FID)."""
     features_1, features_2 = np.asarray(features_1, np.float64), np.asarray(features_2, np.float64)
-    return frechet_distance_from_moments(features_1.mean(axis=0), np.cov(features_1, rowvar=False),
-                                         features_2.mean(axis=0), np.cov(features_2, rowvar=False))
+    return frechet_distance_from_moments(
+        features_1.mean(axis=0),
+        np.cov(features_1, rowvar=False),
+        features_2.mean(axis=0),
+        np.cov(features_2, rowvar=False),
+    )
 
 
 def log_mean_exp(values: np.ndarray, axis: int = -1) -> np.ndarray:

@@ -15,13 +15,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from vaecli.errors import FeatureSpaceError
 from vaecli.evaluation.features import FeatureSpace
 from vaecli.evaluation.metrics import (
     NEAREST_NEIGHBOURS,
     frechet_distance,
     precision_recall,
 )
-from vaecli.errors import FeatureSpaceError
 from vaecli.latent.geometry import REGIONS, region_label, sample_region
 from vaecli.latent.inference import decode_latents, encode_images
 
@@ -43,8 +43,12 @@ def cycle_errors(run: Run, z: np.ndarray, decoded: np.ndarray) -> dict:
     back = encode_images(run, decoded)[0].astype(np.float64)  # float images in [0, 1], not rounded
     distances = np.linalg.norm(back - z, axis=1)
     norms = np.maximum(np.linalg.norm(z, axis=1), 1e-12)
-    return {"cycle_error_mean": float(distances.mean()), "cycle_error_median": float(np.median(distances)),
-            "cycle_error_relative": float(np.mean(distances / norms)), "latent_norm_mean": float(norms.mean())}
+    return {
+        "cycle_error_mean": float(distances.mean()),
+        "cycle_error_median": float(np.median(distances)),
+        "cycle_error_relative": float(np.mean(distances / norms)),
+        "latent_norm_mean": float(norms.mean()),
+    }
 
 
 def compare_features(real_features: np.ndarray, features: np.ndarray) -> dict:
@@ -52,14 +56,20 @@ def compare_features(real_features: np.ndarray, features: np.ndarray) -> dict:
     return {"precision": precision, "recall": recall, "frechet_distance": frechet_distance(real_features, features)}
 
 
-def region_outcome(run: Run, space: FeatureSpace, real_features: np.ndarray, kind: str, parameter: float,
-                   num_samples: int, seed: int) -> RegionOutcome:
+def region_outcome(
+    run: Run, space: FeatureSpace, real_features: np.ndarray, kind: str, parameter: float, num_samples: int, seed: int
+) -> RegionOutcome:
     z = sample_region(kind, parameter, num_samples, run.z_dim, seed)
     decoded = decode_latents(run, z)
-    row = {"region": kind, "parameter": float(parameter), "label": region_name(kind, parameter),
-           "description": REGIONS[kind].description.format(p=f"{parameter:g}"), "num_points": num_samples,
-           **compare_features(real_features, space.embed(decoded)),
-           **cycle_errors(run, z.astype(np.float64), decoded)}
+    row = {
+        "region": kind,
+        "parameter": float(parameter),
+        "label": region_name(kind, parameter),
+        "description": REGIONS[kind].description.format(p=f"{parameter:g}"),
+        "num_points": num_samples,
+        **compare_features(real_features, space.embed(decoded)),
+        **cycle_errors(run, z.astype(np.float64), decoded),
+    }
     return RegionOutcome(row, decoded[:GRID_IMAGES])
 
 
@@ -70,18 +80,29 @@ def region_name(kind: str, parameter: float) -> str:
     return f"{kind} {region_label(kind, parameter)}"
 
 
-def reference_outcomes(run: Run, space: FeatureSpace, real_features: np.ndarray,
-                       held_out: np.ndarray, held_out_z: np.ndarray) -> list[RegionOutcome]:
+def reference_outcomes(
+    run: Run, space: FeatureSpace, real_features: np.ndarray, held_out: np.ndarray, held_out_z: np.ndarray
+) -> list[RegionOutcome]:
     """Rows for held-out real images and their reconstructions: the best this feature space shows."""
     images = held_out.astype(np.float32) / 255.0
     reconstructions = decode_latents(run, held_out_z)
-    real_row = {"region": "real", "label": "real images (held out)", "num_points": len(held_out),
-                **compare_features(real_features, space.embed(images))}
-    reconstruction_row = {"region": "reconstructions", "label": "reconstructions (held out)",
-                          "num_points": len(held_out), **compare_features(real_features, space.embed(reconstructions)),
-                          **cycle_errors(run, held_out_z.astype(np.float64), reconstructions)}
-    return [RegionOutcome(real_row, images[:GRID_IMAGES]), RegionOutcome(reconstruction_row,
-                                                                         reconstructions[:GRID_IMAGES])]
+    real_row = {
+        "region": "real",
+        "label": "real images (held out)",
+        "num_points": len(held_out),
+        **compare_features(real_features, space.embed(images)),
+    }
+    reconstruction_row = {
+        "region": "reconstructions",
+        "label": "reconstructions (held out)",
+        "num_points": len(held_out),
+        **compare_features(real_features, space.embed(reconstructions)),
+        **cycle_errors(run, held_out_z.astype(np.float64), reconstructions),
+    }
+    return [
+        RegionOutcome(real_row, images[:GRID_IMAGES]),
+        RegionOutcome(reconstruction_row, reconstructions[:GRID_IMAGES]),
+    ]
 
 
 def reference_subsets(count: int, num_samples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -91,20 +112,35 @@ def reference_subsets(count: int, num_samples: int, seed: int) -> tuple[np.ndarr
     """
     size = min(num_samples, count // 2)
     if size <= NEAREST_NEIGHBOURS:
-        raise FeatureSpaceError(f"the split holds {count} images; the plausibility metrics need at least "
-                                f"{2 * (NEAREST_NEIGHBOURS + 1)}")
+        raise FeatureSpaceError(
+            f"the split holds {count} images; the plausibility metrics need at least {2 * (NEAREST_NEIGHBOURS + 1)}"
+        )
     order = np.random.default_rng(seed).permutation(count)
-    return np.sort(order[:size]), np.sort(order[size:2 * size])
+    return np.sort(order[:size]), np.sort(order[size : 2 * size])
 
 
-def plausibility(run: Run, space: FeatureSpace, images: np.ndarray, z_mean: np.ndarray,
-                 regions: list[tuple[str, float]], num_samples: int, seed: int) -> tuple[dict, list[RegionOutcome]]:
+def plausibility(
+    run: Run,
+    space: FeatureSpace,
+    images: np.ndarray,
+    z_mean: np.ndarray,
+    regions: list[tuple[str, float]],
+    num_samples: int,
+    seed: int,
+) -> tuple[dict, list[RegionOutcome]]:
     """Every region's row plus the two reference rows; the real reference is a subset of images."""
     real_rows, held_out_rows = reference_subsets(len(images), num_samples, seed)
     real_features = space.embed(images[real_rows].astype(np.float32) / 255.0)
     outcomes = reference_outcomes(run, space, real_features, images[held_out_rows], z_mean[held_out_rows])
-    outcomes += [region_outcome(run, space, real_features, kind, parameter, num_samples, seed)
-                 for kind, parameter in regions]
-    section = {"feature_space": space.describe(), "k": NEAREST_NEIGHBOURS, "num_real": len(real_rows),
-               "num_samples": num_samples, "seed": seed, "rows": [outcome.row for outcome in outcomes]}
+    outcomes += [
+        region_outcome(run, space, real_features, kind, parameter, num_samples, seed) for kind, parameter in regions
+    ]
+    section = {
+        "feature_space": space.describe(),
+        "k": NEAREST_NEIGHBOURS,
+        "num_real": len(real_rows),
+        "num_samples": num_samples,
+        "seed": seed,
+        "rows": [outcome.row for outcome in outcomes],
+    }
     return section, outcomes

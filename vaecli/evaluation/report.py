@@ -61,17 +61,27 @@ def _text(value) -> str:
 
 
 def key_value_table(pairs) -> str:
-    rows = "".join(f'<tr><td class="key">{html.escape(str(key))}</td><td class="key">{html.escape(_text(value))}'
-                   f"</td></tr>" for key, value in pairs)
+    rows = "".join(
+        f'<tr><td class="key">{html.escape(str(key))}</td><td class="key">{html.escape(_text(value))}</td></tr>'
+        for key, value in pairs
+    )
     return f"<table>{rows}</table>"
 
 
 def data_table(header: list[str], rows: list[list]) -> str:
-    head = "".join(f'<th class="key">{html.escape(header[0])}</th>' if index == 0 else f"<th>{html.escape(name)}</th>"
-                   for index, name in enumerate(header))
-    body = "".join("<tr>" + "".join(f'<td class="key">{html.escape(_text(cell))}</td>' if index == 0 else
-                                    f"<td>{html.escape(_text(cell))}</td>" for index, cell in enumerate(row)) + "</tr>"
-                   for row in rows)
+    head = "".join(
+        f'<th class="key">{html.escape(header[0])}</th>' if index == 0 else f"<th>{html.escape(name)}</th>"
+        for index, name in enumerate(header)
+    )
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f'<td class="key">{html.escape(_text(cell))}</td>' if index == 0 else f"<td>{html.escape(_text(cell))}</td>"
+            for index, cell in enumerate(row)
+        )
+        + "</tr>"
+        for row in rows
+    )
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
@@ -79,32 +89,61 @@ def manifest_section(manifest: Manifest) -> str:
     data = manifest.data
     epochs = f"{manifest.epochs_completed} of {manifest.epochs}"
     seeds = f"{manifest.seed} / {manifest.train_seed}"
-    sizes = (f"{data.get('source')} {data.get('image_shape')}: {data.get('train')} train, "
-             f"{data.get('validation')} validation, {data.get('test')} test")
-    pairs = [("status", manifest.status), ("epochs", epochs), ("started", manifest.started), ("ended", manifest.ended),
-             ("command", manifest.command), ("seed / train seed", seeds),
-             ("KL factor (effective)", f"{manifest.kl_factor} ({manifest.effective_kl_factor})"),
-             ("data", sizes),
-             ("data fingerprint", data.get("fingerprint")), ("device", manifest.device),
-             ("XLA / precision", f"{manifest.jit_compile} / {manifest.precision_policy}"),
-             ("versions", ", ".join(f"{key} {value}" for key, value in manifest.versions.items())),
-             ("git commit", manifest.git_commit), ("error", manifest.error)]
+    sizes = (
+        f"{data.get('source')} {data.get('image_shape')}: {data.get('train')} train, "
+        f"{data.get('validation')} validation, {data.get('test')} test"
+    )
+    pairs = [
+        ("status", manifest.status),
+        ("epochs", epochs),
+        ("started", manifest.started),
+        ("ended", manifest.ended),
+        ("command", manifest.command),
+        ("seed / train seed", seeds),
+        ("KL factor (effective)", f"{manifest.kl_factor} ({manifest.effective_kl_factor})"),
+        ("data", sizes),
+        ("data fingerprint", data.get("fingerprint")),
+        ("device", manifest.device),
+        ("XLA / precision", f"{manifest.jit_compile} / {manifest.precision_policy}"),
+        ("versions", ", ".join(f"{key} {value}" for key, value in manifest.versions.items())),
+        ("git commit", manifest.git_commit),
+        ("error", manifest.error),
+    ]
     return "<h2>Run</h2>" + key_value_table(pair for pair in pairs if pair[1] not in (None, ""))
 
 
 def metrics_section(paths: RunPaths) -> str:
     rows = read_metrics(paths)
     if not rows:
-        return "<h2>Training</h2><p class=\"note\">No epoch has finished yet.</p>"
-    columns = [key for key in ("epoch", "loss", "reconstruction_loss", "kl_loss", "val_loss",
-                               "val_reconstruction_loss", "val_kl_loss", "learning_rate", "seconds") if key in rows[0]]
-    return ("<h2>Training</h2>" + figure(paths.loss_curve, "loss, reconstruction and KL per epoch (nats per image)")
-            + data_table(columns, [[row.get(key) for key in columns] for row in rows]))
+        return '<h2>Training</h2><p class="note">No epoch has finished yet.</p>'
+    columns = [
+        key
+        for key in (
+            "epoch",
+            "loss",
+            "reconstruction_loss",
+            "kl_loss",
+            "val_loss",
+            "val_reconstruction_loss",
+            "val_kl_loss",
+            "learning_rate",
+            "seconds",
+        )
+        if key in rows[0]
+    ]
+    return (
+        "<h2>Training</h2>"
+        + figure(paths.loss_curve, "loss, reconstruction and KL per epoch (nats per image)")
+        + data_table(columns, [[row.get(key) for key in columns] for row in rows])
+    )
 
 
 def _grid_epochs(paths: RunPaths) -> list[int]:
-    found = sorted(int(match.group(1)) for file in paths.images.glob("samples_e*.png")
-                   if (match := re.fullmatch(r"samples_e(\d+)\.png", file.name)))
+    found = sorted(
+        int(match.group(1))
+        for file in paths.images.glob("samples_e*.png")
+        if (match := re.fullmatch(r"samples_e(\d+)\.png", file.name))
+    )
     if len(found) <= MAX_EPOCH_ROWS:
         return found
     step = (len(found) - 1) / (MAX_EPOCH_ROWS - 1)
@@ -117,11 +156,15 @@ def grids_section(paths: RunPaths) -> str:
         return ""
     rows = "".join(
         f"<tr><td>epoch {epoch}</td><td>{_maybe_image(paths.reconstruction_grid(epoch), 'reconstructions')}</td>"
-        f"<td>{_maybe_image(paths.sample_grid(epoch), 'samples')}</td></tr>" for epoch in epochs)
-    return ("<h2>Reconstructions and samples across epochs</h2><p class=\"note\">Reconstructions: odd rows are "
-            "validation images, even rows their reconstructions. Samples: the same fixed z ~ N(0, I) every epoch."
-            "</p><table class=\"epochs\"><tr><th>epoch</th><th>reconstructions</th><th>samples</th></tr>"
-            f"{rows}</table>")
+        f"<td>{_maybe_image(paths.sample_grid(epoch), 'samples')}</td></tr>"
+        for epoch in epochs
+    )
+    return (
+        '<h2>Reconstructions and samples across epochs</h2><p class="note">Reconstructions: odd rows are '
+        "validation images, even rows their reconstructions. Samples: the same fixed z ~ N(0, I) every epoch."
+        '</p><table class="epochs"><tr><th>epoch</th><th>reconstructions</th><th>samples</th></tr>'
+        f"{rows}</table>"
+    )
 
 
 def _maybe_image(path: Path, alt: str) -> str:
@@ -134,13 +177,20 @@ def latent_stats_section(paths: RunPaths) -> str:
         return ""
     statistics = json.loads(stats_file.read_text())
     units = statistics.get("active_units", {})
-    pairs = [("active units", f"{units.get('count')} (Var z_mean > {units.get('threshold')})"),
-             ("effective rank", statistics.get("pca", {}).get("effective_rank")),
-             ("KL total (nats)", statistics.get("kl_total")),
-             ("split", statistics.get("provenance", {}).get("split"))]
-    figures = "".join(figure(paths.latent_stats / name, caption) for name, caption in (
-        ("dimensions.png", "z_mean per dimension against N(0, 1)"), ("norms.png", "||z_mean|| against prior samples"),
-        ("pca.png", "PCA of z_mean")))
+    pairs = [
+        ("active units", f"{units.get('count')} (Var z_mean > {units.get('threshold')})"),
+        ("effective rank", statistics.get("pca", {}).get("effective_rank")),
+        ("KL total (nats)", statistics.get("kl_total")),
+        ("split", statistics.get("provenance", {}).get("split")),
+    ]
+    figures = "".join(
+        figure(paths.latent_stats / name, caption)
+        for name, caption in (
+            ("dimensions.png", "z_mean per dimension against N(0, 1)"),
+            ("norms.png", "||z_mean|| against prior samples"),
+            ("pca.png", "PCA of z_mean"),
+        )
+    )
     return "<h2>Latent statistics</h2>" + key_value_table(pair for pair in pairs if pair[1] is not None) + figures
 
 
@@ -154,26 +204,46 @@ def evaluation_section(paths: RunPaths) -> str:
     if likelihood["applicable"]:
         elbo = f"{likelihood['elbo_nats']:.2f} nats = {likelihood['elbo_bits_per_dim']:.4f} bits/dim"
         iwae = f"{likelihood['iwae_nats']:.2f} nats = {likelihood['iwae_bits_per_dim']:.4f} bits/dim"
-        pairs += [("ELBO (KL weighted 1)", elbo), (f"IWAE bound, K={likelihood['iw_samples']}", iwae),
-                  ("KL", f"{likelihood['kl_nats']:.2f} nats")]
+        pairs += [
+            ("ELBO (KL weighted 1)", elbo),
+            (f"IWAE bound, K={likelihood['iw_samples']}", iwae),
+            ("KL", f"{likelihood['kl_nats']:.2f} nats"),
+        ]
     else:
         pairs.append(("ELBO, IWAE", "not applicable: " + likelihood["reason"]))
-    pairs += [("reconstruction BCE (from z_mean)", f"{reconstruction['bce_nats']:.2f} nats"),
-              ("reconstruction squared error", f"{reconstruction['mse_sum']:.3f} (sum over values)"),
-              ("active units", f"{evaluation['active_units']['count']} of {evaluation['active_units']['of']}")]
+    pairs += [
+        ("reconstruction BCE (from z_mean)", f"{reconstruction['bce_nats']:.2f} nats"),
+        ("reconstruction squared error", f"{reconstruction['mse_sum']:.3f} (sum over values)"),
+        ("active units", f"{evaluation['active_units']['count']} of {evaluation['active_units']['of']}"),
+    ]
     section = evaluation["plausibility"]
     space = section["feature_space"]
-    rows = [[row["label"], row["precision"], row["recall"], row["frechet_distance"], row.get("cycle_error_mean"),
-             row.get("latent_norm_mean")] for row in section["rows"]]
+    rows = [
+        [
+            row["label"],
+            row["precision"],
+            row["recall"],
+            row["frechet_distance"],
+            row.get("cycle_error_mean"),
+            row.get("latent_norm_mean"),
+        ]
+        for row in section["rows"]
+    ]
     accuracy = space.get("test_accuracy") or {}
-    note = (f"Feature space: <b>{html.escape(space['name'])}</b> ({html.escape(space.get('description', ''))}"
-            + (", test accuracy " + ", ".join(f"{html.escape(k)} {v:.1%}" for k, v in accuracy.items()) if accuracy
-               else "") + f"). {section['num_samples']:,} points per region against {section['num_real']:,} real "
-            f"images, k = {section['k']}.")
+    note = (
+        f"Feature space: <b>{html.escape(space['name'])}</b> ({html.escape(space.get('description', ''))}"
+        + (", test accuracy " + ", ".join(f"{html.escape(k)} {v:.1%}" for k, v in accuracy.items()) if accuracy else "")
+        + f"). {section['num_samples']:,} points per region against {section['num_real']:,} real "
+        f"images, k = {section['k']}."
+    )
     samples = paths.root / (evaluation.get("files", {}).get("samples") or "evaluation/samples.png")
-    return ("<h2>Evaluation</h2>" + key_value_table(pairs) + f"<p>{note}</p>"
-            + data_table(["region", "precision", "recall", "Frechet distance", "cycle error", "mean ||z||"], rows)
-            + figure(samples, "decoded points per region (first row: real images; second: reconstructions)"))
+    return (
+        "<h2>Evaluation</h2>"
+        + key_value_table(pairs)
+        + f"<p>{note}</p>"
+        + data_table(["region", "precision", "recall", "Frechet distance", "cycle error", "mean ||z||"], rows)
+        + figure(samples, "decoded points per region (first row: real images; second: reconstructions)")
+    )
 
 
 def render_report(paths: RunPaths) -> str:
@@ -181,20 +251,32 @@ def render_report(paths: RunPaths) -> str:
     config_text = paths.config.read_text() if paths.config.is_file() else ""
     status = html.escape(str(manifest.status))
     data = manifest.data
-    summary = (f'<span class="status-{status}">{status}</span> &middot; {html.escape(str(manifest.name))} '
-               f"&middot; {html.escape(str(data.get('source')))} {html.escape(str(data.get('image_shape')))} "
-               f"&middot; KL factor {html.escape(str(manifest.kl_factor))}")
-    body = "".join([f"<h1>{html.escape(paths.name)}</h1><p class=\"summary\">{summary}</p>",
-                    manifest_section(manifest),
-                    f"<h2>Config</h2><pre class=\"config\">{html.escape(config_text)}</pre>",
-                    metrics_section(paths), grids_section(paths), latent_stats_section(paths),
-                    evaluation_section(paths)])
+    summary = (
+        f'<span class="status-{status}">{status}</span> &middot; {html.escape(str(manifest.name))} '
+        f"&middot; {html.escape(str(data.get('source')))} {html.escape(str(data.get('image_shape')))} "
+        f"&middot; KL factor {html.escape(str(manifest.kl_factor))}"
+    )
+    body = "".join(
+        [
+            f'<h1>{html.escape(paths.name)}</h1><p class="summary">{summary}</p>',
+            manifest_section(manifest),
+            f'<h2>Config</h2><pre class="config">{html.escape(config_text)}</pre>',
+            metrics_section(paths),
+            grids_section(paths),
+            latent_stats_section(paths),
+            evaluation_section(paths),
+        ]
+    )
     from vaecli import __version__
 
-    footer = (f'<p class="note">Written by vaecli {__version__} on {time.strftime("%Y-%m-%d %H:%M %Z")} from '
-              f"{html.escape(str(paths.root))}.</p>")
-    return (f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(paths.name)} - vaecli '
-            f"report</title><style>{STYLE}</style></head><body>{body}{footer}</body></html>\n")
+    footer = (
+        f'<p class="note">Written by vaecli {__version__} on {time.strftime("%Y-%m-%d %H:%M %Z")} from '
+        f"{html.escape(str(paths.root))}.</p>"
+    )
+    return (
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8"><title>{html.escape(paths.name)} - vaecli '
+        f"report</title><style>{STYLE}</style></head><body>{body}{footer}</body></html>\n"
+    )
 
 
 def write_report(paths: RunPaths, out: str | Path | None = None) -> Path:

@@ -1,6 +1,6 @@
 """`vae decode`: the points of a latent file (.h5, .npy, .npz) -> a PNG grid (and optionally a .npy array).
 
-    runs/NAME/decoded/z_test_z_mean.png
+runs/NAME/decoded/z_test_z_mean.png
 """
 
 from __future__ import annotations
@@ -31,9 +31,17 @@ class Decoding(Result):
     images: np.ndarray  # (N, H, W, C) float32 in [0, 1]
 
 
-def decode_file(run: Run, file: str | Path, dataset: str | None = None, limit: int | None = DECODE_LIMIT,
-                columns: int | None = None, save: bool = True, out: str | Path | None = None,
-                array_out: str | Path | None = None, console=None) -> Decoding:
+def decode_file(
+    run: Run,
+    file: str | Path,
+    dataset: str | None = None,
+    limit: int | None = DECODE_LIMIT,
+    columns: int | None = None,
+    save: bool = True,
+    out: str | Path | None = None,
+    array_out: str | Path | None = None,
+    console=None,
+) -> Decoding:
     """Decode points of a latent file to images; when save, a PNG grid and optionally a float32 .npy."""
     from vaecli.images import make_grid, save_png
 
@@ -42,14 +50,17 @@ def decode_file(run: Run, file: str | Path, dataset: str | None = None, limit: i
     points = read_latents(file, dataset, limit, z_dim=run.z_dim, run=f"run {run.paths.root}")
     warnings = []
     if points.attrs.get("config_hash") not in (None, "", run.config_hash):
-        warnings.append(f"{points.path} was written by run {points.attrs.get('run_path', '?')} (config "
-                        f"{points.attrs['config_hash']}); decoding it with {run.paths.root} (config "
-                        f"{run.config_hash})")
+        warnings.append(
+            f"{points.path} was written by run {points.attrs.get('run_path', '?')} (config "
+            f"{points.attrs['config_hash']}); decoding it with {run.paths.root} (config "
+            f"{run.config_hash})"
+        )
     with progress_bar(console, len(points.values), "decoding") as advance:
         images = decode_latents(run, points.values, on_batch=advance)
     source = f"{points.path}:{points.dataset}"
-    decoding = Decoding(source, points.values, images, warnings=warnings,
-                        summary=f"Decoded {len(images):,} points of {source}")
+    decoding = Decoding(
+        source, points.values, images, warnings=warnings, summary=f"Decoded {len(images):,} points of {source}"
+    )
     if not save:
         return decoding
     name = f"{points.path.stem}_{points.dataset.replace('/', '_')}.png"
@@ -57,9 +68,8 @@ def decode_file(run: Run, file: str | Path, dataset: str | None = None, limit: i
     decoding.files = [target]
     if array_out is not None:
         array_target = Path(array_out)
-        with atomic_path(array_target, suffix=".npy") as temporary:
-            with open(temporary, "wb") as handle:
-                np.save(handle, images)
+        with atomic_path(array_target, suffix=".npy") as temporary, open(temporary, "wb") as handle:
+            np.save(handle, images)
         decoding.files.append(array_target)
     also = f" and {array_out} (float32 {images.shape})" if array_out is not None else ""
     decoding.summary += f" -> {target}{also}"

@@ -1,6 +1,6 @@
 """`vae encode`: a split of the run's data set -> an HDF5 latent file (z_mean, z_log_var, z, index, labels).
 
-    runs/NAME/latent/z_test.h5        (the layout: vaecli.latent.files)
+runs/NAME/latent/z_test.h5        (the layout: vaecli.latent.files)
 """
 
 from __future__ import annotations
@@ -33,15 +33,25 @@ class Encoding(Result):
     labels: dict[str, np.ndarray]  # class labels or attributes, when the data set has them
 
 
-def encode_split(run: Run, split: str = "test", limit: int | None = None, sample: bool = False, seed: int = 0,
-                 save: bool = True, out: str | Path | None = None, console=None) -> Encoding:
+def encode_split(
+    run: Run,
+    split: str = "test",
+    limit: int | None = None,
+    sample: bool = False,
+    seed: int = 0,
+    save: bool = True,
+    out: str | Path | None = None,
+    console=None,
+) -> Encoding:
     """Encode a split: z_mean, z_log_var (VAE), z (with sample), index, labels; written as HDF5 when save."""
     from vaecli.data.sources import SOURCES
     from vaecli.data.splits import SPLIT_NAMES
 
     if sample and not run.is_vae:
-        raise LatentError(f"--sample needs a VAE: {run.paths.root} is an AE, whose encoder gives one point "
-                          f"per image (z = z_mean) and no posterior to sample from")
+        raise LatentError(
+            f"--sample needs a VAE: {run.paths.root} is an AE, whose encoder gives one point "
+            f"per image (z = z_mean) and no posterior to sample from"
+        )
     chosen, split_codes, fingerprint, warnings = load_split(run, split, limit)
     started = time.perf_counter()
     z_mean, z_log_var = encode_with_progress(run, chosen.images, console, f"encoding {split}")
@@ -53,10 +63,17 @@ def encode_split(run: Run, split: str = "test", limit: int | None = None, sample
         return encoding
     suffix = f"_first{limit}" if limit is not None else ""
     target = output_path(out, run.paths.latent, f"z_{split}{suffix}.h5")
-    attrs = {**run.provenance(), "kind": "encoding", "split": split, "dataset_fingerprint": fingerprint,
-             "num_points": len(z_mean), "sample_seed": seed if sample else None,
-             "label_names": list(SOURCES[run.config.data.source].label_names),
-             "split_names": list(SPLIT_NAMES) if split_codes is not None else None, "created": timestamp()}
+    attrs = {
+        **run.provenance(),
+        "kind": "encoding",
+        "split": split,
+        "dataset_fingerprint": fingerprint,
+        "num_points": len(z_mean),
+        "sample_seed": seed if sample else None,
+        "label_names": list(SOURCES[run.config.data.source].label_names),
+        "split_names": list(SPLIT_NAMES) if split_codes is not None else None,
+        "created": timestamp(),
+    }
     arrays = {"z_mean": z_mean, "z_log_var": z_log_var, "z": z, "index": encoding.index, "split": split_codes}
     write_latent_file(target, arrays, chosen.labels, attrs)
     stored = ", ".join(name for name, values in arrays.items() if values is not None)

@@ -63,21 +63,24 @@ def _write_dataset(handle, name: str, values: np.ndarray) -> None:
     handle.create_dataset(name, data=values, chunks=chunks, compression="gzip", compression_opts=COMPRESSION_LEVEL)
 
 
-def write_latent_file(path: Path, arrays: dict[str, np.ndarray], labels: dict[str, np.ndarray] | None = None,
-                      attrs: dict[str, Any] | None = None) -> Path:
+def write_latent_file(
+    path: Path,
+    arrays: dict[str, np.ndarray],
+    labels: dict[str, np.ndarray] | None = None,
+    attrs: dict[str, Any] | None = None,
+) -> Path:
     """Write arrays (None values skipped), labels/<name> and attributes to path, atomically."""
     path = Path(path)
-    with atomic_path(path, suffix=path.suffix or ".h5") as temporary:
-        with h5py.File(temporary, "w") as handle:
-            for name, values in arrays.items():
-                if values is not None:
-                    _write_dataset(handle, name, values)
-            if labels:
-                group = handle.create_group("labels")
-                for name, values in labels.items():
-                    _write_dataset(group, name, np.asarray(values))
-            for name, value in (attrs or {}).items():
-                handle.attrs[name] = _attribute_value(value)
+    with atomic_path(path, suffix=path.suffix or ".h5") as temporary, h5py.File(temporary, "w") as handle:
+        for name, values in arrays.items():
+            if values is not None:
+                _write_dataset(handle, name, values)
+        if labels:
+            group = handle.create_group("labels")
+            for name, values in labels.items():
+                _write_dataset(group, name, np.asarray(values))
+        for name, value in (attrs or {}).items():
+            handle.attrs[name] = _attribute_value(value)
     return path
 
 
@@ -116,11 +119,14 @@ def _read_hdf5(path: Path, dataset: str | None, limit: int | None) -> tuple[np.n
             if dataset is None:
                 dataset = next((name for name in POINT_DATASETS if name in handle), None)
                 if dataset is None:
-                    raise LatentError(f"{path} holds none of {', '.join(POINT_DATASETS)}; name one with --dataset "
-                                      f"(available: {', '.join(_available(handle)) or 'none'})")
+                    raise LatentError(
+                        f"{path} holds none of {', '.join(POINT_DATASETS)}; name one with --dataset "
+                        f"(available: {', '.join(_available(handle)) or 'none'})"
+                    )
             if dataset not in handle or not isinstance(handle[dataset], h5py.Dataset):
-                raise LatentError(f"{path} has no dataset {dataset!r} (available: "
-                                  f"{', '.join(_available(handle)) or 'none'})")
+                raise LatentError(
+                    f"{path} has no dataset {dataset!r} (available: {', '.join(_available(handle)) or 'none'})"
+                )
             stored = handle[dataset]
             values = stored[()] if stored.ndim == 0 or limit is None else stored[:limit]
             attrs = _plain_attributes(handle)
@@ -135,8 +141,9 @@ def _read_numpy(path: Path, dataset: str | None) -> tuple[np.ndarray, str]:
             return np.load(path, allow_pickle=False), "array"
         with np.load(path, allow_pickle=False) as archive:
             names = list(archive.files)
-            name = dataset or next((candidate for candidate in POINT_DATASETS if candidate in names),
-                                   names[0] if len(names) == 1 else None)
+            name = dataset or next(
+                (candidate for candidate in POINT_DATASETS if candidate in names), names[0] if len(names) == 1 else None
+            )
             if name not in names:
                 raise LatentError(f"{path} has no array {name!r} (available: {', '.join(names) or 'none'})")
             return archive[name], name
@@ -144,8 +151,13 @@ def _read_numpy(path: Path, dataset: str | None) -> tuple[np.ndarray, str]:
         raise LatentError(f"{path}: not a readable NumPy file ({error})") from None
 
 
-def read_latents(path: str | Path, dataset: str | None = None, limit: int | None = None,
-                 z_dim: int | None = None, run: str = "the run") -> LatentPoints:
+def read_latents(
+    path: str | Path,
+    dataset: str | None = None,
+    limit: int | None = None,
+    z_dim: int | None = None,
+    run: str = "the run",
+) -> LatentPoints:
     """Points (N, z_dim) from an HDF5 latent file, a .npy array or a .npz archive, checked for use.
 
     dataset None picks z_mean, else z, else z_log_var. A single vector (z_dim,) counts as one
@@ -164,8 +176,9 @@ def read_latents(path: str | Path, dataset: str | None = None, limit: int | None
         values, dataset = _read_numpy(path, dataset)
     else:
         raise LatentError(f"{path}: unknown latent file type (expected .h5, .hdf5, .npy or .npz)")
-    points = checked_points(np.asarray(values)[:limit] if np.ndim(values) > 1 else values, f"{path}:{dataset}",
-                            z_dim, run)
+    points = checked_points(
+        np.asarray(values)[:limit] if np.ndim(values) > 1 else values, f"{path}:{dataset}", z_dim, run
+    )
     return LatentPoints(points, path, dataset, attrs)
 
 
@@ -175,14 +188,17 @@ def checked_points(values: np.ndarray, name: str, z_dim: int | None = None, run:
     if values.ndim == 1:
         values = values[None, :]
     if values.ndim != 2 or not np.issubdtype(values.dtype, np.number):
-        raise LatentError(f"{name} has shape {values.shape} ({values.dtype}); latent points must be a "
-                          f"(N, z_dim) array of numbers")
+        raise LatentError(
+            f"{name} has shape {values.shape} ({values.dtype}); latent points must be a (N, z_dim) array of numbers"
+        )
     values = values.astype(np.float32)
     if z_dim is not None and values.shape[1] != z_dim:
         raise LatentError(f"{name} holds {values.shape[1]}-dimensional points but {run} has z_dim {z_dim}")
     bad_rows = np.flatnonzero(~np.all(np.isfinite(values), axis=1))
     if len(bad_rows):
         count = int(np.sum(~np.isfinite(values)))
-        raise LatentError(f"{name} holds {count} non-finite value(s) (NaN or Inf) in {len(bad_rows)} "
-                          f"row(s); the first is row {bad_rows[0]}")
+        raise LatentError(
+            f"{name} holds {count} non-finite value(s) (NaN or Inf) in {len(bad_rows)} "
+            f"row(s); the first is row {bad_rows[0]}"
+        )
     return values

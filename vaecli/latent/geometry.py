@@ -188,7 +188,7 @@ def group_dimensions(dimensions: list[int], block: int) -> list[tuple[int, ...]]
     """Consecutive groups of `block` dimensions (the last may be smaller): one traversal row each."""
     if block < 1:
         raise LatentError(f"--block must be at least 1, got {block}")
-    return [tuple(dimensions[start:start + block]) for start in range(0, len(dimensions), block)]
+    return [tuple(dimensions[start : start + block]) for start in range(0, len(dimensions), block)]
 
 
 def traversal_grid(centre, blocks: list[tuple[int, ...]], offsets) -> np.ndarray:

@@ -28,8 +28,9 @@ def _in_batches(count: int, batch_size: int, on_batch: Callable[[int], None] | N
             on_batch(stop - start)
 
 
-def encode_images(run: Run, images: np.ndarray, batch_size: int = BATCH_SIZE,
-                  on_batch: Callable[[int], None] | None = None) -> tuple[np.ndarray, np.ndarray | None]:
+def encode_images(
+    run: Run, images: np.ndarray, batch_size: int = BATCH_SIZE, on_batch: Callable[[int], None] | None = None
+) -> tuple[np.ndarray, np.ndarray | None]:
     """Images (N, H, W, C) -> (z_mean, z_log_var) float32 (N, z_dim); z_log_var None for an AE.
 
     uint8 images are scaled as the training model scales them (uint8 / 255); float images are
@@ -54,8 +55,9 @@ def encode_images(run: Run, images: np.ndarray, batch_size: int = BATCH_SIZE,
     return z_mean, z_log_var
 
 
-def decode_latents(run: Run, z: np.ndarray, batch_size: int = BATCH_SIZE,
-                   on_batch: Callable[[int], None] | None = None) -> np.ndarray:
+def decode_latents(
+    run: Run, z: np.ndarray, batch_size: int = BATCH_SIZE, on_batch: Callable[[int], None] | None = None
+) -> np.ndarray:
     """Latent points (N, z_dim) -> float32 images (N, H, W, C) in [0, 1]."""
     import keras
 
@@ -84,19 +86,25 @@ def load_split(run: Run, split: str, limit: int | None = None, splits=None):
     warnings = []
     recorded = run.manifest.fingerprint
     if recorded is not None and splits.fingerprint != recorded:
-        warnings.append(f"the data set changed since {run.paths.root} was trained (fingerprint "
-                        f"{recorded} -> {splits.fingerprint})")
+        warnings.append(
+            f"the data set changed since {run.paths.root} was trained (fingerprint {recorded} -> {splits.fingerprint})"
+        )
     if split != "all":
         chosen, codes = splits.split(split), None
     else:
         parts = [splits.split(name) for name in SPLIT_NAMES]
-        chosen = ImageSplit(np.concatenate([part.images for part in parts]),
-                            {name: np.concatenate([part.labels[name] for part in parts]) for name in parts[0].labels},
-                            np.concatenate([part.index for part in parts]))
+        chosen = ImageSplit(
+            np.concatenate([part.images for part in parts]),
+            {name: np.concatenate([part.labels[name] for part in parts]) for name in parts[0].labels},
+            np.concatenate([part.index for part in parts]),
+        )
         codes = np.concatenate([np.full(len(part), code, np.uint8) for code, part in enumerate(parts)])
     if limit is not None:
-        chosen = ImageSplit(chosen.images[:limit], {name: values[:limit] for name, values in chosen.labels.items()},
-                            chosen.index[:limit])
+        chosen = ImageSplit(
+            chosen.images[:limit],
+            {name: values[:limit] for name, values in chosen.labels.items()},
+            chosen.index[:limit],
+        )
         codes = None if codes is None else codes[:limit]
     if len(chosen) == 0:
         raise LatentError(f"the {split} split of {run.paths.root} holds no images")

@@ -1,6 +1,6 @@
 """`vae interpolate`: decode a path between the encodings of two images, originals at the ends.
 
-    runs/NAME/explore/interpolate_test3_test17_slerp.png + .h5      the strip and its latent path
+runs/NAME/explore/interpolate_test3_test17_slerp.png + .h5      the strip and its latent path
 """
 
 from __future__ import annotations
@@ -55,15 +55,17 @@ def resolve_endpoint(run: Run, value, chosen, split: str, option: str) -> tuple[
     """(uint8 image, short name for file names) for an index into the split, an image file or an image array."""
     if isinstance(value, np.ndarray):
         if value.shape != run.image_shape:
-            raise LatentError(f"{option}: an image array must have the run's shape {run.image_shape}, got "
-                              f"{value.shape}")
+            raise LatentError(
+                f"{option}: an image array must have the run's shape {run.image_shape}, got {value.shape}"
+            )
         image = value if value.dtype == np.uint8 else np.clip(np.round(value * 255.0), 0, 255).astype(np.uint8)
         return image, "array"
     if _is_index(value):
         index = int(value)
         if not 0 <= index < len(chosen):
-            raise LatentError(f"{option} {value}: the {split} split has {len(chosen)} images (indices 0.."
-                              f"{len(chosen) - 1})")
+            raise LatentError(
+                f"{option} {value}: the {split} split has {len(chosen)} images (indices 0..{len(chosen) - 1})"
+            )
         return chosen.images[index], f"{split}{index}"
     path = Path(value)
     if not path.is_file():
@@ -71,8 +73,16 @@ def resolve_endpoint(run: Run, value, chosen, split: str, option: str) -> tuple[
     return load_image_file(path, run.image_shape), path.stem
 
 
-def interpolate(run: Run, start, end, split: str = "test", steps: int = 10, method: str = "linear",
-                save: bool = False, out: str | Path | None = None) -> Interpolation:
+def interpolate(
+    run: Run,
+    start,
+    end,
+    split: str = "test",
+    steps: int = 10,
+    method: str = "linear",
+    save: bool = False,
+    out: str | Path | None = None,
+) -> Interpolation:
     """Decode `steps` points from the encoding of start to that of end; when save, the strip and the path."""
     if method not in INTERPOLATIONS:
         raise LatentError(f"unknown --method {method!r} (choose from {', '.join(INTERPOLATIONS)})")
@@ -93,9 +103,18 @@ def _save(run: Run, walk: Interpolation, start, end, split: str, name: str, out:
 
     strip = np.concatenate([walk.originals[:1] / 255.0, walk.images, walk.originals[1:] / 255.0])
     picture = save_png(output_path(out, run.paths.explore, name), make_grid(strip, columns=len(strip)))
-    points_file = write_latent_file(with_suffix(picture, ".h5"), {"z": walk.path, "z_mean": walk.endpoints},
-                                    attrs={**run.provenance(), "kind": "interpolation", "method": walk.method,
-                                           "from": str(start), "to": str(end), "split": split,
-                                           "steps": len(walk.path)})
+    points_file = write_latent_file(
+        with_suffix(picture, ".h5"),
+        {"z": walk.path, "z_mean": walk.endpoints},
+        attrs={
+            **run.provenance(),
+            "kind": "interpolation",
+            "method": walk.method,
+            "from": str(start),
+            "to": str(end),
+            "split": split,
+            "steps": len(walk.path),
+        },
+    )
     walk.files = [picture, points_file]
     walk.summary += f" -> {picture} (path in {points_file.name})"

@@ -1,6 +1,6 @@
 """`vae sample`: decode random points of a latent region (the box 0 < z_i < B, a sphere, the prior).
 
-    runs/NAME/samples/box_B10.png + box_B10.h5      the picture and the points beside it
+runs/NAME/samples/box_B10.png + box_B10.h5      the picture and the points beside it
 """
 
 from __future__ import annotations
@@ -39,13 +39,24 @@ class Samples(Result):
 def sample_file_stem(region: str, parameters: list[float], seed: int) -> str:
     """'box_B10', 'box_B0.5-50' (several), 'sphere_R5_seed3': region and parameter in the name."""
     symbol = REGIONS[region].symbol
-    values = format_number(parameters[0]) if len(parameters) == 1 else \
-        f"{format_number(min(parameters))}-{format_number(max(parameters))}"
+    values = (
+        format_number(parameters[0])
+        if len(parameters) == 1
+        else f"{format_number(min(parameters))}-{format_number(max(parameters))}"
+    )
     return f"{region}_{symbol}{values}" + (f"_seed{seed}" if seed else "")
 
 
-def sample(run: Run, region: str, parameters: list[float], n: int | None = None, seed: int = 0, save: bool = False,
-           columns: int | None = None, out: str | Path | None = None) -> Samples:
+def sample(
+    run: Run,
+    region: str,
+    parameters: list[float],
+    n: int | None = None,
+    seed: int = 0,
+    save: bool = False,
+    columns: int | None = None,
+    out: str | Path | None = None,
+) -> Samples:
     """Draw n points in a region for each parameter and decode them; when save, the picture and the points.
 
     Every parameter uses the same seed: the row for B=10 of a multi-boundary figure is exactly
@@ -79,15 +90,26 @@ def _save(run: Run, samples: Samples, n: int, columns: int | None, out: str | Pa
         save_png(picture, make_grid(samples.images, columns))
     else:
         labels = [region_label(region, parameter) for parameter in parameters]
-        title = (f"{run.paths.name}: {n} decoded points per row, z {description.format(p=REGIONS[region].symbol)}"
-                 f" (z_dim {run.z_dim}, seed {seed})")
-        rows = [samples.images[start:start + n] for start in range(0, len(samples.images), n)]
+        title = (
+            f"{run.paths.name}: {n} decoded points per row, z {description.format(p=REGIONS[region].symbol)}"
+            f" (z_dim {run.z_dim}, seed {seed})"
+        )
+        rows = [samples.images[start : start + n] for start in range(0, len(samples.images), n)]
         labelled_rows(picture, rows, labels, title)
     points_file = with_suffix(picture, ".h5")
-    write_latent_file(points_file, {"z": samples.points, "parameter": np.repeat(np.asarray(parameters, np.float64), n)},
-                      attrs={**run.provenance(), "kind": "samples", "region": region,
-                             "region_description": description, "parameter_symbol": REGIONS[region].symbol,
-                             "parameters": [float(value) for value in parameters], "points_per_parameter": n,
-                             "seed": seed})
+    write_latent_file(
+        points_file,
+        {"z": samples.points, "parameter": np.repeat(np.asarray(parameters, np.float64), n)},
+        attrs={
+            **run.provenance(),
+            "kind": "samples",
+            "region": region,
+            "region_description": description,
+            "parameter_symbol": REGIONS[region].symbol,
+            "parameters": [float(value) for value in parameters],
+            "points_per_parameter": n,
+            "seed": seed,
+        },
+    )
     samples.files = [picture, points_file]
     samples.summary += f" -> {picture} (points in {points_file.name})"

@@ -105,8 +105,9 @@ def prior_norms(count: int, z_dim: int, seed: int) -> np.ndarray:
     return np.linalg.norm(np.random.default_rng(seed).standard_normal((count, z_dim)), axis=1)
 
 
-def latent_statistics(z_mean: np.ndarray, z_log_var: np.ndarray | None = None,
-                      boxes: tuple[float, ...] = DEFAULT_BOXES, seed: int = 0) -> dict:
+def latent_statistics(
+    z_mean: np.ndarray, z_log_var: np.ndarray | None = None, boxes: tuple[float, ...] = DEFAULT_BOXES, seed: int = 0
+) -> dict:
     """Everything `vae latent-stats` reports, as JSON-ready numbers (see the module docstring).
 
     z_log_var is None for an AE: posterior variance and KL are then reported as None.
@@ -119,19 +120,27 @@ def latent_statistics(z_mean: np.ndarray, z_log_var: np.ndarray | None = None,
     singular_values, _ = pca_spectrum(z_mean)
     explained = singular_values**2 / max(float(np.sum(singular_values**2)), 1e-300)
     statistics = {
-        "num_points": int(count), "z_dim": int(z_dim),
+        "num_points": int(count),
+        "z_dim": int(z_dim),
         "mean": np.mean(z_mean, axis=0).tolist(),
         "variance": variance.tolist(),
-        "active_units": {"count": int(len(active)), "threshold": ACTIVE_UNIT_THRESHOLD,
-                         "dimensions": active.tolist()},
-        "posterior_variance": None, "kl_per_dimension": None, "kl_total": None,
-        "norm": {"encoded": _quantiles(np.linalg.norm(z_mean, axis=1)), "prior": _quantiles(prior_norms(count, z_dim, seed)),
-                 "prior_seed": seed},
+        "active_units": {"count": int(len(active)), "threshold": ACTIVE_UNIT_THRESHOLD, "dimensions": active.tolist()},
+        "posterior_variance": None,
+        "kl_per_dimension": None,
+        "kl_total": None,
+        "norm": {
+            "encoded": _quantiles(np.linalg.norm(z_mean, axis=1)),
+            "prior": _quantiles(prior_norms(count, z_dim, seed)),
+            "prior_seed": seed,
+        },
         "box_fraction": {format(boundary, "g"): box_fraction(z_mean, boundary) for boundary in boxes},
-        "pca": {"singular_values": singular_values.tolist(), "explained_variance": explained.tolist(),
-                "effective_rank": effective_rank(singular_values),
-                "components_for_90_percent": components_for(explained, 0.90),
-                "components_for_99_percent": components_for(explained, 0.99)},
+        "pca": {
+            "singular_values": singular_values.tolist(),
+            "explained_variance": explained.tolist(),
+            "effective_rank": effective_rank(singular_values),
+            "components_for_90_percent": components_for(explained, 0.90),
+            "components_for_99_percent": components_for(explained, 0.99),
+        },
     }
     if z_log_var is not None:
         kl = kl_per_dimension(z_mean, z_log_var)
@@ -161,9 +170,11 @@ MAX_LABEL_CLASSES = 20  # a label with more distinct values than this is not use
 def colouring_label(labels: dict[str, np.ndarray]) -> tuple[str | None, np.ndarray | None]:
     """The class label if the data set has one, else the integer attribute with the most classes
     (hair_colour of the synthetic faces), else none."""
-    candidates = {name: np.asarray(values) for name, values in labels.items()
-                  if np.issubdtype(np.asarray(values).dtype, np.integer)
-                  and len(np.unique(values)) <= MAX_LABEL_CLASSES}
+    candidates = {
+        name: np.asarray(values)
+        for name, values in labels.items()
+        if np.issubdtype(np.asarray(values).dtype, np.integer) and len(np.unique(values)) <= MAX_LABEL_CLASSES
+    }
     if not candidates:
         return None, None
     name = "label" if "label" in candidates else max(candidates, key=lambda key: len(np.unique(candidates[key])))
@@ -179,8 +190,16 @@ class LatentStats(Result):
     labels: dict[str, np.ndarray]  # the split's labels, row by row
 
 
-def latent_stats(run: Run, split: str = "test", limit: int | None = None, boxes: tuple[float, ...] = DEFAULT_BOXES,
-                 seed: int = 0, save: bool = True, out: str | Path | None = None, console=None) -> LatentStats:
+def latent_stats(
+    run: Run,
+    split: str = "test",
+    limit: int | None = None,
+    boxes: tuple[float, ...] = DEFAULT_BOXES,
+    seed: int = 0,
+    save: bool = True,
+    out: str | Path | None = None,
+    console=None,
+) -> LatentStats:
     """Statistics of the encoded split; when save, stats.json plus three PNG plots, in one folder."""
     from vaecli.latent.inference import encode_with_progress, load_split
 
@@ -189,12 +208,19 @@ def latent_stats(run: Run, split: str = "test", limit: int | None = None, boxes:
     statistics = latent_statistics(z_mean, z_log_var, boxes=boxes, seed=seed)
     order, measure = dimensions_by_information(z_mean, z_log_var)
     statistics["dimensions_by_information"] = {"measure": measure, "order": order.tolist()}
-    statistics["provenance"] = {**run.provenance(), "split": split, "dataset_fingerprint": fingerprint,
-                                "limit": limit, "created": timestamp()}
+    statistics["provenance"] = {
+        **run.provenance(),
+        "split": split,
+        "dataset_fingerprint": fingerprint,
+        "limit": limit,
+        "created": timestamp(),
+    }
     result = LatentStats(split, statistics, z_mean, z_log_var, chosen.labels, warnings=warnings)
-    result.summary = (f"Latent statistics of {len(z_mean):,} {split} images of {run.paths.root}: "
-                      f"{statistics['active_units']['count']}/{run.z_dim} active units, effective rank "
-                      f"{statistics['pca']['effective_rank']:.1f}")
+    result.summary = (
+        f"Latent statistics of {len(z_mean):,} {split} images of {run.paths.root}: "
+        f"{statistics['active_units']['count']}/{run.z_dim} active units, effective rank "
+        f"{statistics['pca']['effective_rank']:.1f}"
+    )
     if save:
         _save(run, result, Path(out) if out is not None else run.paths.latent_stats, seed)
     return result
@@ -207,18 +233,36 @@ def _save(run: Run, result: LatentStats, folder: Path, seed: int) -> None:
     statistics, z_mean = result.statistics, result.z_mean
     stats_file = write_text_atomic(folder / "stats.json", json.dumps(statistics, indent=2) + "\n")
     name = f"{run.paths.name} ({run.config.model.kind}, {result.split}, {len(z_mean):,} images)"
-    order, measure = statistics["dimensions_by_information"]["order"], statistics["dimensions_by_information"]["measure"]
+    order, measure = (
+        statistics["dimensions_by_information"]["order"],
+        statistics["dimensions_by_information"]["measure"],
+    )
     shown = sorted(int(dimension) for dimension in order[:HISTOGRAM_DIMENSIONS])
-    figures = [dimension_histograms(folder / "dimensions.png", z_mean, shown,
-                                    f"{name}: z_mean per dimension" +
-                                    (f" ({len(shown)} with the most {measure})" if len(order) > len(shown) else "")),
-               norm_histogram(folder / "norms.png", np.linalg.norm(z_mean, axis=1), prior_norms(*z_mean.shape, seed),
-                              f"{name}: norms")]
+    figures = [
+        dimension_histograms(
+            folder / "dimensions.png",
+            z_mean,
+            shown,
+            f"{name}: z_mean per dimension"
+            + (f" ({len(shown)} with the most {measure})" if len(order) > len(shown) else ""),
+        ),
+        norm_histogram(
+            folder / "norms.png", np.linalg.norm(z_mean, axis=1), prior_norms(*z_mean.shape, seed), f"{name}: norms"
+        ),
+    ]
     _, axes = pca_spectrum(z_mean)
     projected = (z_mean - z_mean.mean(axis=0)) @ axes[:2].T
     label_name, labels = colouring_label(result.labels)
-    figures.append(pca_figure(folder / "pca.png", projected, np.asarray(statistics["pca"]["explained_variance"]),
-                              labels, label_name, SOURCES[run.config.data.source].label_names if
-                              label_name == "label" else (), f"{name}: PCA of z_mean"))
+    figures.append(
+        pca_figure(
+            folder / "pca.png",
+            projected,
+            np.asarray(statistics["pca"]["explained_variance"]),
+            labels,
+            label_name,
+            SOURCES[run.config.data.source].label_names if label_name == "label" else (),
+            f"{name}: PCA of z_mean",
+        )
+    )
     result.files = [stats_file, *figures]
     result.summary += f" -> {stats_file} (+ {', '.join(figure.name for figure in figures)})"

@@ -1,6 +1,6 @@
 """`vae traverse`: vary single latent dimensions (or blocks) around the encoding of one image.
 
-    runs/NAME/explore/traverse_test5_topkl8.png + .h5      one row per dimension or block, and the points
+runs/NAME/explore/traverse_test5_topkl8.png + .h5      one row per dimension or block, and the points
 """
 
 from __future__ import annotations
@@ -35,8 +35,9 @@ class Traversal(Result):
     original: np.ndarray  # (H, W, C) uint8, the image itself
 
 
-def _choose_dimensions(run: Run, dims: str | Sequence[int] | None, top_kl: int | None, chosen, split: str,
-                       console) -> tuple[list[int], str, str]:
+def _choose_dimensions(
+    run: Run, dims: str | Sequence[int] | None, top_kl: int | None, chosen, split: str, console
+) -> tuple[list[int], str, str]:
     """(dimensions, file-name tag, how they were chosen); chosen is the split's ImageSplit."""
     if dims is not None and top_kl is not None:
         raise LatentError("give --dims or --top-kl, not both")
@@ -50,13 +51,26 @@ def _choose_dimensions(run: Run, dims: str | Sequence[int] | None, top_kl: int |
         raise LatentError(f"--top-kl must be between 1 and z_dim ({run.z_dim}), got {count}")
     z_mean, z_log_var = encode_with_progress(run, chosen.images[:TOP_KL_IMAGES], console, "ranking dimensions")
     order, measure = dimensions_by_information(z_mean, z_log_var)
-    return [int(dimension) for dimension in order[:count]], f"topkl{count}", \
-        f"the {count} dimensions with the most {measure} over {len(z_mean)} {split} images"
+    return (
+        [int(dimension) for dimension in order[:count]],
+        f"topkl{count}",
+        f"the {count} dimensions with the most {measure} over {len(z_mean)} {split} images",
+    )
 
 
-def traverse(run: Run, index: int, split: str = "test", dims: str | Sequence[int] | None = None,
-             top_kl: int | None = None, value_range: tuple[float, float] = (-3.0, 3.0), steps: int = 9,
-             block: int = 1, save: bool = False, out: str | Path | None = None, console=None) -> Traversal:
+def traverse(
+    run: Run,
+    index: int,
+    split: str = "test",
+    dims: str | Sequence[int] | None = None,
+    top_kl: int | None = None,
+    value_range: tuple[float, float] = (-3.0, 3.0),
+    steps: int = 9,
+    block: int = 1,
+    save: bool = False,
+    out: str | Path | None = None,
+    console=None,
+) -> Traversal:
     """Add offsets in value_range to single dimensions (or blocks) of an image's encoding; one row each."""
     if steps < 2:
         raise LatentError(f"--steps must be at least 2, got {steps}")
@@ -71,29 +85,54 @@ def traverse(run: Run, index: int, split: str = "test", dims: str | Sequence[int
     grid = traversal_grid(z_mean[0], blocks, offsets)
     decoded = decode_latents(run, grid.reshape(-1, run.z_dim)).reshape(len(blocks), steps, *run.image_shape)
     traversal = Traversal(z_mean[0], blocks, offsets, grid, decoded, original)
-    traversal.summary = (f"Traversed {len(blocks)} {'blocks' if block > 1 else 'dimensions'} x {steps} steps around "
-                         f"{split} image {index} with {run.paths.root}")
+    traversal.summary = (
+        f"Traversed {len(blocks)} {'blocks' if block > 1 else 'dimensions'} x {steps} steps around "
+        f"{split} image {index} with {run.paths.root}"
+    )
     if save:
         _save(run, traversal, split, index, tag, how, block, value_range, out)
     return traversal
 
 
-def _save(run: Run, traversal: Traversal, split: str, index: int, tag: str, how: str, block: int,
-          value_range: tuple[float, float], out: str | Path | None) -> None:
+def _save(
+    run: Run,
+    traversal: Traversal,
+    split: str,
+    index: int,
+    tag: str,
+    how: str,
+    block: int,
+    value_range: tuple[float, float],
+    out: str | Path | None,
+) -> None:
     from vaecli.figures import labelled_rows
 
     rows = [np.concatenate([traversal.original[None] / 255.0, row]) for row in traversal.images]
     block_tag = f"_block{block}" if block > 1 else ""
     name = f"traverse_{split}{index}_{tag}{block_tag}.png"
-    title = (f"{run.paths.name}: {split} image {index}, offsets {value_range[0]:g}..{value_range[1]:g} added to "
-             f"{'blocks of ' + str(block) if block > 1 else 'single'} dimensions ({how})")
+    title = (
+        f"{run.paths.name}: {split} image {index}, offsets {value_range[0]:g}..{value_range[1]:g} added to "
+        f"{'blocks of ' + str(block) if block > 1 else 'single'} dimensions ({how})"
+    )
     column_labels = ["input"] + [f"{offset:+.3g}" for offset in traversal.offsets]
-    picture = labelled_rows(output_path(out, run.paths.explore, name), rows,
-                            [block_label(item) for item in traversal.blocks], title, column_labels)
-    points_file = write_latent_file(with_suffix(picture, ".h5"),
-                                    {"z": traversal.grid.reshape(-1, run.z_dim), "z_mean": traversal.centre[None]},
-                                    attrs={**run.provenance(), "kind": "traversal", "split": split,
-                                           "index": index, "blocks": [list(item) for item in traversal.blocks],
-                                           "offsets": traversal.offsets.tolist()})
+    picture = labelled_rows(
+        output_path(out, run.paths.explore, name),
+        rows,
+        [block_label(item) for item in traversal.blocks],
+        title,
+        column_labels,
+    )
+    points_file = write_latent_file(
+        with_suffix(picture, ".h5"),
+        {"z": traversal.grid.reshape(-1, run.z_dim), "z_mean": traversal.centre[None]},
+        attrs={
+            **run.provenance(),
+            "kind": "traversal",
+            "split": split,
+            "index": index,
+            "blocks": [list(item) for item in traversal.blocks],
+            "offsets": traversal.offsets.tolist(),
+        },
+    )
     traversal.files = [picture, points_file]
     traversal.summary += f" -> {picture} (points in {points_file.name})"

@@ -35,8 +35,17 @@ class Sampling(layers.Layer):
 class AutoEncoder(keras.Model):
     """Encoder + decoder trained on uint8 image batches. kind "ae" has no KL and no sampling."""
 
-    def __init__(self, encoder: keras.Model, decoder: keras.Model, kind: str = "vae", reconstruction: str = "bce",
-                 reduction: str = "sum", kl_factor: float = 1.0, seed: int = 0, **kwargs):
+    def __init__(
+        self,
+        encoder: keras.Model,
+        decoder: keras.Model,
+        kind: str = "vae",
+        reconstruction: str = "bce",
+        reduction: str = "sum",
+        kl_factor: float = 1.0,
+        seed: int = 0,
+        **kwargs,
+    ):
         super().__init__(**kwargs)
         self.encoder, self.decoder = encoder, decoder
         self.kind, self.reconstruction, self.reduction = kind, reconstruction, reduction
@@ -111,8 +120,11 @@ class AutoEncoder(keras.Model):
         self.reconstruction_tracker.update_state(reconstruction_mean, sample_weight=count)
         self.kl_tracker.update_state(kl_mean, sample_weight=count)
         reconstruction_mean, kl_mean = self.reconstruction_tracker.result(), self.kl_tracker.result()
-        logs = {"loss": reconstruction_mean + self.kl_factor * kl_mean,
-                "reconstruction_loss": reconstruction_mean, "kl_loss": kl_mean}
+        logs = {
+            "loss": reconstruction_mean + self.kl_factor * kl_mean,
+            "reconstruction_loss": reconstruction_mean,
+            "kl_loss": kl_mean,
+        }
         if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
             # Keras 3 averages logs over the workers along axis 0, which a scalar lacks
             # (tensorflow/tensorflow#72388); the mean of the workers' equal values is that value.

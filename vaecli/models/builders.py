@@ -32,8 +32,9 @@ def _kernel_initializer(config) -> str:
 
 
 def _conv_block(x, config, conv_class, filters, kernel_size, strides, name):
-    x = conv_class(filters, kernel_size, strides=strides, padding="same",
-                   kernel_initializer=_kernel_initializer(config), name=name)(x)
+    x = conv_class(
+        filters, kernel_size, strides=strides, padding="same", kernel_initializer=_kernel_initializer(config), name=name
+    )(x)
     if config.model.batch_norm:
         x = layers.BatchNormalization(name=f"{name}_bn")(x)
     for layer in _activation_layers(config, name):
@@ -69,6 +70,13 @@ def build_decoder(config, image_shape: tuple[int, int, int]) -> keras.Model:
     for index, (filters, kernel, stride) in enumerate(blocks[:-1]):
         x = _conv_block(x, config, layers.Conv2DTranspose, filters, kernel, stride, f"decoder_conv_t_{index}")
     filters, kernel, stride = blocks[-1]
-    images = layers.Conv2DTranspose(filters, kernel, strides=stride, padding="same", activation="sigmoid",
-                                    dtype="float32", name=f"decoder_conv_t_{len(blocks) - 1}")(x)
+    images = layers.Conv2DTranspose(
+        filters,
+        kernel,
+        strides=stride,
+        padding="same",
+        activation="sigmoid",
+        dtype="float32",
+        name=f"decoder_conv_t_{len(blocks) - 1}",
+    )(x)
     return keras.Model(z, images, name="decoder")

@@ -15,12 +15,17 @@ def learning_rate_schedule(train_config, steps_per_epoch: int):
 
     if train_config.schedule == "step":
         return keras.optimizers.schedules.ExponentialDecay(
-            train_config.learning_rate, decay_steps=train_config.decay_every * steps_per_epoch,
-            decay_rate=train_config.decay_factor, staircase=True)
+            train_config.learning_rate,
+            decay_steps=train_config.decay_every * steps_per_epoch,
+            decay_rate=train_config.decay_factor,
+            staircase=True,
+        )
     if train_config.schedule == "cosine":
         return keras.optimizers.schedules.CosineDecay(
-            train_config.learning_rate, decay_steps=train_config.epochs * steps_per_epoch,
-            alpha=train_config.min_learning_rate / train_config.learning_rate)
+            train_config.learning_rate,
+            decay_steps=train_config.epochs * steps_per_epoch,
+            alpha=train_config.min_learning_rate / train_config.learning_rate,
+        )
     return train_config.learning_rate
 
 
@@ -43,9 +48,15 @@ def build_autoencoder(config, image_shape, steps_per_epoch: int, jit_compile: bo
 
     from vaecli.models import AutoEncoder, build_decoder, build_encoder
 
-    model = AutoEncoder(build_encoder(config, image_shape), build_decoder(config, image_shape),
-                        kind=config.model.kind, reconstruction=config.loss.reconstruction,
-                        reduction=config.loss.reduction, kl_factor=kl_factor_of(config), seed=config.train_seed)
+    model = AutoEncoder(
+        build_encoder(config, image_shape),
+        build_decoder(config, image_shape),
+        kind=config.model.kind,
+        reconstruction=config.loss.reconstruction,
+        reduction=config.loss.reduction,
+        kl_factor=kl_factor_of(config),
+        seed=config.train_seed,
+    )
     optimizer = keras.optimizers.Adam(learning_rate_schedule(config.train, steps_per_epoch))
     # Keras 3.15 fails to run fused multi-step executions on a distributed iterator ("You must feed a
     # value for placeholder tensor ... while/cond"), so under a tf.distribute strategy each call runs one step.
