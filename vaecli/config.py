@@ -213,7 +213,7 @@ def _field_names(model: type[BaseModel], location: tuple) -> list[str]:
     return list(model.model_fields)
 
 
-def _describe(error: dict[str, Any]) -> str:
+def _describe(error: Any) -> str:  # a pydantic ErrorDetails
     location = tuple(error["loc"])
     path = ".".join(str(part) for part in location) or "config"
     if error["type"] == "extra_forbidden":

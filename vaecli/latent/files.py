@@ -144,7 +144,7 @@ def _read_numpy(path: Path, dataset: str | None) -> tuple[np.ndarray, str]:
             name = dataset or next(
                 (candidate for candidate in POINT_DATASETS if candidate in names), names[0] if len(names) == 1 else None
             )
-            if name not in names:
+            if name is None or name not in names:
                 raise LatentError(f"{path} has no array {name!r} (available: {', '.join(names) or 'none'})")
             return archive[name], name
     except (OSError, ValueError) as error:

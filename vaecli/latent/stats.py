@@ -247,7 +247,10 @@ def _save(run: Run, result: LatentStats, folder: Path, seed: int) -> None:
             + (f" ({len(shown)} with the most {measure})" if len(order) > len(shown) else ""),
         ),
         norm_histogram(
-            folder / "norms.png", np.linalg.norm(z_mean, axis=1), prior_norms(*z_mean.shape, seed), f"{name}: norms"
+            folder / "norms.png",
+            np.linalg.norm(z_mean, axis=1),
+            prior_norms(len(z_mean), z_mean.shape[1], seed),
+            f"{name}: norms",
         ),
     ]
     _, axes = pca_spectrum(z_mean)
