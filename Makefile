@@ -1,0 +1,27 @@
+# Two commands from a fresh clone (each creates the virtualenv when it is missing):
+#   make quickstart   install, then train configs/quickstart.yaml on the built-in data set
+#   make test         install, then lint, type-check and run the whole test suite (.ci/run calls this)
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: install quickstart test lint
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e ".[test]"
+	touch $@
+
+quickstart: install
+	$(BIN)/vae train configs/quickstart.yaml
+
+lint: install
+	$(BIN)/ruff check vaecli tests benchmarks
+	$(BIN)/ruff format --check vaecli tests benchmarks
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/python -m pytest
