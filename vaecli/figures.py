@@ -1,4 +1,4 @@
-"""Every matplotlib figure vaecli draws (Agg backend), each written atomically as a PNG.
+"""Every matplotlib figure vaecli draws, each written atomically as a PNG (no pyplot, no global state).
 
 Plain image grids go through vaecli.images; this module is for pictures that need words or
 axes: a row per boundary or per latent dimension, the plots of `vae latent-stats`, the loss
@@ -20,20 +20,17 @@ DPI = 100
 MIN_DISPLAYED_PIXELS = 48  # small images (16x16, 28x28) are enlarged to at least this on screen
 
 
-def _pyplot():
-    import matplotlib
+def _figure(**options):
+    """A matplotlib Figure outside pyplot: no global backend or state is touched, so drawing files here
+    leaves a notebook's inline plots alone, works over ssh and in CI, and needs no display."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")  # files only: no display needed, works over ssh and in CI
-    import matplotlib.pyplot as plt
-
-    return plt
+    return Figure(**options)
 
 
 def _save(figure, path: Path, dpi: int = DPI) -> Path:
-    plt = _pyplot()
     with atomic_path(Path(path), suffix=".png") as temporary:
         figure.savefig(temporary, format="png", dpi=dpi)
-    plt.close(figure)
     return Path(path)
 
 
@@ -52,7 +49,6 @@ def labelled_rows(
 
     rows: each (count, H, W, C) float in [0, 1] or uint8; every row has the same count.
     """
-    plt = _pyplot()
     count, height, width, _ = np.shape(rows[0])
     scale = max(1.0, MIN_DISPLAYED_PIXELS / max(height, width))
     strips = [make_grid(row, columns=count) for row in rows]
@@ -63,7 +59,7 @@ def labelled_rows(
     title_lines = textwrap.wrap(title, width=max(30, int(figure_width * DPI / 8)))
     title_inches = 0.1 + 0.2 * len(title_lines) + (0.15 if title_lines else 0.0) + (0.25 if column_labels else 0.0)
     row_inches = strip_height * scale / DPI
-    figure = plt.figure(figsize=(figure_width, row_inches * len(rows) + title_inches + 0.1))
+    figure = _figure(figsize=(figure_width, row_inches * len(rows) + title_inches + 0.1))
     figure_height = figure.get_figheight()
     for row_number, (strip, label) in enumerate(zip(strips, row_labels)):
         top = (title_inches + row_number * row_inches) / figure_height
@@ -90,10 +86,10 @@ def labelled_rows(
 
 def dimension_histograms(path: Path, z_mean: np.ndarray, dimensions: list[int], title: str) -> Path:
     """Histogram of z_mean per dimension (density) against the N(0, 1) prior density."""
-    plt = _pyplot()
     columns = min(4, len(dimensions))
     rows = math.ceil(len(dimensions) / columns)
-    figure, axes = plt.subplots(rows, columns, figsize=(3.0 * columns, 2.2 * rows), squeeze=False)
+    figure = _figure(figsize=(3.0 * columns, 2.2 * rows))
+    axes = figure.subplots(rows, columns, squeeze=False)
     grid = np.linspace(-4, 4, 200)
     prior = np.exp(-0.5 * grid**2) / math.sqrt(2 * math.pi)
     for axis, dimension in zip(axes.flat, dimensions):
@@ -111,8 +107,8 @@ def dimension_histograms(path: Path, z_mean: np.ndarray, dimensions: list[int], 
 
 def norm_histogram(path: Path, encoded_norms: np.ndarray, prior_norms: np.ndarray, title: str) -> Path:
     """||z_mean|| of the data against ||z|| of as many N(0, I) samples."""
-    plt = _pyplot()
-    figure, axis = plt.subplots(figsize=(6, 3.5))
+    figure = _figure(figsize=(6, 3.5))
+    axis = figure.subplots()
     bins = np.histogram_bin_edges(np.concatenate([encoded_norms, prior_norms]), bins=60)
     axis.hist(encoded_norms, bins=bins, alpha=0.6, label="encoded ||z_mean||")
     axis.hist(prior_norms, bins=bins, alpha=0.6, label="prior N(0, I) ||z||")
@@ -134,8 +130,8 @@ def pca_figure(
     title: str = "",
 ) -> Path:
     """Left: the first two principal components (coloured by label if any); right: the spectrum."""
-    plt = _pyplot()
-    figure, (scatter_axis, spectrum_axis) = plt.subplots(1, 2, figsize=(11, 4.2))
+    figure = _figure(figsize=(11, 4.2))
+    scatter_axis, spectrum_axis = figure.subplots(1, 2)
     second = projected[:, 1] if projected.shape[1] > 1 else np.zeros(len(projected))
     if labels is None:
         scatter_axis.scatter(projected[:, 0], second, s=4, alpha=0.6)
@@ -160,8 +156,8 @@ def pca_figure(
 
 def compare_plot(rows: list[dict], target: Path) -> Path:
     """Rate-distortion (validation KL against reconstruction) and plausibility against the KL factor."""
-    plt = _pyplot()
-    figure, (rate_axis, precision_axis) = plt.subplots(1, 2, figsize=(11, 4.2))
+    figure = _figure(figsize=(11, 4.2))
+    rate_axis, precision_axis = figure.subplots(1, 2)
     for row in rows:
         rate = row.get("val_kl_loss", row.get("kl_loss"))
         distortion = row.get("val_reconstruction_loss", row.get("reconstruction_loss"))
@@ -200,9 +196,9 @@ def compare_plot(rows: list[dict], target: Path) -> Path:
 
 def loss_curve(path: Path, rows: list[dict]) -> Path:
     """Loss, reconstruction and KL per epoch (metrics.jsonl rows), train and validation, one panel each."""
-    plt = _pyplot()
     epochs = [row["epoch"] for row in rows]
-    figure, axes = plt.subplots(1, 3, figsize=(12, 3.4))
+    figure = _figure(figsize=(12, 3.4))
+    axes = figure.subplots(1, 3)
     for axis, key in zip(axes, ("loss", "reconstruction_loss", "kl_loss")):
         axis.plot(epochs, [row[key] for row in rows], marker="o", label="train")
         if f"val_{key}" in rows[0]:

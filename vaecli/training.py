@@ -16,7 +16,6 @@ from vaecli import __version__
 from vaecli.atomic import atomic_path, timestamp
 from vaecli.data.sources import image_shape as data_image_shape
 from vaecli.errors import RunError, TrainingFailed, TrainingInterrupted
-from vaecli.models.factory import build_autoencoder, kl_factor_of
 from vaecli.runs import (
     STATUS_COMPLETED,
     STATUS_FAILED,
@@ -47,6 +46,7 @@ def _new_manifest(config, splits, acceleration, shape, distribution: dict, cache
     import tensorflow as tf
 
     from vaecli.losses import effective_kl_factor
+    from vaecli.models.factory import kl_factor_of
 
     kl_factor = kl_factor_of(config)
     return Manifest.model_validate(
@@ -222,6 +222,7 @@ def train(config, paths: RunPaths, resume: bool = False, console: Console | None
     from vaecli.data.pipeline import steps_per_epoch
     from vaecli.data.sources import load_image_folder
     from vaecli.data.splits import load_splits
+    from vaecli.models.factory import build_autoencoder
 
     acceleration = configure_runtime(config)
     if strategy is None:
