@@ -19,7 +19,7 @@ _PUBLIC = {
     "load_run": "vaecli.run",
     "Run": "vaecli.run",
     "compare": "vaecli.evaluation.compare",
-    "sweep": "vaecli.sweep",
+    "sweep": "vaecli.sweeps",
     "load_config": "vaecli.config",
     "VaeError": "vaecli.errors",
     "ConfigError": "vaecli.errors",

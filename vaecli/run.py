@@ -72,7 +72,12 @@ class Run:
         return hashlib.sha256(self.paths.config.read_bytes()).hexdigest()[:16]
 
     def provenance(self) -> dict[str, Any]:
-        """Attributes every file written from this run carries."""
+        """Attributes every file written from this run carries.
+
+        Example:
+            >>> run.provenance()["config_hash"]
+            '3f2a9c0b41d7e655'
+        """
         from vaecli import __version__
 
         return {
@@ -111,7 +116,11 @@ class Run:
         return self._models[1]
 
     def require_models(self) -> Run:
-        """Load the final models now (a RunError if the run has none); returns the run."""
+        """Load the final models now (a RunError if the run has none); returns the run.
+
+        Example:
+            >>> run = vaecli.load_run("quickstart").require_models()  # fails early on an unfinished run
+        """
         _ = self._models
         return self
 

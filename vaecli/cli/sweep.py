@@ -52,7 +52,7 @@ def sweep(
     """
     from vaecli.cli.measure import show_comparison
     from vaecli.evaluation.compare import compare
-    from vaecli.sweep import sweep as sweep_runs
+    from vaecli.sweeps import sweep as sweep_runs
 
     result = sweep_runs(
         config_path,
