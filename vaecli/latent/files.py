@@ -21,7 +21,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from vaecli.atomic import atomic_path
+from vaecli.atomic import write_hdf5_atomic
 from vaecli.errors import LatentError
 from vaecli.runs import RunPaths
 
@@ -69,9 +69,13 @@ def write_latent_file(
     labels: dict[str, np.ndarray] | None = None,
     attrs: dict[str, Any] | None = None,
 ) -> Path:
-    """Write arrays (None values skipped), labels/<name> and attributes to path, atomically."""
-    path = Path(path)
-    with atomic_path(path, suffix=path.suffix or ".h5") as temporary, h5py.File(temporary, "w") as handle:
+    """Write arrays (None values skipped), labels/<name> and attributes to path, atomically.
+
+    The file is built in memory and written as bytes (vaecli.atomic.write_hdf5_atomic): a full
+    disk ends in one OutputError naming the file and the space it needs, never an h5py crash.
+    """
+
+    def fill(handle) -> None:
         for name, values in arrays.items():
             if values is not None:
                 _write_dataset(handle, name, values)
@@ -81,7 +85,8 @@ def write_latent_file(
                 _write_dataset(group, name, np.asarray(values))
         for name, value in (attrs or {}).items():
             handle.attrs[name] = _attribute_value(value)
-    return path
+
+    return write_hdf5_atomic(Path(path), fill)
 
 
 def read_attributes(path: Path) -> dict[str, Any]:
