@@ -124,9 +124,10 @@ def is_stale_temporary(path: Path, now: float | None = None) -> bool:
     return not _process_alive(int(match["pid"]))
 
 
-def is_temporary(path: Path) -> bool:
-    """A name atomic_path makes (now or in earlier versions of vaecli)."""
-    return bool(_TEMPORARY.match(path.name) or _OLD_TEMPORARY.match(path.name))
+def temporary_target(path: Path) -> str | None:
+    """The name of the file a temporary is written for ('last.h5'), or None when path is no temporary."""
+    match = _TEMPORARY.match(path.name) or _OLD_TEMPORARY.match(path.name)
+    return match["target"] if match else None
 
 
 def remove_stale_temporaries(
@@ -145,8 +146,8 @@ def remove_stale_temporaries(
         return []
     removed = []
     for path in candidates:
-        match = _TEMPORARY.match(path.name) or _OLD_TEMPORARY.match(path.name)
-        if match is None or (target_name and match["target"] != target_name) or not path.is_file():
+        target = temporary_target(path)
+        if target is None or (target_name and target != target_name) or not path.is_file():
             continue
         if writer_gone or is_stale_temporary(path):
             try:

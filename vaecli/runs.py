@@ -162,10 +162,25 @@ def final_losses(manifest: Manifest) -> str:
 
 
 def read_metrics(paths: RunPaths) -> list[dict]:
-    """The rows of metrics.jsonl, one per finished epoch ([] before the first)."""
+    """The rows of metrics.jsonl, one per finished epoch ([] before the first); RunError for a damaged file."""
     if not paths.metrics_jsonl.exists():
         return []
-    return [json.loads(line) for line in paths.metrics_jsonl.read_text().splitlines() if line.strip()]
+    rows = []
+    try:
+        lines = paths.metrics_jsonl.read_text().splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise RunError(f"{paths.metrics_jsonl}: cannot read it ({error})") from None
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError:
+            row = None
+        if not isinstance(row, dict) or not isinstance(row.get("epoch"), int):
+            raise RunError(f"{paths.metrics_jsonl}: line {number} is not a metrics row (an epoch's JSON object)")
+        rows.append(row)
+    return rows
 
 
 def write_metrics(paths: RunPaths, rows: list[dict]) -> None:
@@ -185,6 +200,31 @@ def read_evaluation(paths: RunPaths) -> dict | None:
         return json.loads(paths.evaluation.read_text())
     except (OSError, ValueError):
         return None
+
+
+# ------------------------------------------------------------------------------- temporaries
+
+# The files training writes at the top of the run folder; with checkpoints/ and images/ they have no other writer.
+TRAINER_FILES = ("config.yaml", "manifest.json", "metrics.jsonl", "metrics.csv", "encoder.keras", "decoder.keras")
+
+
+def stale_temporaries(paths: RunPaths) -> list[Path]:
+    """Hidden temporaries in a run folder that no live process will finish, assuming nobody trains the run
+    (its lock is not held): every one of the trainer's, and the latent commands' whose process is gone."""
+    from vaecli.atomic import is_stale_temporary, temporary_target
+
+    trainer_folders = (paths.checkpoint.parent, paths.images)
+    found = []
+    for path in sorted(paths.root.rglob(".*")):
+        target = temporary_target(path)
+        if target is None or not path.is_file():
+            continue
+        trainer = path.parent in trainer_folders or (
+            path.parent == paths.root and target in (*TRAINER_FILES, paths.loss_curve.name)
+        )
+        if trainer or is_stale_temporary(path):
+            found.append(path)
+    return found
 
 
 # ------------------------------------------------------------------------ creating, finding runs

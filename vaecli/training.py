@@ -15,7 +15,7 @@ import numpy as np
 from rich.console import Console
 
 from vaecli import __version__
-from vaecli.atomic import atomic_path, output_error, remove_stale_temporaries, timestamp
+from vaecli.atomic import atomic_path, output_error, timestamp
 from vaecli.data.sources import image_shape as data_image_shape
 from vaecli.errors import OutputError, RunError, TrainingFailed, TrainingInterrupted
 from vaecli.models.factory import build_autoencoder, kl_factor_of
@@ -30,6 +30,7 @@ from vaecli.runs import (
     point_latest,
     read_manifest,
     read_metrics,
+    stale_temporaries,
     update_manifest,
     write_manifest,
     write_metrics,
@@ -209,10 +210,8 @@ def _claimed(config, paths: RunPaths, resume: bool):
 
     if resume:
         lock = lock_existing_run(paths.root)
-        # Temporaries of the killed training process: every writer of these places is gone (we hold the lock).
-        for folder in (paths.root, paths.checkpoint.parent, paths.images):
-            remove_stale_temporaries(folder, writer_gone=True)
-        remove_stale_temporaries(paths.root, recursive=True)  # the latent commands' own, by the usual rule
+        for path in stale_temporaries(paths):  # half-written files of the killed process (we hold the lock)
+            path.unlink(missing_ok=True)
     else:
         lock = claim_run(paths, config.to_yaml(), _first_manifest(config))
     claim = _Claim(lock)

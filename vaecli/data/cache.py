@@ -30,7 +30,7 @@ import numpy as np
 
 from vaecli.atomic import free_bytes, output_error, timestamp
 from vaecli.cache_root import cache_root
-from vaecli.data.image_folder import FileEntry, Preprocessing, decode_rgb, scan_folder
+from vaecli.data.image_folder import JPEG_SUFFIXES, FileEntry, Preprocessing, decode_rgb, header_problem, scan_folder
 from vaecli.errors import DataError, OutputError
 
 FORMAT_VERSION = 3  # 2: decoded by TensorFlow, shrunk by area averaging; 3: contiguous images
@@ -87,11 +87,12 @@ def is_complete(path: Path) -> bool:
         return False
 
 
-def scan(data_config) -> tuple[Path, list[FileEntry], Preprocessing]:
+def scan(data_config, problems: list[tuple[str, str]] | None = None) -> tuple[Path, list[FileEntry], Preprocessing]:
+    """The folder, its image files and the preprocessing; unreadable folders and links go to problems."""
     root = Path(data_config.path).expanduser()
     if not root.is_dir():
         raise DataError(f"data.path: {root} is not a folder")
-    entries = scan_folder(root, data_config.limit)
+    entries = scan_folder(root, data_config.limit, problems)
     if not entries:
         raise DataError(
             f"data.path: {root} holds no image files (looked recursively for .jpg, .jpeg, .png, .bmp, .gif, .webp)"
@@ -107,7 +108,8 @@ def find_or_build(
     progress(files_done, files_total) is called after each batch of a build; threads bounds the
     decoding threads (default: TensorFlow's choice, about one per core).
     """
-    root, entries, preprocessing = scan(data_config)
+    problems: list[tuple[str, str]] = []
+    root, entries, preprocessing = scan(data_config, problems)
     key = fingerprint(entries, preprocessing)
     target = cache_folder(data_config) / f"image_folder-{key}.h5"
     skip_log = target.with_suffix(".skipped.txt")
@@ -117,7 +119,7 @@ def find_or_build(
 
     import_tensorflow()  # quietly, and before the clock starts: the build rate is about decoding
     started = time.perf_counter()
-    build(root, entries, preprocessing, target, key, progress, threads)
+    build(root, entries, preprocessing, target, key, progress, threads, problems)
     return _info(target, key, skip_log, built=True, seconds=time.perf_counter() - started)
 
 
@@ -144,19 +146,29 @@ def decode_in_order(
 def _decode_every_entry(
     root: Path, entries: list[FileEntry], preprocessing: Preprocessing, threads: int | None
 ) -> Iterator[tuple[FileEntry, np.ndarray | str]]:
-    """TensorFlow decodes in parallel; the files it refuses come to Pillow here, one by one."""
-    from vaecli.data.folder_decoding import decoded_images, finish
+    """TensorFlow decodes in parallel; the files it refuses come to Pillow here, one by one.
+
+    Files that are not JPEGs are decoded whole by TensorFlow, so their headers are read first:
+    one too large to decode goes straight to Pillow, which gives the reason it is skipped
+    (as do GIFs, whose transparency only Pillow keeps).
+    """
+    from vaecli.data.folder_decoding import PILLOW_SUFFIXES, decoded_images, finish
     from vaecli.runtime import quiet_stderr
 
     def by_pillow(index: int) -> tuple[FileEntry, np.ndarray | str]:
-        pixels = decode_rgb(root / entries[index].relative_path, preprocessing.crop)
+        pixels = decode_rgb(root / entries[index].relative_path, preprocessing.crop, preprocessing.background)
         return entries[index], pixels if isinstance(pixels, str) else finish(pixels, preprocessing).numpy()
 
+    paths = [str(root / entry.relative_path) for entry in entries]
+    for_pillow = {
+        index
+        for index, path in enumerate(paths)
+        if path.lower().endswith(PILLOW_SUFFIXES)
+        or (not path.lower().endswith(JPEG_SUFFIXES) and header_problem(path) is not None)
+    }
     following = 0  # the next index due
     with quiet_stderr(replay=False):  # libjpeg prints a line for each broken JPEG; the skip log says it better
-        for index, image in decoded_images(
-            [str(root / entry.relative_path) for entry in entries], preprocessing, threads
-        ):
+        for index, image in decoded_images(paths, preprocessing, threads, skip=for_pillow):
             yield from (by_pillow(missing) for missing in range(following, index))
             yield entries[index], image
             following = index + 1
@@ -182,8 +194,9 @@ def build(
     key: str,
     progress: Callable[[int, int], None] | None = None,
     threads: int | None = None,
+    problems: list[tuple[str, str]] | None = None,
 ) -> None:
-    """Decode every entry into target (atomically); unreadable files go to the skip log.
+    """Decode every entry into target (atomically); unreadable files (and the scan's problems) go to the skip log.
 
     The file's whole size is known before the first image is decoded, so the disk space is
     checked and reserved up front (see _reserve): a disk too small is one OutputError naming
@@ -196,13 +209,14 @@ def build(
     try:
         offset = _reserve(partial, target, entries, preprocessing)
         with open(partial_log, "w") as log:
+            log.writelines(f"{where}\t{reason}\n" for where, reason in problems or [])
             kept = _write_images(partial, offset, root, entries, preprocessing, log, progress, threads)
         if not kept:
             raise DataError(
                 f"data.path: none of the {len(entries):,} image files in {root} could be decoded "
                 f"(reasons in {target.with_suffix('.skipped.txt')})"
             )
-        _finish(partial, kept, len(entries), root, key, preprocessing)
+        _finish(partial, kept, len(entries), len(problems or []), root, key, preprocessing)
         os.replace(partial_log, target.with_suffix(".skipped.txt"))
         os.replace(partial, target)
     except DataError:
@@ -315,7 +329,9 @@ def _write_all(descriptor: int, data: memoryview, offset: int) -> None:
         data, offset = data[written:], offset + written
 
 
-def _finish(partial: Path, kept: list[str], num_files: int, root: Path, key: str, preprocessing) -> None:
+def _finish(
+    partial: Path, kept: list[str], num_files: int, num_problems: int, root: Path, key: str, preprocessing
+) -> None:
     """The file list and the attributes, into the reserved margin; `complete` is written last."""
     import h5py
 
@@ -328,7 +344,7 @@ def _finish(partial: Path, kept: list[str], num_files: int, root: Path, key: str
                 "source_folder": str(root),
                 "preprocessing": json.dumps(preprocessing.describe()),
                 "num_images": len(kept),
-                "num_skipped": num_files - len(kept),
+                "num_skipped": num_files - len(kept) + num_problems,
                 "num_files": num_files,
                 "created": timestamp(),
             }

@@ -152,8 +152,10 @@ def _read_numpy(path: Path, dataset: str | None) -> tuple[np.ndarray, str]:
             if name is None or name not in names:
                 raise LatentError(f"{path} has no array {name!r} (available: {', '.join(names) or 'none'})")
             return archive[name], name
+    except EOFError:  # an empty or cut-off file; click would turn it into a bare "Aborted."
+        raise LatentError(f"{path}: an empty or truncated NumPy file") from None
     except (OSError, ValueError) as error:
-        raise LatentError(f"{path}: not a readable NumPy file ({error})") from None
+        raise LatentError(f"{path}: not a readable NumPy file ({str(error).splitlines()[0][:200]})") from None
 
 
 def read_latents(
@@ -196,6 +198,8 @@ def checked_points(values: np.ndarray, name: str, z_dim: int | None = None, run:
         raise LatentError(
             f"{name} has shape {values.shape} ({values.dtype}); latent points must be a (N, z_dim) array of numbers"
         )
+    if len(values) == 0:
+        raise LatentError(f"{name} holds no points (shape {values.shape})")
     values = values.astype(np.float32)
     if z_dim is not None and values.shape[1] != z_dim:
         raise LatentError(f"{name} holds {values.shape[1]}-dimensional points but {run} has z_dim {z_dim}")
