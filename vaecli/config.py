@@ -169,14 +169,14 @@ NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=+-]*$")
 
 def run_name_problem(name: str) -> str | None:
     """Why name cannot name a run folder, or None: the characters, the length, the runs folder's own names."""
-    from vaecli.runs import RESERVED_NAMES
+    from vaecli.runs import RESERVED_NAMES, is_reserved
 
     if not NAME_PATTERN.match(name) or len(name) > MAX_NAME_LENGTH:
         return (
             f"{shorten(name)} is not a usable run name: 1 to {MAX_NAME_LENGTH} letters, digits and . _ = + -, "
             f"starting with a letter or digit"
         )
-    if name.upper() in RESERVED_NAMES:
+    if is_reserved(name):
         return f"{name} is a name the runs folder uses itself ({', '.join(RESERVED_NAMES)}); pick another"
     return None
 

@@ -32,14 +32,14 @@ def available_memory() -> tuple[int, str]:
     """(bytes, what limits them): the smallest of physical memory, the address-space limit and a cgroup limit."""
     limits = []
     with suppress(ValueError, OSError):
-        limits.append((os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"), "of memory on this machine"))
+        limits.append((os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"), "the memory of this machine"))
     soft, _ = resource.getrlimit(resource.RLIMIT_AS)
     if soft != resource.RLIM_INFINITY:
-        limits.append((soft, "under this process's address-space limit (ulimit -v)"))
+        limits.append((soft, "the address-space limit of this process, ulimit -v"))
     cgroup = _cgroup_limit()
     if cgroup is not None:
-        limits.append((cgroup, "under this job's memory limit (cgroup)"))
-    return min(limits) if limits else (1 << 62, "of memory")
+        limits.append((cgroup, "the memory limit of this job's cgroup"))
+    return min(limits) if limits else (1 << 62, "no limit known")
 
 
 def _cgroup_limit() -> int | None:
@@ -71,13 +71,17 @@ def _conv_layers(config, shape: tuple[int, int, int]) -> list[tuple[int, int, in
 
 
 def model_size(config, shape: tuple[int, int, int]) -> tuple[int, int]:
-    """(parameters, activation values per image) of the model the config describes."""
+    """(parameters, activation values per image) of the model the config describes (as Keras counts them:
+    batch-norm's moving statistics included; the decoder's last layer has no batch-norm)."""
     model = config.model
-    outputs_per_conv = 2 + int(model.batch_norm) + int(model.dropout > 0)  # conv, [bn], activation, [dropout]
+    batch_norm = int(model.batch_norm)
+    outputs_per_block = 2 + batch_norm + int(model.dropout > 0)  # conv, [bn], activation, [dropout]
+    layers = _conv_layers(config, shape)
     parameters = activations = 0
-    for channels_in, channels_out, kernel, pixels in _conv_layers(config, shape):
-        parameters += kernel * kernel * channels_in * channels_out + channels_out * (1 + 2 * int(model.batch_norm))
-        activations += pixels * channels_out * outputs_per_conv
+    for index, (channels_in, channels_out, kernel, pixels) in enumerate(layers):
+        last = index == len(layers) - 1  # the sigmoid output layer: conv only
+        parameters += kernel * kernel * channels_in * channels_out + channels_out * (1 + 4 * batch_norm * (not last))
+        activations += pixels * channels_out * (1 if last else outputs_per_block)
     height, width, _ = shape
     stride = math.prod(model.encoder.strides)
     flat = math.ceil(height / stride) * math.ceil(width / stride) * model.encoder.filters[-1]
@@ -104,7 +108,7 @@ def check_model_fits(config) -> None:
         f"model: training needs about {human_bytes(weights_bytes + activation_bytes)} of memory "
         f"({human_bytes(activation_bytes)} of activations for a batch of {batch} "
         f"{shape[0]}x{shape[1]}x{shape[2]} images, {human_bytes(weights_bytes)} for {parameters:,} parameters "
-        f"with their gradients and optimizer state), but only {human_bytes(available)} is available {limit}; "
+        f"with their gradients and optimizer state), but only {human_bytes(available)} is available ({limit}); "
         f"use fewer model.encoder.filters / model.decoder.filters, larger strides or a smaller train.batch_size"
     )
 
@@ -117,5 +121,5 @@ def check_images_fit(num_images: int, shape: tuple[int, int, int], what: str, ad
         return
     raise ResourceError(
         f"{what}: {num_images:,} images of {shape[0]}x{shape[1]}x{shape[2]} need about {human_bytes(needed)} "
-        f"of memory, but only {human_bytes(available)} is available {limit}; {advice}"
+        f"of memory, but only {human_bytes(available)} is available ({limit}); {advice}"
     )

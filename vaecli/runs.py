@@ -38,6 +38,13 @@ from vaecli.errors import RunError
 LATEST_POINTER = "LATEST"
 SWEEPS_FOLDER = "sweeps"
 RESERVED_NAMES = (LATEST_POINTER, SWEEPS_FOLDER)  # compared case-insensitively (macOS file systems)
+
+
+def is_reserved(name: str) -> bool:
+    """A name the runs folder uses itself (LATEST, sweeps), in any case."""
+    return name.casefold() in (reserved.casefold() for reserved in RESERVED_NAMES)
+
+
 STATUS_RUNNING, STATUS_COMPLETED, STATUS_FAILED, STATUS_KILLED = "RUNNING", "COMPLETED", "FAILED", "KILLED"
 
 
@@ -239,7 +246,7 @@ def prepare_new_run(runs_dir: Path, name: str, force: bool) -> RunPaths:
     from vaecli.claims import remove_dead_run
 
     paths = RunPaths(Path(runs_dir) / name)
-    if name.upper() in RESERVED_NAMES:
+    if is_reserved(name):
         raise RunError(f"--name {name}: {name} is the runs folder's own name for {_reserved_use(name)}; pick another")
     if paths.root.exists() or paths.root.is_symlink():
         if not force:
@@ -254,16 +261,13 @@ def prepare_new_run(runs_dir: Path, name: str, force: bool) -> RunPaths:
 
 
 def _reserved_use(name: str) -> str:
-    return "its latest-run pointer" if name.upper() == LATEST_POINTER.upper() else "sweep records"
+    return "its latest-run pointer" if name.casefold() == LATEST_POINTER.casefold() else "sweep records"
 
 
 def _looks_like_a_run(paths: RunPaths) -> bool:
-    """A folder --force may delete: one with a manifest or config (also a run killed before its manifest
-    by an older vaecli), or an empty one."""
-    try:
-        return paths.manifest.exists() or paths.config.exists() or not any(paths.root.iterdir())
-    except OSError:
-        return False
+    """A folder --force may delete: one with a manifest or a config (also a run killed before its manifest by
+    an older vaecli). Anything else may be the user's own folder."""
+    return paths.manifest.exists() or paths.config.exists()
 
 
 def claim_run(paths: RunPaths, config_yaml: str, manifest: Manifest):

@@ -95,15 +95,17 @@ def parse_parameters(text: str) -> list[float]:
     values = []
     shown = text if len(text) <= 80 else text[:75] + " ..."
     for item in text.split(","):
+        where = f" (in {shown!r})" if "," in text else ""
         try:
             value = float(item)
         except ValueError:
             raise LatentError(f"{shown!r}: expected positive numbers separated by commas, e.g. 0.5,2.5,10") from None
         if not math.isfinite(value) or value <= 0:
-            raise LatentError(f"{shown!r}: {item.strip()} is not a positive number; expected e.g. 0.5,2.5,10")
+            raise LatentError(f"{item.strip()[:40]} is not a positive number{where}; expected e.g. 0.5,2.5,10")
         if value > FLOAT32_MAX:
             raise LatentError(
-                f"{shown!r}: {item.strip()} is beyond float32's range ({FLOAT32_MAX:.3g}), the type of latent points"
+                f"{item.strip()[:40]}{where} is beyond the range of float32 ({FLOAT32_MAX:.3g}), the type of "
+                f"latent points"
             )
         values.append(value)
     return values
