@@ -42,6 +42,7 @@ def train(
     from rich.markup import escape
 
     from vaecli.config import ExperimentConfig, apply_overrides, load_config, read_yaml, run_name_problem, validate
+    from vaecli.claims import refuse_live
     from vaecli.run import Run
     from vaecli.runs import existing_run, is_completed, prepare_new_run
     from vaecli.training import train as train_loop
@@ -52,6 +53,7 @@ def train(
         if config is not None or override_list or name is not None:
             raise ConfigError("--resume continues a run with its own config; give no CONFIG, --set or --name with it")
         paths = existing_run(resume)
+        refuse_live(paths.root)
         if is_completed(paths):
             if not quiet:
                 console.print(f"{escape(str(paths.root))} is already COMPLETED; nothing to do.", highlight=False)

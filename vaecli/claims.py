@@ -101,6 +101,19 @@ def holder(folder: Path) -> str | None:
     return None
 
 
+def _live_error(folder: Path) -> RunError:
+    return RunError(
+        f"{folder} is being trained right now ({holder(folder) or 'by another process'}); "
+        f"wait for it to finish or stop that process first"
+    )
+
+
+def refuse_live(folder: Path) -> None:
+    """RunError when a live process trains the run in folder."""
+    if holder(folder):
+        raise _live_error(folder)
+
+
 def lock_existing_run(folder: Path, action: str = "resume") -> RunLock:
     """The lock of an existing run folder, or a RunError saying which live process trains it."""
     try:
@@ -108,10 +121,7 @@ def lock_existing_run(folder: Path, action: str = "resume") -> RunLock:
     except OSError as error:
         raise RunError(f"cannot {action} {folder}: cannot lock it ({error.strerror or error})") from None
     if lock is None:
-        raise RunError(
-            f"{folder} is being trained right now ({holder(folder) or 'another process'}); "
-            f"wait for it to finish or stop that process first"
-        )
+        raise _live_error(folder)
     return lock
 
 
