@@ -41,8 +41,8 @@ def train(
     from rich.console import Console
     from rich.markup import escape
 
-    from vaecli.config import ExperimentConfig, apply_overrides, load_config, read_yaml, run_name_problem, validate
     from vaecli.claims import refuse_live
+    from vaecli.config import ExperimentConfig, apply_overrides, load_config, read_yaml, run_name_problem, validate
     from vaecli.run import Run
     from vaecli.runs import existing_run, is_completed, prepare_new_run
     from vaecli.training import train as train_loop

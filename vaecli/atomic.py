@@ -88,10 +88,10 @@ def output_error(target: Path, error: OSError, needed: int | None = None) -> Out
     if error.errno in (errno.ENOSPC, errno.EDQUOT):
         free = free_bytes(target.parent)
         where = f"{human_bytes(free)} free in {target.parent}" if free is not None else f"in {target.parent}"
-        if needed is not None:
-            detail = f"it needs {human_bytes(needed)}, {where}"
-        elif _no_inodes(target.parent):
+        if _no_inodes(target.parent) and (needed is None or free is None or free >= needed):
             detail = f"no free inodes left in {target.parent}"
+        elif needed is not None:
+            detail = f"it needs {human_bytes(needed)}, {where}"
         else:
             detail = where
         message = f"cannot write {target}: No space left on device ({detail})"
