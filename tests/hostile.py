@@ -95,3 +95,30 @@ def assert_one_clean_line(code: int, output: str, fragment: str, expected_code: 
     lines = error_lines(output)
     assert len(lines) == 1, output
     assert fragment in lines[0], output
+
+
+def write_huge_png(path: Path, width: int, height: int) -> Path:
+    """A width x height RGB PNG written row by row (a few MB on disk, never whole in memory): white with a
+    black square in the middle."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    white = b"\0" + b"\xff" * (3 * width)  # filter byte 0, then the pixels
+    middle = (
+        b"\0" + b"\xff" * (3 * (width // 3)) + b"\0" * (3 * (width - 2 * (width // 3))) + b"\xff" * (3 * (width // 3))
+    )
+    compressor = zlib.compressobj(1)
+    with open(path, "wb") as handle:
+        handle.write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)))
+        data = bytearray()
+        for row in range(height):
+            data += compressor.compress(middle if height // 3 <= row < 2 * height // 3 else white)
+            if len(data) > 1 << 20:
+                handle.write(chunk(b"IDAT", bytes(data)))
+                data.clear()
+        data += compressor.flush()
+        handle.write(chunk(b"IDAT", bytes(data)) + chunk(b"IEND", b""))
+    return path
