@@ -252,3 +252,17 @@ def test_read_only_cache_dir(write_config, tmp_path):
         config = _folder_config(write_config, _tiny_folder(tmp_path / "photos"), cache)
         result = vae("data", "prepare", config)
         assert_one_clean_line(result.exit_code, result.output, f"cannot write in the cache folder {cache}")
+
+
+@pytest.mark.slow
+def test_a_runs_folder_whose_LATEST_is_a_folder_still_trains(write_config, tmp_path):
+    # An older vaecli let `--name LATEST` make a run folder named LATEST; from then on every start crashed.
+    runs = tmp_path / "runs"
+    (runs / "LATEST").mkdir(parents=True)
+    (runs / "LATEST" / "manifest.json").write_text("{}")
+    result = vae("train", write_config(tiny_config(train={"epochs": 1})), "--runs-dir", runs, "-q")
+    assert result.exit_code == 0 and "Traceback" not in result.output, result.output
+    assert f"warning: cannot write {runs / 'LATEST'}: it is a folder" in result.output
+    assert (runs / "tiny" / "decoder.keras").is_file() and (runs / "LATEST" / "manifest.json").is_file()
+    result = vae("doctor", "--runs-dir", runs)
+    assert result.exit_code == 1 and f"fix: mv {runs / 'LATEST'} {runs / 'LATEST'}-run" in result.output

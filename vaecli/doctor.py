@@ -189,8 +189,8 @@ def diagnose_runs(runs_dir: str | Path) -> tuple[list[Diagnosis], list[Finding]]
         named = pointer.read_text(errors="replace").strip()
         if not (runs_dir / named).is_dir():
             own.append(Finding(f"LATEST names {named!r}, which is not a run folder", f"rm {pointer}"))
-    elif pointer.exists():
-        own.append(Finding(f"{pointer} is not a file", f"rm -r {pointer}"))
+    elif pointer.is_dir():  # a run an older vaecli let be named LATEST
+        own.append(Finding(f"{pointer} is a folder, not the latest-run pointer", f"mv {pointer} {pointer}-run"))
     leftovers = [
         folder
         for folder in runs_dir.glob(".*")

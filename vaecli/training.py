@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 from rich.console import Console
+from rich.markup import escape
 
 from vaecli import __version__
 from vaecli.atomic import atomic_path, output_error, timestamp
@@ -226,7 +227,7 @@ def _claimed(config, paths: RunPaths, resume: bool):
 
 
 def _record_start(
-    config, paths: RunPaths, resume: bool, splits, acceleration, shape, distribution: dict, cache=None
+    config, paths: RunPaths, resume: bool, splits, acceleration, shape, distribution: dict, cache, console
 ) -> None:
     """Write the full manifest of a new run (or of a resumed one that never got this far) and point LATEST
     at it; a resumed run must still see the same data."""
@@ -241,7 +242,10 @@ def _record_start(
             f"{splits.fingerprint}); start a new run instead"
         )
     if not resume:
-        point_latest(paths)
+        try:
+            point_latest(paths)
+        except OutputError as error:  # only a convenience: the run itself is fine (LATEST may be an old folder)
+            console.print(f"[yellow]warning:[/yellow] {escape(error.lines[0])}; LATEST is not updated", highlight=False)
 
 
 def _grid_inputs(config, grid_images: np.ndarray) -> np.ndarray | None:
@@ -319,7 +323,7 @@ def _train_claimed(config, paths: RunPaths, resume: bool, console: Console, quie
         strategy, config.train.batch_size, {"training": len(splits.train), "validation": len(splits.validation)}
     )
     shape = data_image_shape(config.data)
-    _record_start(config, paths, resume, splits, acceleration, shape, describe(strategy), cache)
+    _record_start(config, paths, resume, splits, acceleration, shape, describe(strategy), cache, console)
     claim.begun = True
 
     steps = steps_per_epoch(len(splits.train), config.train.batch_size)
