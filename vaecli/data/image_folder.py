@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -151,10 +152,18 @@ def too_large(width: int, height: int) -> str | None:
     """The skip reason of an image too large to decode whole, or None."""
     if width * height <= MAX_DECODE_PIXELS:
         return None
-    return (
-        f"too large to decode: {width}x{height} is {width * height:,} pixels, over the limit of "
-        f"{MAX_DECODE_PIXELS:,} (vaecli.data.image_folder.MAX_DECODE_PIXELS)"
-    )
+    return _too_large_reason(f"{width}x{height} is {width * height:,} pixels")
+
+
+def _too_large_reason(size: str) -> str:
+    limit = f"{MAX_DECODE_PIXELS:,} (vaecli.data.image_folder.MAX_DECODE_PIXELS)"
+    return f"too large to decode: {size}, over the limit of {limit}"
+
+
+def _bomb_reason(error: Exception) -> str:
+    """Pillow refuses to open images over 2 x Image.MAX_IMAGE_PIXELS before we can read their size."""
+    found = re.search(r"\((\d+) pixels\)", str(error))
+    return _too_large_reason(f"{int(found[1]):,} pixels" if found else "its size")
 
 
 def header_problem(path: str | Path) -> str | None:
@@ -170,7 +179,7 @@ def header_problem(path: str | Path) -> str | None:
                     image.draft("RGB", _draft_size(*image.size))  # only changes the reported size
                 return too_large(*image.size)
     except Image.DecompressionBombError as error:
-        return f"too large to decode: {str(error).splitlines()[0][:200]}"
+        return _bomb_reason(error)
     except Exception:  # noqa: BLE001  unreadable: the decoders report it
         return None
 
@@ -216,6 +225,6 @@ def decode_rgb(path: str | Path, crop, background: tuple[int, int, int] = (255, 
         if os.path.isfile(path) and os.path.getsize(path) == 0:
             return "empty file"
         if isinstance(error, Image.DecompressionBombError):
-            return f"too large to decode: {str(error).splitlines()[0][:200]}"
+            return _bomb_reason(error)
         message = str(error).splitlines()[0] if str(error) else ""
         return f"{type(error).__name__}: {message}"[:300]
