@@ -134,8 +134,8 @@ def _save_final_models(paths: RunPaths, model) -> None:
             network.save(temporary)
 
 
-def _kept_checkpoint(paths: RunPaths) -> str:
-    """What the user still has: the last complete checkpoint, or the fact that none was written."""
+def _kept_checkpoint(paths: RunPaths, kind: str = "complete") -> str:
+    """What the user still has: the last complete (or good) checkpoint, or the fact that none was written."""
     from vaecli.checkpoints import checkpoint_epoch
 
     try:
@@ -144,7 +144,7 @@ def _kept_checkpoint(paths: RunPaths) -> str:
         saved = 0
     if not saved:
         return "No checkpoint was written yet; the run starts from epoch 0 when resumed."
-    return f"The last complete checkpoint (epoch {saved}) is kept in {paths.checkpoint}."
+    return f"The last {kind} checkpoint (epoch {saved}) is kept in {paths.checkpoint}."
 
 
 @contextmanager
@@ -166,7 +166,7 @@ def _failure_states(paths: RunPaths, config, display):
         raise TrainingFailed(
             f"Training stopped: the loss became NaN or Inf at epoch {failure.epoch}, {failure.where}.",
             f"Try a lower train.learning_rate (now {config.train.learning_rate:g}) or loss.kl_factor "
-            f"(now {config.loss.kl_factor:g}). {_kept_checkpoint(paths)}",
+            f"(now {config.loss.kl_factor:g}). {_kept_checkpoint(paths, 'good')}",
         ) from None
     except KeyboardInterrupt:
         mark(STATUS_KILLED, "interrupted")
