@@ -269,6 +269,8 @@ def test_doctor_of_a_runs_folder(run):
     assert f"1 folder(s) or file(s) left by killed processes\n      fix: vae clean {run.parent}" in result.output
     assert vae("clean", "--runs-dir", run.parent).exit_code == 0
     assert not (run.parent / f".007.claim-{'a' * 8}").exists()
+    result = vae("clean", run.parent / "nowhere")
+    assert_one_clean_line(result.exit_code, result.output, "nowhere: no such folder")
 
 
 def test_a_live_run_is_never_replaced_resumed_or_cleaned(run, tmp_path):

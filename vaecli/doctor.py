@@ -17,7 +17,7 @@ from pathlib import Path
 
 from vaecli.atomic import human_bytes, is_stale_temporary, temporary_target
 from vaecli.claims import CLAIM_MARK, LOCK_NAME, TRASH_MARK, holder, remove_stale_claims
-from vaecli.errors import VaeError
+from vaecli.errors import RunError, VaeError
 from vaecli.runs import (
     LATEST_POINTER,
     STATUS_COMPLETED,
@@ -243,10 +243,10 @@ def clean(path: str | Path = "runs", dry_run: bool = False) -> Cleaning:
     """
     path = Path(path)
     cleaning = Cleaning()
+    if not path.is_dir():
+        raise RunError(f"{path}: no such folder (give a runs folder or a run folder)")
     if (path / "manifest.json").exists() or (path / "config.yaml").exists():
         _clean_run(path, cleaning, dry_run)
-        return cleaning
-    if not path.is_dir():
         return cleaning
     for folder in sorted(path.iterdir()):
         if is_run_folder(folder):
