@@ -1,8 +1,8 @@
 """`vae doctor` and `vae clean`: what is wrong with a run folder and the command that fixes it; removing
 what killed processes left behind.
 
-    report = vaecli.doctor.diagnose("runs/quickstart")     # a Diagnosis: findings, each with its fix
-    removed = vaecli.doctor.clean("runs")                  # stale temporaries, stale locks, dead claims
+    report = vaecli.diagnose("runs/quickstart")     # a Diagnosis: findings, each with its fix
+    cleaning = vaecli.clean("runs")                 # stale temporaries, stale locks, dead claims
 
 Nothing here loads TensorFlow or a model: a diagnosis reads the files (JSON, YAML, HDF5
 attributes, zip directories) and asks the run's lock whether a process is training it.
@@ -133,7 +133,7 @@ def diagnose(run: str | Path) -> Diagnosis:
     """What is wrong with a run folder, each finding with the command that fixes it.
 
     Example:
-        >>> report = vaecli.doctor.diagnose("runs/quickstart")
+        >>> report = vaecli.diagnose("runs/quickstart")
         >>> report.healthy, [finding.fix for finding in report.findings]
         (False, ['vae train --resume runs/quickstart'])
     """
@@ -237,7 +237,7 @@ def clean(path: str | Path = "runs", dry_run: bool = False) -> Cleaning:
     runs folder's dead claims); a run being trained is left alone.
 
     Example:
-        >>> cleaning = vaecli.doctor.clean("runs")
+        >>> cleaning = vaecli.clean("runs")
         >>> len(cleaning.removed), cleaning.live
         (3, [])
     """
