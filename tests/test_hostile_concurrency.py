@@ -11,7 +11,9 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from tests.conftest import tiny_config, vae
 from tests.hostile import assert_one_clean_line
@@ -30,15 +32,23 @@ def start(*args) -> subprocess.Popen:
 
 
 def test_two_starts_of_one_name_one_trains_the_other_refuses(write_config, tmp_path):
-    config = write_config(tiny_config(train={"epochs": 1}))
+    # An image folder takes both a few seconds to load: before, both had checked the name by then, and the
+    # second to finish loading died of FileExistsError (5 of 5 tries).
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for index in range(2500):
+        Image.fromarray(np.full((40, 40, 3), index % 256, np.uint8)).save(photos / f"{index:03d}.png")
+    data = {"source": "image_folder", "path": str(photos), "image_size": 16, "cache_dir": str(tmp_path / "cache")}
+    config = write_config(tiny_config(data=data, train={"epochs": 1}))
     runs = tmp_path / "runs"
-    processes = [start("train", config, "--name", "same", "--runs-dir", runs, "-q") for _ in range(2)]
+    processes = [start("train", config, "--name", "same", "--runs-dir", runs) for _ in range(2)]
     outcomes = sorted((process.wait(timeout=300), process.stdout.read()) for process in processes)
     (won, won_output), (lost, lost_output) = outcomes
     assert won == 0, won_output
-    assert "Traceback" not in lost_output and "FileExistsError" not in lost_output
-    refusals = ("was created by another `vae train` a moment ago", "already exists", "is being trained right now")
+    assert "Traceback" not in lost_output and "FileExistsError" not in lost_output, lost_output
+    refusals = ("was created by another `vae train` a moment ago", "already exists")
     assert_one_clean_line(lost, lost_output, next((text for text in refusals if text in lost_output), refusals[0]))
+    assert "Cached" not in lost_output  # refused before it loaded any data
     manifest = json.loads((runs / "same" / "manifest.json").read_text())
     assert manifest["status"] == "COMPLETED" and sorted(path.name for path in runs.iterdir()) == ["LATEST", "same"]
 
