@@ -266,3 +266,10 @@ def test_a_runs_folder_whose_LATEST_is_a_folder_still_trains(write_config, tmp_p
     assert (runs / "tiny" / "decoder.keras").is_file() and (runs / "LATEST" / "manifest.json").is_file()
     result = vae("doctor", "--runs-dir", runs)
     assert result.exit_code == 1 and f"fix: mv {runs / 'LATEST'} {runs / 'LATEST'}-run" in result.output
+
+
+def test_a_union_value_is_reported_by_its_key_not_pydantics_branch_names(write_config, tmp_path):
+    data = {"source": "image_folder", "path": str(tmp_path), "crop": [1, 2, 3, True]}
+    result = vae("config", "show", write_config(tiny_config(data=data)))
+    assert result.exit_code == 2 and "data.crop.3: must be a whole number, not true/false" in result.output
+    assert "literal[" not in result.output and "function-before" not in result.output

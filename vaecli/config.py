@@ -325,6 +325,9 @@ def _field_names(model: type[BaseModel], location: tuple) -> list[str]:
 
 def _describe(error: Any) -> str:  # a pydantic ErrorDetails
     location = tuple(error["loc"])
+    if error["type"] != "extra_forbidden":  # an unknown key is the user's own text, brackets and all
+        # pydantic names the branch of a union it tried ("literal['center']", "list[int]"): not a key of the config
+        location = tuple(part for part in location if not (isinstance(part, str) and ("[" in part or "(" in part)))
     path = ".".join(str(part) for part in location) or "config"
     path = path if len(path) <= 2 * MAX_SHOWN else path[: 2 * MAX_SHOWN - 4] + " ..."
     if error["type"] == "extra_forbidden":
