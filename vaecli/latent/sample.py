@@ -78,7 +78,8 @@ def sample(
     if save:
         picture = output_path(out, run.paths.samples, sample_file_stem(region, parameters, seed) + ".png")
         check_writable(picture, "--out" if out is not None else "")
-    rows_of_points = [sample_region(region, parameter, n, run.z_dim, seed) for parameter in parameters]
+    with np.errstate(over="ignore"):  # checked just below, with a message that says what to do
+        rows_of_points = [sample_region(region, parameter, n, run.z_dim, seed) for parameter in parameters]
     points = np.concatenate(rows_of_points)
     if not np.all(np.isfinite(points)):
         raise LatentError(
