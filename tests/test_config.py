@@ -75,7 +75,7 @@ BAD_CONFIGS = [
     ({"train": {"validation_split": 1.0}}, ["train.validation_split: Input should be less than 1"]),
     ({"data": {"source": "imagenet"}}, ["data: unknown data source 'imagenet' (known: synthetic, mnist"]),
     ({"data": {"source": "mnist"}}, ["data: mnist images are 28x28; remove image_size or set it to 28"]),
-    ({"name": "a b/c"}, ["name: String should match pattern"]),
+    ({"name": "a b/c"}, ["name: 'a b/c' is not a usable run name"]),
     (
         {"model": {"encoder": {"filters": [8, 16], "kernel_sizes": [3], "strides": [2, 2]}}},
         ["model.encoder: filters, kernel_sizes and strides must have the same length (got 2, 1, 2)"],

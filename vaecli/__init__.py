@@ -6,6 +6,7 @@ The public Python API, imported lazily (`import vaecli` loads no TensorFlow):
     run = vaecli.load_run("runs/quickstart")          # or a bare name, or None: the latest
     z = run.encode(images); images = run.decode(z); points, images = run.sample(box=10, n=64)
     vaecli.compare(["runs/a", "runs/b"]); vaecli.sweep("configs/quickstart.yaml", ["loss.kl_factor=1e-3,1"])
+    vaecli.diagnose("runs/quickstart").findings; vaecli.clean("runs")   # vae doctor, vae clean
 
 User errors raise the vaecli.errors types the CLI prints (VaeError and its subclasses).
 """
@@ -21,11 +22,15 @@ _PUBLIC = {
     "compare": "vaecli.evaluation.compare",
     "sweep": "vaecli.sweeps",
     "load_config": "vaecli.config",
+    "diagnose": "vaecli.doctor",
+    "clean": "vaecli.doctor",
     "VaeError": "vaecli.errors",
     "ConfigError": "vaecli.errors",
     "DataError": "vaecli.errors",
     "RunError": "vaecli.errors",
     "LatentError": "vaecli.errors",
+    "OutputError": "vaecli.errors",
+    "ResourceError": "vaecli.errors",
 }
 __all__ = sorted(_PUBLIC)
 

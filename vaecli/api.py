@@ -39,8 +39,10 @@ def train(
         ('COMPLETED', 2)
     """
     from rich.console import Console
+    from rich.markup import escape
 
-    from vaecli.config import ExperimentConfig, load_config, validate
+    from vaecli.claims import refuse_live
+    from vaecli.config import ExperimentConfig, apply_overrides, load_config, read_yaml, run_name_problem, validate
     from vaecli.run import Run
     from vaecli.runs import existing_run, is_completed, prepare_new_run
     from vaecli.training import train as train_loop
@@ -48,12 +50,13 @@ def train(
     console = console or Console()
     override_list = _override_list(overrides)
     if resume is not None:
-        if config is not None or override_list or name:
+        if config is not None or override_list or name is not None:
             raise ConfigError("--resume continues a run with its own config; give no CONFIG, --set or --name with it")
         paths = existing_run(resume)
+        refuse_live(paths.root)
         if is_completed(paths):
             if not quiet:
-                console.print(f"{paths.root} is already COMPLETED; nothing to do.", highlight=False)
+                console.print(f"{escape(str(paths.root))} is already COMPLETED; nothing to do.", highlight=False)
             return Run(paths)
         experiment = load_config(paths.config)
     else:
@@ -61,17 +64,18 @@ def train(
             raise ConfigError(
                 "missing CONFIG: give an experiment config (e.g. configs/quickstart.yaml) or --resume RUN"
             )
-        extra = override_list + ([f"name={name}"] if name else [])
-        if isinstance(config, ExperimentConfig):
-            from vaecli.config import apply_overrides
-
-            experiment = validate(apply_overrides(config.to_dict(), extra))
-        else:
-            experiment = load_config(config, extra)
+        if name is not None and run_name_problem(name):
+            raise ConfigError(f"--name: {run_name_problem(name)}")
+        source = "config" if isinstance(config, ExperimentConfig) else str(config)
+        data = config.to_dict() if isinstance(config, ExperimentConfig) else read_yaml(Path(config))
+        data = apply_overrides(data, override_list)
+        if name is not None:  # a name is text as given: 2024, 007 and yes are names, not YAML numbers or booleans
+            data["name"] = name
+        experiment = validate(data, source=source)
         paths = prepare_new_run(Path(runs_dir), experiment.name, force)
     if not quiet:
         console.print(
-            f"{'Resuming' if resume else 'Training'} [bold]{paths.root}[/bold] "
+            f"{'Resuming' if resume else 'Training'} [bold]{escape(str(paths.root))}[/bold] "
             f"({experiment.model.kind}, z_dim {experiment.model.z_dim}, {experiment.data.source}, "
             f"{experiment.train.epochs} epochs)",
             highlight=False,

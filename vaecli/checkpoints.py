@@ -11,7 +11,7 @@ from pathlib import Path
 
 import h5py
 
-from vaecli.atomic import atomic_path
+from vaecli.atomic import write_hdf5_atomic
 from vaecli.errors import RunError
 
 
@@ -20,14 +20,21 @@ def _variable_groups(model) -> dict[str, list]:
 
 
 def save_checkpoint(path: Path, model, epoch: int) -> None:
-    """Write the state after `epoch` completed epochs; the old file stays until the new one is whole."""
-    with atomic_path(path) as temporary, h5py.File(temporary, "w") as handle:
+    """Write the state after `epoch` completed epochs; the old file stays until the new one is whole.
+
+    Built in memory and written as bytes (vaecli.atomic.write_hdf5_atomic): a full disk is one
+    OutputError, not an h5py crash.
+    """
+
+    def fill(handle) -> None:
         handle.attrs["epoch"] = epoch
         for group_name, variables in _variable_groups(model).items():
             group = handle.create_group(group_name)
             for index, variable in enumerate(variables):
                 dataset = group.create_dataset(f"{index:05d}", data=variable.numpy())
                 dataset.attrs["path"] = variable.path
+
+    write_hdf5_atomic(path, fill)
 
 
 def checkpoint_epoch(path: Path) -> int:
@@ -38,7 +45,11 @@ def checkpoint_epoch(path: Path) -> int:
         with h5py.File(path, "r") as handle:
             return int(handle.attrs["epoch"])
     except (OSError, KeyError) as error:
-        raise RunError(f"{path}: unreadable checkpoint ({error})") from None
+        raise RunError(f"{path}: unreadable checkpoint ({_first_line(error)})") from None
+
+
+def _first_line(error: Exception) -> str:
+    return (str(error).splitlines() or [type(error).__name__])[0][:200]
 
 
 def load_checkpoint(path: Path, model) -> int:
@@ -57,4 +68,4 @@ def load_checkpoint(path: Path, model) -> int:
                     variable.assign(stored[f"{index:05d}"][()])
             return int(handle.attrs["epoch"])
     except (OSError, KeyError, ValueError) as error:
-        raise RunError(f"{path}: unreadable checkpoint ({error})") from None
+        raise RunError(f"{path}: unreadable checkpoint ({_first_line(error)})") from None

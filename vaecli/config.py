@@ -11,12 +11,38 @@ import difflib
 import math
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from vaecli.errors import ConfigError
+
+MAX_NAME_LENGTH = 100  # a run name is a folder name; its hidden temporaries add ~30 characters (255 at most)
+MAX_SEED = 2**32 - 1  # NumPy's and TensorFlow's seeds: 0 .. 2^32-1
+MAX_YAML_NODES = 100_000  # values in a config once YAML aliases are expanded (a real one has ~60)
+MAX_ERROR_LINES = 12  # problems listed of one invalid config (the rest are counted)
+MAX_SHOWN = 80  # characters of a user's value quoted in a message
+
+
+def _no_bool(value: Any) -> Any:
+    """YAML reads `true` as a bool and pydantic would take it as the int 1 (z_dim 1): refuse it."""
+    if isinstance(value, bool):
+        raise ValueError("must be a whole number, not true/false")
+    return value
+
+
+# A whole number: 1e4 (read as a float by YAML) is still fine, true/false are not.
+Int = Annotated[int, BeforeValidator(_no_bool)]
+
+
+def shorten(value: Any, limit: int = MAX_SHOWN) -> str:
+    """repr(value), cut to limit characters: a message never quotes user input unbounded."""
+    try:
+        text = repr(value)
+    except RecursionError:
+        text = "<a recursive value>"
+    return text if len(text) <= limit else text[: limit - 5] + " ...)"
 
 
 class Section(BaseModel):
@@ -28,16 +54,20 @@ class DataConfig(Section):
     # Folder holding the data set's files; None searches the usual places. Required for image_folder.
     path: str | None = None
     # Pixels (square); None = the source's native size (synthetic and image_folder: 64).
-    image_size: int | None = Field(None, ge=8, le=1024)
-    num_images: int = Field(20000, ge=10)  # synthetic only: images in the train+validation pool
-    num_test_images: int = Field(2000, ge=10)  # synthetic only: images in the test split
-    # Use only the first N training images (image_folder: the first N files, in sorted path order).
-    limit: int | None = Field(None, ge=2)
+    image_size: Int | None = Field(None, ge=8, le=1024)
+    num_images: Int = Field(20000, ge=10)  # synthetic only: images in the train+validation pool
+    num_test_images: Int = Field(2000, ge=10)  # synthetic only: images in the test split
+    # Use only the first N training images (image_folder: the first N files, in sorted path order;
+    # synthetic: only N images are generated).
+    limit: Int | None = Field(None, ge=2)
     # image_folder only. channels: the model's input; grey, palette, RGBA, CMYK, 16-bit files are converted.
     channels: Literal["rgb", "grayscale"] = "rgb"
     # image_folder only: "center" = the largest centred square; [top, left, height, width] in source pixels
     # (CelebA's usual face crop of its 178x218 images is [40, 15, 148, 148]); then resized to image_size.
-    crop: Literal["center"] | list[int] = "center"
+    crop: Literal["center"] | list[Int] = "center"
+    # image_folder only: the colour transparent pixels (PNG, GIF, WebP alpha) are flattened onto:
+    # "white", "black" or [r, g, b] in 0..255. Line art on transparency is drawn for a white page.
+    background: Literal["white", "black"] | list[Int] = "white"
     test_split: float = Field(0.1, ge=0.0, lt=1.0)  # image_folder only: fraction of the images held out as test
     # image_folder only: where decoded uint8 caches go; None = the cache root (vaecli.cache_root).
     cache_dir: str | None = None
@@ -53,9 +83,21 @@ class DataConfig(Section):
         if isinstance(self.crop, list) and (len(self.crop) != 4 or min(self.crop[:2]) < 0 or min(self.crop[2:]) < 1):
             raise ValueError(
                 f"data.crop must be 'center' or [top, left, height, width] with top, left >= 0 and "
-                f"height, width >= 1, got {self.crop}"
+                f"height, width >= 1, got {shorten(self.crop)}"
+            )
+        if isinstance(self.background, list) and (
+            len(self.background) != 3 or not all(0 <= v <= 255 for v in self.background)
+        ):
+            raise ValueError(
+                f"data.background must be white, black or [r, g, b] with values in 0..255, "
+                f"got {shorten(self.background)}"
             )
         return self
+
+    @property
+    def background_rgb(self) -> tuple[int, int, int]:
+        named = {"white": (255, 255, 255), "black": (0, 0, 0)}
+        return named[self.background] if isinstance(self.background, str) else tuple(self.background)  # type: ignore[return-value]
 
 
 class TaskConfig(Section):
@@ -75,14 +117,14 @@ class TaskConfig(Section):
 
 
 class ConvStack(Section):
-    filters: list[int] = Field(min_length=1)
-    kernel_sizes: list[int] = Field(min_length=1)
-    strides: list[int] = Field(min_length=1)
+    filters: list[Int] = Field(min_length=1)
+    kernel_sizes: list[Int] = Field(min_length=1)
+    strides: list[Int] = Field(min_length=1)
 
 
 class ModelConfig(Section):
     kind: Literal["vae", "ae"] = "vae"
-    z_dim: int = Field(32, ge=1, le=4096)
+    z_dim: Int = Field(32, ge=1, le=4096)
     encoder: ConvStack = ConvStack(filters=[32, 64, 64, 64], kernel_sizes=[3, 3, 3, 3], strides=[1, 2, 2, 1])
     decoder: ConvStack = ConvStack(filters=[64, 64, 32, 3], kernel_sizes=[3, 3, 3, 3], strides=[1, 2, 2, 1])
     activation: Literal["leaky_relu", "relu", "selu"] = "leaky_relu"
@@ -98,15 +140,15 @@ class LossConfig(Section):
 
 
 class TrainConfig(Section):
-    epochs: int = Field(10, ge=1)
-    batch_size: int = Field(128, ge=1)
+    epochs: Int = Field(10, ge=1)
+    batch_size: Int = Field(128, ge=1)
     learning_rate: float = Field(1e-3, gt=0.0)
     schedule: Literal["constant", "step", "cosine"] = "constant"
-    decay_every: int = Field(10, ge=1)  # step schedule: epochs between drops
+    decay_every: Int = Field(10, ge=1)  # step schedule: epochs between drops
     decay_factor: float = Field(0.5, gt=0.0, le=1.0)  # step schedule: multiplier per drop
     min_learning_rate: float = Field(0.0, ge=0.0)  # cosine schedule: value at the last step
     validation_split: float = Field(0.1, ge=0.0, lt=1.0)  # fraction of the training pool held out
-    seed: int | None = None  # weights, shuffling, sampling noise; None = the top-level seed
+    seed: Int | None = Field(None, ge=0, le=MAX_SEED)  # weights, shuffling, sampling noise; None = the top-level seed
     # auto: decided per device; true/false (YAML also reads on/off as booleans) force it.
     jit_compile: Literal["auto"] | bool = "auto"  # XLA
     mixed_precision: Literal["auto"] | bool = "auto"
@@ -117,20 +159,45 @@ class TrainConfig(Section):
 
 
 class OutputConfig(Section):
-    image_every: int = Field(1, ge=1)  # epochs between reconstruction/sample PNG grids
-    grid_images: int = Field(32, ge=1, le=256)  # images per grid
-    checkpoint_every: int = Field(1, ge=1)  # epochs between checkpoints (the last epoch always)
+    image_every: Int = Field(1, ge=1)  # epochs between reconstruction/sample PNG grids
+    grid_images: Int = Field(32, ge=1, le=256)  # images per grid
+    checkpoint_every: Int = Field(1, ge=1)  # epochs between checkpoints (the last epoch always)
+
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=+-]*$")
+
+
+def run_name_problem(name: str) -> str | None:
+    """Why name cannot name a run folder, or None: the characters, the length, the runs folder's own names."""
+    from vaecli.runs import RESERVED_NAMES, is_reserved
+
+    if not NAME_PATTERN.match(name) or len(name) > MAX_NAME_LENGTH:
+        return (
+            f"{shorten(name)} is not a usable run name: 1 to {MAX_NAME_LENGTH} letters, digits and . _ = + -, "
+            f"starting with a letter or digit"
+        )
+    if is_reserved(name):
+        return f"{name} is a name the runs folder uses itself ({', '.join(RESERVED_NAMES)}); pick another"
+    return None
 
 
 class ExperimentConfig(Section):
-    name: str = Field("experiment", pattern=r"^[A-Za-z0-9][A-Za-z0-9._=+-]*$")
-    seed: int = 0
+    name: str = "experiment"  # the run folder's name: see _valid_name
+    seed: Int = Field(0, ge=0, le=MAX_SEED)
     data: DataConfig = DataConfig()
     task: TaskConfig = TaskConfig()
     model: ModelConfig = ModelConfig()
     loss: LossConfig = LossConfig()
     train: TrainConfig = TrainConfig()
     output: OutputConfig = OutputConfig()
+
+    @field_validator("name")
+    @classmethod
+    def _valid_name(cls, name: str) -> str:
+        problem = run_name_problem(name)
+        if problem:
+            raise ValueError(problem)
+        return name
 
     @property
     def train_seed(self) -> int:
@@ -156,19 +223,58 @@ _Loader.add_implicit_resolver(
 )
 
 
+def _expanded_size(value: Any) -> int:
+    """Values in a loaded YAML document once aliases are expanded, counted without expanding them
+    (each shared list or mapping once); ValueError beyond MAX_YAML_NODES or for a recursive alias."""
+    sizes: dict[int, int | None] = {}
+
+    def size(node: Any) -> int:
+        if not isinstance(node, (list, dict)):
+            return 1
+        known = sizes.get(id(node), 0)
+        if known is None:
+            raise ValueError("a YAML alias refers to itself")
+        if known:
+            return known
+        sizes[id(node)] = None
+        children = [*node.keys(), *node.values()] if isinstance(node, dict) else node
+        total = 1 + sum(size(child) for child in children)
+        if total > MAX_YAML_NODES:
+            raise ValueError(f"YAML aliases expand to more than {MAX_YAML_NODES:,} values (an alias bomb?)")
+        sizes[id(node)] = total
+        return total
+
+    try:
+        return size(value)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+
+
+def _load_yaml(text: str) -> Any:
+    """yaml.load with the _Loader, refusing what would hang or blow up whatever reads the result."""
+    try:
+        data = yaml.load(text, Loader=_Loader)
+    except RecursionError:
+        raise ValueError("nested too deeply") from None
+    _expanded_size(data)
+    return data
+
+
 def parse_scalar(text: str) -> Any:
     """A `--set` value as YAML reads it: 1e-3 -> 0.001, true -> True, [1,2] -> list."""
     try:
-        return yaml.load(text, Loader=_Loader)
+        return _load_yaml(text)
     except yaml.YAMLError:
         return text
+    except ValueError as error:
+        raise ConfigError(f"--set value {shorten(text)}: {error}") from None
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise ConfigError(f"{path}: config file not found")
     try:
-        data = yaml.load(path.read_text(), Loader=_Loader)
+        data = _load_yaml(path.read_text())
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
@@ -176,6 +282,10 @@ def read_yaml(path: Path) -> dict[str, Any]:
         raise ConfigError(f"{path}: invalid YAML{where}: {problem}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not a text file") from None
+    except ValueError as error:
+        raise ConfigError(f"{path}: {error}") from None
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read it ({error.strerror or error})") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -215,7 +325,11 @@ def _field_names(model: type[BaseModel], location: tuple) -> list[str]:
 
 def _describe(error: Any) -> str:  # a pydantic ErrorDetails
     location = tuple(error["loc"])
+    if error["type"] != "extra_forbidden":  # an unknown key is the user's own text, brackets and all
+        # pydantic names the branch of a union it tried ("literal['center']", "list[int]"): not a key of the config
+        location = tuple(part for part in location if not (isinstance(part, str) and ("[" in part or "(" in part)))
     path = ".".join(str(part) for part in location) or "config"
+    path = path if len(path) <= 2 * MAX_SHOWN else path[: 2 * MAX_SHOWN - 4] + " ..."
     if error["type"] == "extra_forbidden":
         allowed = _field_names(ExperimentConfig, location)
         close = difflib.get_close_matches(str(location[-1]), allowed, n=1)
@@ -223,7 +337,7 @@ def _describe(error: Any) -> str:  # a pydantic ErrorDetails
         return f"{path}: unknown key ({hint})"
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] not in ("value_error", "missing"):
-        message += f" (got {error['input']!r})"
+        message += f" (got {shorten(error['input'])})"
     return f"{path}: {message}"
 
 
@@ -232,7 +346,10 @@ def validate(data: dict[str, Any], source: str = "config") -> ExperimentConfig:
     try:
         config = ExperimentConfig.model_validate(data)
     except ValidationError as error:
-        raise ConfigError(*(f"{source}: {_describe(item)}" for item in error.errors())) from None
+        problems = [f"{source}: {_describe(item)}" for item in error.errors()]
+        if len(problems) > MAX_ERROR_LINES:
+            problems[MAX_ERROR_LINES - 1 :] = [f"... and {len(problems) - MAX_ERROR_LINES + 1:,} more problems"]
+        raise ConfigError(*problems) from None
     problems = architecture_problems(config)
     if problems:
         raise ConfigError(*(f"{source}: {problem}" for problem in problems))
@@ -280,6 +397,7 @@ def architecture_problems(config: ExperimentConfig) -> list[str]:
             f"but the data is {height}x{width} (the decoder's stride product must equal the "
             f"encoder's, {encoder_stride})"
         )
+    problems += _kernel_problems(model, height, width)
     if config.task.kind == "recolor" and channels != 3:
         problems.append(f"task.kind: recolor needs colour images, but {config.data.source} gives {channels} channel(s)")
     if model.decoder.filters[-1] != channels:
@@ -287,4 +405,25 @@ def architecture_problems(config: ExperimentConfig) -> list[str]:
             f"model.decoder.filters: the last layer must have {channels} filter(s), one per "
             f"image channel of {config.data.source}, got {model.decoder.filters[-1]}"
         )
+    return problems
+
+
+def _kernel_problems(model: ModelConfig, height: int, width: int) -> list[str]:
+    """A kernel larger than the image its layer sees only multiplies padding (and takes hours per epoch)."""
+    problems = []
+    side = min(height, width)
+    for index, (kernel, stride) in enumerate(zip(model.encoder.kernel_sizes, model.encoder.strides)):
+        if kernel > side:
+            problems.append(
+                f"model.encoder.kernel_sizes: layer {index} has a {kernel}x{kernel} kernel but its input is only "
+                f"{side}x{side} pixels; use a kernel no larger than its input"
+            )
+        side = -(-side // stride)
+    for index, (kernel, stride) in enumerate(zip(model.decoder.kernel_sizes, model.decoder.strides)):
+        if kernel > side * stride:
+            problems.append(
+                f"model.decoder.kernel_sizes: layer {index} has a {kernel}x{kernel} kernel but its output is only "
+                f"{side * stride}x{side * stride} pixels; use a kernel no larger than its output"
+            )
+        side *= stride
     return problems

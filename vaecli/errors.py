@@ -60,3 +60,24 @@ class TrainingInterrupted(VaeError):
     """Ctrl-C or SIGTERM: the run is marked KILLED and can be resumed."""
 
     exit_code = 130
+
+
+class OutputError(VaeError, OSError):
+    """A file that cannot be written where asked: a full disk, a read-only or immutable folder, an output path
+    that is a folder or lies under a file. Also an OSError, so code that guards a write with `except OSError`
+    keeps working; `errno` and `filename` are those of the failure underneath."""
+
+    exit_code = 2
+
+    def __init__(self, *lines: str, errno: int | None = None, filename: str | None = None):
+        super().__init__(*lines)
+        self.errno, self.filename = errno, filename
+
+    def __str__(self) -> str:
+        return "\n".join(self.lines)
+
+
+class ResourceError(VaeError):
+    """A config or option that asks for more memory than the machine has (parameters, activations, images)."""
+
+    exit_code = 2

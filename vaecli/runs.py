@@ -12,10 +12,13 @@
         loss_curve.png
         latent/ decoded/ samples/ explore/ latent_stats/   written by the latent-space commands
         evaluation.json, evaluation/, report.html           written by vae evaluate / vae report
+        .lock                  held (flock) by the process training the run: how a live run is told apart
     runs/sweeps/NAME.json      outcome of each run of a `vae sweep`
     runs/LATEST                name of the most recently started run
+    runs/.NAME.claim-xxxx/     a run folder being created (renamed to runs/NAME in one step; vaecli.claims)
 
-Every file is written through vaecli.atomic, so a kill never leaves half a file.
+Every file is written through vaecli.atomic, so a kill never leaves half a file. LATEST and
+sweeps are the runs folder's own names: no run may take them (RESERVED_NAMES).
 """
 
 from __future__ import annotations
@@ -23,7 +26,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +37,14 @@ from vaecli.errors import RunError
 
 LATEST_POINTER = "LATEST"
 SWEEPS_FOLDER = "sweeps"
+RESERVED_NAMES = (LATEST_POINTER, SWEEPS_FOLDER)  # compared case-insensitively (macOS file systems)
+
+
+def is_reserved(name: str) -> bool:
+    """A name the runs folder uses itself (LATEST, sweeps), in any case."""
+    return name.casefold() in (reserved.casefold() for reserved in RESERVED_NAMES)
+
+
 STATUS_RUNNING, STATUS_COMPLETED, STATUS_FAILED, STATUS_KILLED = "RUNNING", "COMPLETED", "FAILED", "KILLED"
 
 
@@ -56,6 +66,7 @@ class RunPaths:
     decoder = property(lambda self: self.root / "decoder.keras")
     images = property(lambda self: self.root / "images")
     loss_curve = property(lambda self: self.root / "loss_curve.png")
+    lock = property(lambda self: self.root / ".lock")  # held by the training process (vaecli.claims)
     # Written later by the latent-space commands:
     latent = property(lambda self: self.root / "latent")  # vae encode
     decoded = property(lambda self: self.root / "decoded")  # vae decode
@@ -144,8 +155,8 @@ def update_manifest(paths: RunPaths, **fields: Any) -> Manifest:
 
 
 def is_completed(paths: RunPaths) -> bool:
-    """Finished: COMPLETED in its manifest, with its final models written."""
-    return read_manifest(paths).status == STATUS_COMPLETED and paths.decoder.exists()
+    """Finished: COMPLETED in its manifest, with both final models written (a missing one is rebuilt by resume)."""
+    return read_manifest(paths).status == STATUS_COMPLETED and paths.encoder.is_file() and paths.decoder.is_file()
 
 
 def final_losses(manifest: Manifest) -> str:
@@ -158,10 +169,25 @@ def final_losses(manifest: Manifest) -> str:
 
 
 def read_metrics(paths: RunPaths) -> list[dict]:
-    """The rows of metrics.jsonl, one per finished epoch ([] before the first)."""
+    """The rows of metrics.jsonl, one per finished epoch ([] before the first); RunError for a damaged file."""
     if not paths.metrics_jsonl.exists():
         return []
-    return [json.loads(line) for line in paths.metrics_jsonl.read_text().splitlines() if line.strip()]
+    rows = []
+    try:
+        lines = paths.metrics_jsonl.read_text().splitlines()
+    except (OSError, UnicodeDecodeError) as error:
+        raise RunError(f"{paths.metrics_jsonl}: cannot read it ({error})") from None
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except ValueError:
+            row = None
+        if not isinstance(row, dict) or not isinstance(row.get("epoch"), int):
+            raise RunError(f"{paths.metrics_jsonl}: line {number} is not a metrics row (an epoch's JSON object)")
+        rows.append(row)
+    return rows
 
 
 def write_metrics(paths: RunPaths, rows: list[dict]) -> None:
@@ -183,28 +209,77 @@ def read_evaluation(paths: RunPaths) -> dict | None:
         return None
 
 
+# ------------------------------------------------------------------------------- temporaries
+
+# The files training writes at the top of the run folder; with checkpoints/ and images/ they have no other writer.
+TRAINER_FILES = ("config.yaml", "manifest.json", "metrics.jsonl", "metrics.csv", "encoder.keras", "decoder.keras")
+
+
+def stale_temporaries(paths: RunPaths) -> list[Path]:
+    """Hidden temporaries in a run folder that no live process will finish, assuming nobody trains the run
+    (its lock is not held): every one of the trainer's, and the latent commands' whose process is gone."""
+    from vaecli.atomic import is_stale_temporary, temporary_target
+
+    trainer_folders = (paths.checkpoint.parent, paths.images)
+    found = []
+    for path in sorted(paths.root.rglob(".*")):
+        target = temporary_target(path)
+        if target is None or not path.is_file():
+            continue
+        trainer = path.parent in trainer_folders or (
+            path.parent == paths.root and target in (*TRAINER_FILES, paths.loss_curve.name)
+        )
+        if trainer or is_stale_temporary(path):
+            found.append(path)
+    return found
+
+
 # ------------------------------------------------------------------------ creating, finding runs
 
 
 def prepare_new_run(runs_dir: Path, name: str, force: bool) -> RunPaths:
-    """Check that runs_dir/name may be created; with force, remove an earlier run of that name."""
+    """Check that runs_dir/name may be created; with force, remove an earlier run of that name.
+
+    A run that a live process is training is never removed (its lock is held: vaecli.claims).
+    The folder itself is created by claim_run, atomically, when training starts.
+    """
+    from vaecli.claims import remove_dead_run
+
     paths = RunPaths(Path(runs_dir) / name)
-    if paths.root.exists():
+    if is_reserved(name):
+        raise RunError(f"--name {name}: {name} is the runs folder's own name for {_reserved_use(name)}; pick another")
+    if paths.root.exists() or paths.root.is_symlink():
         if not force:
             raise RunError(
                 f"{paths.root} already exists; use --resume {paths.root} to continue it, "
                 f"--force to replace it, or --name to pick another name"
             )
-        if not paths.manifest.exists():
+        if not paths.root.is_dir() or not _looks_like_a_run(paths):
             raise RunError(f"{paths.root} exists but is not a run folder (no manifest.json); not removing it")
-        shutil.rmtree(paths.root)
+        remove_dead_run(paths.root)
     return paths
 
 
-def create_run(paths: RunPaths, config_yaml: str, manifest: Manifest) -> None:
-    paths.root.mkdir(parents=True, exist_ok=False)
-    write_text_atomic(paths.config, config_yaml)
-    write_manifest(paths, manifest)
+def _reserved_use(name: str) -> str:
+    return "its latest-run pointer" if name.casefold() == LATEST_POINTER.casefold() else "sweep records"
+
+
+def _looks_like_a_run(paths: RunPaths) -> bool:
+    """A folder --force may delete: one with a manifest or a config (also a run killed before its manifest by
+    an older vaecli). Anything else may be the user's own folder."""
+    return paths.manifest.exists() or paths.config.exists()
+
+
+def claim_run(paths: RunPaths, config_yaml: str, manifest: Manifest):
+    """Create the run folder atomically with its config and first manifest and return the held RunLock
+    (vaecli.claims); RunError if another start got there first."""
+    from vaecli.claims import claim_new_run
+
+    return claim_new_run(paths.root, config_yaml, manifest.to_json())
+
+
+def point_latest(paths: RunPaths) -> None:
+    """runs/LATEST names this run (the default of every command that takes a RUN)."""
     write_text_atomic(paths.root.parent / LATEST_POINTER, paths.name + "\n")
 
 

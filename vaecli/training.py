@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import platform
+import shutil
 import signal
 import subprocess
 import sys
 from contextlib import contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from rich.console import Console
+from rich.markup import escape
 
 from vaecli import __version__
-from vaecli.atomic import atomic_path, timestamp
+from vaecli.atomic import atomic_path, output_error, timestamp
 from vaecli.data.sources import image_shape as data_image_shape
-from vaecli.errors import RunError, TrainingFailed, TrainingInterrupted
+from vaecli.errors import OutputError, RunError, TrainingFailed, TrainingInterrupted
 from vaecli.runs import (
     STATUS_COMPLETED,
     STATUS_FAILED,
@@ -23,10 +26,13 @@ from vaecli.runs import (
     STATUS_RUNNING,
     Manifest,
     RunPaths,
-    create_run,
+    claim_run,
+    point_latest,
     read_manifest,
     read_metrics,
+    stale_temporaries,
     update_manifest,
+    write_manifest,
     write_metrics,
 )
 
@@ -39,6 +45,19 @@ def _git_commit() -> str | None:
         return result.stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
         return None
+
+
+def _first_manifest(config) -> Manifest:
+    """What a run records the moment its folder is claimed, before its data is loaded."""
+    return Manifest(
+        status=STATUS_RUNNING,
+        name=config.name,
+        command=" ".join(["vae", *sys.argv[1:]]),
+        started=timestamp(),
+        epochs=config.train.epochs,
+        seed=config.seed,
+        train_seed=config.train_seed,
+    )
 
 
 def _new_manifest(config, splits, acceleration, shape, distribution: dict, cache=None) -> Manifest:
@@ -115,6 +134,19 @@ def _save_final_models(paths: RunPaths, model) -> None:
             network.save(temporary)
 
 
+def _kept_checkpoint(paths: RunPaths, kind: str = "complete") -> str:
+    """What the user still has: the last complete (or good) checkpoint, or the fact that none was written."""
+    from vaecli.checkpoints import checkpoint_epoch
+
+    try:
+        saved = checkpoint_epoch(paths.checkpoint)
+    except RunError:
+        saved = 0
+    if not saved:
+        return "No checkpoint was written yet; the run starts from epoch 0 when resumed."
+    return f"The last {kind} checkpoint (epoch {saved}) is kept in {paths.checkpoint}."
+
+
 @contextmanager
 def _failure_states(paths: RunPaths, config, display):
     """Map every way training can stop early to a manifest status and one clear message."""
@@ -134,8 +166,7 @@ def _failure_states(paths: RunPaths, config, display):
         raise TrainingFailed(
             f"Training stopped: the loss became NaN or Inf at epoch {failure.epoch}, {failure.where}.",
             f"Try a lower train.learning_rate (now {config.train.learning_rate:g}) or loss.kl_factor "
-            f"(now {config.loss.kl_factor:g}). The last good checkpoint (epoch {checkpoint_epoch(paths.checkpoint)}) "
-            f"is kept in {paths.checkpoint}.",
+            f"(now {config.loss.kl_factor:g}). {_kept_checkpoint(paths, 'good')}",
         ) from None
     except KeyboardInterrupt:
         mark(STATUS_KILLED, "interrupted")
@@ -144,28 +175,77 @@ def _failure_states(paths: RunPaths, config, display):
             f"Interrupted; the run is marked KILLED with {saved} completed epoch(s) saved.",
             f"Continue with: vae train --resume {paths.root}",
         ) from None
-    except OSError as error:  # a full disk, a folder removed under us
-        message = f"cannot write {error.filename or paths.root}: {error.strerror or error}"
-        mark(STATUS_FAILED, message)
-        raise RunError(message, f"The last complete checkpoint is kept in {paths.checkpoint}.") from None
+    except OSError as error:  # a full disk, a folder removed under us (OutputError is one too)
+        problem = error if isinstance(error, OutputError) else output_error(Path(error.filename or paths.root), error)
+        mark(STATUS_FAILED, problem.lines[0])
+        raise RunError(problem.lines[0], _kept_checkpoint(paths)) from None
+    except Exception as error:
+        if type(error).__name__ != "ResourceExhaustedError":  # TensorFlow's out-of-memory
+            mark(STATUS_FAILED, f"{type(error).__name__}: {error}")
+            raise
+        mark(STATUS_FAILED, "out of memory")
+        raise TrainingFailed(
+            f"Training stopped: the device ran out of memory ({str(error).splitlines()[0][:160]}).",
+            f"Use a smaller train.batch_size (now {config.train.batch_size}) or fewer filters. "
+            f"{_kept_checkpoint(paths)}",
+        ) from None
     except BaseException as error:
         mark(STATUS_FAILED, f"{type(error).__name__}: {error}")
         raise
 
 
-def _open_run(
-    config, paths: RunPaths, resume: bool, splits, acceleration, shape, distribution: dict, cache=None
+@dataclass
+class _Claim:
+    """The run folder held by this process; begun once its data is loaded and recorded."""
+
+    lock: object
+    begun: bool = False
+
+
+@contextmanager
+def _claimed(config, paths: RunPaths, resume: bool):
+    """Own the run folder for the whole of training: claim a new one atomically (before any data is
+    loaded), or lock an existing one for resume. A new run that fails before it begins (its data
+    cannot be loaded, Ctrl-C during the cache build) is removed: nothing is left behind."""
+    from vaecli.claims import lock_existing_run
+
+    if resume:
+        lock = lock_existing_run(paths.root)
+        for path in stale_temporaries(paths):  # half-written files of the killed process (we hold the lock)
+            path.unlink(missing_ok=True)
+    else:
+        lock = claim_run(paths, config.to_yaml(), _first_manifest(config))
+    claim = _Claim(lock)
+    try:
+        yield claim
+    except BaseException:
+        if not resume and not claim.begun:
+            shutil.rmtree(paths.root, ignore_errors=True)
+        raise
+    finally:
+        lock.release()
+
+
+def _record_start(
+    config, paths: RunPaths, resume: bool, splits, acceleration, shape, distribution: dict, cache, console
 ) -> None:
-    """Create the run folder, or check that a resumed run still sees the same data."""
-    if not resume:
-        create_run(paths, config.to_yaml(), _new_manifest(config, splits, acceleration, shape, distribution, cache))
-        return
-    recorded = read_manifest(paths).fingerprint
-    if recorded != splits.fingerprint:
+    """Write the full manifest of a new run (or of a resumed one that never got this far) and point LATEST
+    at it; a resumed run must still see the same data."""
+    manifest = read_manifest(paths)
+    recorded = manifest.fingerprint
+    if recorded is None:
+        started = _new_manifest(config, splits, acceleration, shape, distribution, cache)
+        write_manifest(paths, started.model_copy(update={"started": manifest.started or started.started}))
+    elif recorded != splits.fingerprint:
         raise RunError(
             f"{paths.root}: the data set changed since this run started (fingerprint {recorded} -> "
             f"{splits.fingerprint}); start a new run instead"
         )
+    if not resume:
+        try:
+            point_latest(paths)
+        except OutputError as error:  # only a convenience: the run itself is fine (LATEST may be an old folder)
+            console.print(f"[yellow]warning:[/yellow] {escape(error.lines[0])}; LATEST is not updated", highlight=False)
 
 
 def _grid_inputs(config, grid_images: np.ndarray) -> np.ndarray | None:
@@ -205,11 +285,23 @@ def _fit(model, config, splits, steps: int, first_epoch: int, callbacks: list) -
 
 
 def train(config, paths: RunPaths, resume: bool = False, console: Console | None = None, quiet: bool = False) -> dict:
-    """Train config into the run folder `paths` (new, or resumed from its last checkpoint)."""
+    """Train config into the run folder `paths` (new, or resumed from its last checkpoint).
+
+    The folder is claimed (new) or locked (resume) before any data is loaded, and held until
+    training ends: a second start, --force or --resume of a live run is refused (vaecli.claims).
+    """
+    from vaecli.resources import check_model_fits
+
+    console = console or Console()
+    check_model_fits(config)  # an absurd model is refused before anything is written
+    with _claimed(config, paths, resume) as claim:
+        return _train_claimed(config, paths, resume, console, quiet, claim)
+
+
+def _train_claimed(config, paths: RunPaths, resume: bool, console: Console, quiet: bool, claim: _Claim) -> dict:
     from vaecli.data.prepare import prepare_data
     from vaecli.distribute import check_even_first_batches, describe, make_strategy, strategy_scope
 
-    console = console or Console()
     # MultiWorkerMirroredStrategy must exist before TensorFlow runs any op (the cache build runs many);
     # the others do not mind.
     strategy = make_strategy(config.train.distribute) if config.train.distribute == "multi_worker" else None
@@ -227,13 +319,13 @@ def train(config, paths: RunPaths, resume: bool = False, console: Console | None
     acceleration = configure_runtime(config)
     if strategy is None:
         strategy = make_strategy(config.train.distribute)
-    # before the run folder exists: a data error leaves nothing behind; the cache found above is not looked up again
     splits = load_splits(config, load_image_folder(config.data, cache) if cache else None)
     check_even_first_batches(
         strategy, config.train.batch_size, {"training": len(splits.train), "validation": len(splits.validation)}
     )
     shape = data_image_shape(config.data)
-    _open_run(config, paths, resume, splits, acceleration, shape, describe(strategy), cache)
+    _record_start(config, paths, resume, splits, acceleration, shape, describe(strategy), cache, console)
+    claim.begun = True
 
     steps = steps_per_epoch(len(splits.train), config.train.batch_size)
     display = ProgressDisplay(console, config.train.epochs, steps, config.train.batch_size, quiet)

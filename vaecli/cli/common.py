@@ -57,6 +57,28 @@ def report(result) -> None:
     say(result.summary)
 
 
+def print_error(*lines: str) -> None:
+    """Red `error:` and the first line, the others indented; never read as Rich markup (paths hold brackets)."""
+    for number, line in enumerate(lines):
+        error_console.print(
+            f"[red]error:[/red] {escape(line)}" if number == 0 else f"  {escape(line)}", highlight=False
+        )
+
+
+def _machine_error(error: BaseException) -> tuple[str, int] | None:
+    """The one line for a failure of the machine rather than of vaecli (a safety net: the code paths that
+    can meet these say more, closer to where they happen); None for anything else."""
+    if isinstance(error, OSError):
+        where = f"{error.filename}: " if error.filename else ""
+        reason = error.strerror or (str(error).splitlines() or [type(error).__name__])[0][:200]
+        return f"{where}{reason}", 1
+    if isinstance(error, MemoryError):
+        return "out of memory; ask for less (fewer images or points, a smaller batch or model)", 1
+    if isinstance(error, EOFError):  # click would print a bare "Aborted."
+        return f"unexpected end of a file ({error or 'EOFError'})", 1
+    return None
+
+
 def user_errors(command):
     """Turn VaeError into red lines on stderr and its exit code: no traceback for user mistakes."""
 
@@ -65,14 +87,15 @@ def user_errors(command):
         try:
             return command(*args, **kwargs)
         except VaeError as error:
-            for number, line in enumerate(error.lines):
-                error_console.print(
-                    f"[red]error:[/red] {escape(line)}" if number == 0 else f"  {escape(line)}", highlight=False
-                )
+            print_error(*error.lines)
             raise typer.Exit(error.exit_code) from None
         except KeyboardInterrupt:  # Ctrl-C before anything was started: nothing to clean up
             error_console.print("[red]error:[/red] interrupted")
             raise typer.Exit(130) from None
+        except (OSError, MemoryError, EOFError) as error:
+            line, code = _machine_error(error) or (str(error), 1)
+            print_error(line)
+            raise typer.Exit(code) from None
 
     return wrapper
 

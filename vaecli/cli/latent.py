@@ -27,7 +27,7 @@ def encode(
     split: Split = "test",
     limit: Limit = None,
     sample: Annotated[bool, typer.Option("--sample", help="Also store one sampled z per image (VAE only).")] = False,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the --sample noise.")] = 0,
+    seed: Annotated[int, typer.Option("--seed", min=0, max=2**32 - 1, help="Seed of the --sample noise.")] = 0,
     out: Annotated[
         Optional[Path],
         typer.Option("--out", "-o", help="HDF5 file to write (default: RUN/latent/z_SPLIT.h5).", show_default=False),
@@ -165,7 +165,10 @@ def sample(
             show_default=False,
         ),
     ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the random points; every row uses the same seed.")] = 0,
+    seed: Annotated[
+        int,
+        typer.Option("--seed", min=0, max=2**32 - 1, help="Seed of the random points; every row uses the same seed."),
+    ] = 0,
     columns: Annotated[
         Optional[int],
         typer.Option("--columns", "-c", min=1, help="Images per grid row (one value only).", show_default=False),
@@ -312,7 +315,9 @@ def latent_stats(
         str,
         typer.Option("--boundary", "--box", "-b", help="B values of the boxes 0 < z_i < B whose coverage is reported."),
     ] = "1,2,5,10",
-    seed: Annotated[int, typer.Option("--seed", help="Seed of the prior samples the norms are compared with.")] = 0,
+    seed: Annotated[
+        int, typer.Option("--seed", min=0, max=2**32 - 1, help="Seed of the prior samples the norms are compared with.")
+    ] = 0,
     out: Annotated[
         Optional[Path],
         typer.Option("--out", "-o", help="Folder to write (default: RUN/latent_stats).", show_default=False),

@@ -16,6 +16,7 @@ batch goes straight to disk: memory stays flat however many images the folder ho
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -27,10 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
-from vaecli.atomic import timestamp
+from vaecli.atomic import free_bytes, output_error, timestamp
 from vaecli.cache_root import cache_root
-from vaecli.data.image_folder import FileEntry, Preprocessing, decode_rgb, scan_folder
-from vaecli.errors import DataError
+from vaecli.data.image_folder import JPEG_SUFFIXES, FileEntry, Preprocessing, decode_rgb, header_problem, scan_folder
+from vaecli.errors import DataError, OutputError
 
 FORMAT_VERSION = 3  # 2: decoded by TensorFlow, shrunk by area averaging; 3: contiguous images
 
@@ -86,11 +87,12 @@ def is_complete(path: Path) -> bool:
         return False
 
 
-def scan(data_config) -> tuple[Path, list[FileEntry], Preprocessing]:
+def scan(data_config, problems: list[tuple[str, str]] | None = None) -> tuple[Path, list[FileEntry], Preprocessing]:
+    """The folder, its image files and the preprocessing; unreadable folders and links go to problems."""
     root = Path(data_config.path).expanduser()
     if not root.is_dir():
         raise DataError(f"data.path: {root} is not a folder")
-    entries = scan_folder(root, data_config.limit)
+    entries = scan_folder(root, data_config.limit, problems)
     if not entries:
         raise DataError(
             f"data.path: {root} holds no image files (looked recursively for .jpg, .jpeg, .png, .bmp, .gif, .webp)"
@@ -106,7 +108,8 @@ def find_or_build(
     progress(files_done, files_total) is called after each batch of a build; threads bounds the
     decoding threads (default: TensorFlow's choice, about one per core).
     """
-    root, entries, preprocessing = scan(data_config)
+    problems: list[tuple[str, str]] = []
+    root, entries, preprocessing = scan(data_config, problems)
     key = fingerprint(entries, preprocessing)
     target = cache_folder(data_config) / f"image_folder-{key}.h5"
     skip_log = target.with_suffix(".skipped.txt")
@@ -116,7 +119,7 @@ def find_or_build(
 
     import_tensorflow()  # quietly, and before the clock starts: the build rate is about decoding
     started = time.perf_counter()
-    build(root, entries, preprocessing, target, key, progress, threads)
+    build(root, entries, preprocessing, target, key, progress, threads, problems)
     return _info(target, key, skip_log, built=True, seconds=time.perf_counter() - started)
 
 
@@ -143,19 +146,29 @@ def decode_in_order(
 def _decode_every_entry(
     root: Path, entries: list[FileEntry], preprocessing: Preprocessing, threads: int | None
 ) -> Iterator[tuple[FileEntry, np.ndarray | str]]:
-    """TensorFlow decodes in parallel; the files it refuses come to Pillow here, one by one."""
-    from vaecli.data.folder_decoding import decoded_images, finish
+    """TensorFlow decodes in parallel; the files it refuses come to Pillow here, one by one.
+
+    Files that are not JPEGs are decoded whole by TensorFlow, so their headers are read first:
+    one too large to decode goes straight to Pillow, which gives the reason it is skipped
+    (as do GIFs, whose transparency only Pillow keeps).
+    """
+    from vaecli.data.folder_decoding import PILLOW_SUFFIXES, decoded_images, finish
     from vaecli.runtime import quiet_stderr
 
     def by_pillow(index: int) -> tuple[FileEntry, np.ndarray | str]:
-        pixels = decode_rgb(root / entries[index].relative_path, preprocessing.crop)
+        pixels = decode_rgb(root / entries[index].relative_path, preprocessing.crop, preprocessing.background)
         return entries[index], pixels if isinstance(pixels, str) else finish(pixels, preprocessing).numpy()
 
+    paths = [str(root / entry.relative_path) for entry in entries]
+    for_pillow = {
+        index
+        for index, path in enumerate(paths)
+        if path.lower().endswith(PILLOW_SUFFIXES)
+        or (not path.lower().endswith(JPEG_SUFFIXES) and header_problem(path) is not None)
+    }
     following = 0  # the next index due
     with quiet_stderr(replay=False):  # libjpeg prints a line for each broken JPEG; the skip log says it better
-        for index, image in decoded_images(
-            [str(root / entry.relative_path) for entry in entries], preprocessing, threads
-        ):
+        for index, image in decoded_images(paths, preprocessing, threads, skip=for_pillow):
             yield from (by_pillow(missing) for missing in range(following, index))
             yield entries[index], image
             following = index + 1
@@ -181,60 +194,159 @@ def build(
     key: str,
     progress: Callable[[int, int], None] | None = None,
     threads: int | None = None,
+    problems: list[tuple[str, str]] | None = None,
 ) -> None:
-    """Decode every entry into target (atomically); unreadable files go to the skip log."""
-    import h5py
+    """Decode every entry into target (atomically); unreadable files (and the scan's problems) go to the skip log.
 
-    target.parent.mkdir(parents=True, exist_ok=True)
+    The file's whole size is known before the first image is decoded, so the disk space is
+    checked and reserved up front (see _reserve): a disk too small is one OutputError naming
+    the file and the space it needs, and a disk that fills up during the build cannot stop it.
+    """
+    _make_folder(target.parent)
     _remove_stale_partials(target)
     partial = target.with_name(f"{target.name}.partial-{os.getpid()}")
     partial_log = target.with_name(f"{target.stem}.skipped.txt.partial-{os.getpid()}")
-    num_kept = num_skipped = num_done = 0
     try:
-        with h5py.File(partial, "w") as handle, open(partial_log, "w") as log:
-            # One contiguous uint8 array, a row per file: readers read rows straight from the file at their
-            # offset (cached_images). Rows past num_images (as many as files were skipped) stay unused.
-            # No compression: decoded photos barely compress, and decompressing would cost every epoch.
-            images = handle.create_dataset("images", (len(entries), *preprocessing.shape), np.uint8)
-            files = handle.create_dataset("files", (len(entries),), h5py.string_dtype(), maxshape=(None,))
-            for batch in decode_in_order(root, entries, preprocessing, threads):
-                kept = [(entry, image) for entry, image in batch if isinstance(image, np.ndarray)]
-                for entry, reason in batch:
-                    if isinstance(reason, str):
-                        log.write(f"{entry.relative_path}\t{reason}\n")
-                        num_skipped += 1
-                if kept:
-                    images[num_kept : num_kept + len(kept)] = np.stack([image for _, image in kept])
-                    files[num_kept : num_kept + len(kept)] = [entry.relative_path for entry, _ in kept]
-                    num_kept += len(kept)
-                num_done += len(batch)
-                if progress is not None:
-                    progress(num_done, len(entries))
-            if num_kept == 0:
-                raise DataError(
-                    f"data.path: none of the {len(entries):,} image files in {root} could be decoded "
-                    f"(reasons in {target.with_suffix('.skipped.txt')})"
-                )
-            files.resize(num_kept, axis=0)
-            handle.attrs.update(
-                {
-                    "fingerprint": key,
-                    "format_version": FORMAT_VERSION,
-                    "source_folder": str(root),
-                    "preprocessing": json.dumps(preprocessing.describe()),
-                    "num_images": num_kept,
-                    "num_skipped": num_skipped,
-                    "num_files": len(entries),
-                    "created": timestamp(),
-                }
+        offset = _reserve(partial, target, entries, preprocessing)
+        with open(partial_log, "w") as log:
+            log.writelines(f"{where}\t{reason}\n" for where, reason in problems or [])
+            kept = _write_images(partial, offset, root, entries, preprocessing, log, progress, threads)
+        if not kept:
+            raise DataError(
+                f"data.path: none of the {len(entries):,} image files in {root} could be decoded "
+                f"(reasons in {target.with_suffix('.skipped.txt')})"
             )
-            handle.attrs["complete"] = True  # last: a file without it is never used
+        _finish(partial, kept, len(entries), len(problems or []), root, key, preprocessing)
         os.replace(partial_log, target.with_suffix(".skipped.txt"))
         os.replace(partial, target)
     except DataError:
         if partial_log.exists():
             os.replace(partial_log, target.with_suffix(".skipped.txt"))  # the reasons are the useful part
         raise
+    except OSError as error:
+        raise output_error(target, error) from None
     finally:
         partial.unlink(missing_ok=True)
         partial_log.unlink(missing_ok=True)
+
+
+def _make_folder(folder: Path) -> None:
+    """data.cache_dir (or the cache root), created if missing; a file or read-only folder is one clear line."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        problem = "it is a file, not a folder" if folder.exists() or error.errno == errno.ENOTDIR else None
+        raise OutputError(
+            f"data.cache_dir: cannot create the cache folder {folder}: {problem or error.strerror or error}",
+            errno=error.errno,
+            filename=str(folder),
+        ) from None
+    if not os.access(folder, os.W_OK):
+        raise OutputError(f"data.cache_dir: cannot write in the cache folder {folder}: permission denied")
+
+
+def _metadata_bytes(entries: list[FileEntry]) -> int:
+    """A generous bound on everything but the pixels: the file list (HDF5 keeps each name in a heap with
+    ~40 bytes of bookkeeping), attributes, and the B-trees of a chunked dataset."""
+    return 2 * sum(len(entry.relative_path.encode()) + 48 for entry in entries) + (1 << 20)
+
+
+def _reserve(partial: Path, target: Path, entries: list[FileEntry], preprocessing: Preprocessing) -> int:
+    """Create partial with room for every image and reserve its disk blocks; returns the pixels' byte offset.
+
+    libhdf5 cannot fail a write cleanly (h5py crashed the process with SIGSEGV when a build filled
+    the disk), so HDF5 only ever writes into space reserved here with posix_fallocate: the
+    images dataset is allocated at creation (contiguous, never filled), the pixels are written
+    at its offset with plain pwrite, and the file list and attributes at the end land in the
+    reserved margin. Where fallocate only emulates reservation, the check of free space
+    before anything is written still catches a disk that is too small.
+    """
+    import h5py
+
+    pixels = len(entries) * int(np.prod(preprocessing.shape))
+    needed = pixels + _metadata_bytes(entries)
+    free = free_bytes(target.parent)
+    if free is not None and free < needed:
+        raise output_error(target, OSError(errno.ENOSPC, "No space left on device"), needed=needed)
+    creation = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
+    creation.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)  # place it now, at a known offset
+    creation.set_fill_time(h5py.h5d.FILL_TIME_NEVER)  # and write nothing: every used row is written once
+    with h5py.File(partial, "w") as handle:
+        # One contiguous uint8 array, a row per file: readers read rows straight from the file at their
+        # offset (cached_images). Rows past num_images (as many as files were skipped) stay unused.
+        # No compression: decoded photos barely compress, and decompressing would cost every epoch.
+        images = handle.create_dataset("images", (len(entries), *preprocessing.shape), np.uint8, dcpl=creation)
+        offset = images.id.get_offset()
+    descriptor = os.open(partial, os.O_RDWR)
+    try:
+        os.posix_fallocate(descriptor, 0, os.fstat(descriptor).st_size + _metadata_bytes(entries))
+    except OSError as error:
+        if error.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise output_error(target, error, needed=needed) from None
+        if error.errno not in (errno.EOPNOTSUPP, errno.EINVAL):  # no reservation on this file system
+            raise
+    finally:
+        os.close(descriptor)
+    return offset
+
+
+def _write_images(
+    partial: Path,
+    offset: int,
+    root: Path,
+    entries: list[FileEntry],
+    preprocessing: Preprocessing,
+    log,
+    progress: Callable[[int, int], None] | None,
+    threads: int | None,
+) -> list[str]:
+    """Decode in order and write each kept image as the next row (plain pwrite); returns the kept paths."""
+    row_bytes = int(np.prod(preprocessing.shape))
+    kept: list[str] = []
+    num_done = 0
+    descriptor = os.open(partial, os.O_RDWR)
+    try:
+        for batch in decode_in_order(root, entries, preprocessing, threads):
+            images = [image for _, image in batch if isinstance(image, np.ndarray)]
+            for entry, reason in batch:
+                if isinstance(reason, str):
+                    log.write(f"{entry.relative_path}\t{reason}\n")
+            if images:
+                block = np.ascontiguousarray(np.stack(images), np.uint8)
+                _write_all(descriptor, memoryview(block).cast("B"), offset + len(kept) * row_bytes)
+                kept += [entry.relative_path for entry, image in batch if isinstance(image, np.ndarray)]
+            num_done += len(batch)
+            if progress is not None:
+                progress(num_done, len(entries))
+    finally:
+        os.close(descriptor)
+    return kept
+
+
+def _write_all(descriptor: int, data: memoryview, offset: int) -> None:
+    while len(data):
+        written = os.pwrite(descriptor, data, offset)
+        data, offset = data[written:], offset + written
+
+
+def _finish(
+    partial: Path, kept: list[str], num_files: int, num_problems: int, root: Path, key: str, preprocessing
+) -> None:
+    """The file list and the attributes, into the reserved margin; `complete` is written last."""
+    import h5py
+
+    with h5py.File(partial, "r+") as handle:
+        handle.create_dataset("files", data=kept, dtype=h5py.string_dtype(), maxshape=(None,))
+        handle.attrs.update(
+            {
+                "fingerprint": key,
+                "format_version": FORMAT_VERSION,
+                "source_folder": str(root),
+                "preprocessing": json.dumps(preprocessing.describe()),
+                "num_images": len(kept),
+                "num_skipped": num_files - len(kept) + num_problems,
+                "num_files": num_files,
+                "created": timestamp(),
+            }
+        )
+        handle.attrs["complete"] = True  # last: a file without it is never used

@@ -6,6 +6,10 @@ worker processes, nothing pickled. Most of the cost of a photo is its JPEG decod
 DCT domain when the crop is that many times larger than image_size. Other formats are decoded
 whole (decode_image: PNG, GIF, BMP, WebP; grey, palette, RGBA, CMYK and 16-bit become RGB).
 
+Transparent pixels (PNG, BMP and WebP alpha) are flattened onto the background colour, as
+Pillow does for the files it decodes (GIFs, whose transparency TensorFlow drops, go to Pillow).
+A JPEG that would still decode to more than MAX_DECODE_PIXELS at 1/8 scale is refused here.
+
 A file TensorFlow cannot decode is dropped from the stream (ignore_errors) and its index goes
 missing from the output; the caller hands it to Pillow (image_folder.decode_rgb), which reads
 it after all or says why not. Both paths end in the same finish(): resize, grey, round to uint8.
@@ -19,10 +23,10 @@ from operator import itemgetter
 
 import numpy as np
 
-from vaecli.data.image_folder import Preprocessing
+from vaecli.data.image_folder import JPEG_SUFFIXES, MAX_DECODE_PIXELS, Preprocessing
 
 BATCH = 64  # images per item of a tf.data stream: amortises its per-element overhead
-JPEG_SUFFIXES = (".jpg", ".jpeg")  # a guess from the name; a wrong guess only costs a Pillow fallback
+PILLOW_SUFFIXES = (".gif",)  # TensorFlow's GIF decoder drops transparency: Pillow flattens it onto the background
 DCT_RATIOS = (1, 2, 4, 8)  # the scales libjpeg decodes at through TensorFlow
 
 
@@ -95,17 +99,42 @@ def _decode_jpeg(data, preprocessing: Preprocessing):
         return at_ratio(fixed_ratio)()
     side = tf.minimum(box_height, box_width)
     branch = tf.add_n([tf.cast(side // ratio >= size, tf.int32) for ratio in DCT_RATIOS[1:]])
+    ratio = tf.gather(tf.constant(DCT_RATIOS, tf.int64), branch)
+    decoded_pixels = (tf.cast(box_height, tf.int64) // ratio) * (tf.cast(box_width, tf.int64) // ratio)
+    with tf.control_dependencies([tf.debugging.Assert(decoded_pixels <= MAX_DECODE_PIXELS, ["too large"])]):
+        branch = tf.identity(branch)  # refused here, Pillow gives the reason
     return tf.switch_case(branch, [at_ratio(ratio) for ratio in DCT_RATIOS])
 
 
 def _decode_other(data, preprocessing: Preprocessing):
-    """PNG, GIF, BMP, WebP (and JPEGs under another name): decoded whole, then cropped."""
+    """PNG, BMP, WebP (and JPEGs under another name): decoded whole (the caller refused files over
+    MAX_DECODE_PIXELS from their headers), cropped, then flattened onto the background."""
     import tensorflow as tf
 
-    image = tf.io.decode_image(data, channels=3, expand_animations=False, dtype=tf.uint8)
+    is_jpeg = tf.equal(tf.strings.substr(data, 0, 3), b"\xff\xd8\xff")
+    image = tf.cond(
+        is_jpeg,
+        lambda: tf.io.decode_jpeg(data, channels=3),  # CMYK too; its 4 channels are not an alpha
+        lambda: tf.io.decode_image(data, expand_animations=False, dtype=tf.uint8),  # 1 to 4 channels as stored
+    )
     shape = tf.shape(image)
     top, left, box_height, box_width = _crop_window(shape[0], shape[1], preprocessing.crop)
-    return image[top : top + box_height, left : left + box_width]
+    return _flatten(image[top : top + box_height, left : left + box_width], preprocessing.background)
+
+
+def _flatten(image, background: tuple[int, int, int]):
+    """Grey, grey + alpha, RGB or RGBA uint8 -> RGB uint8, transparent pixels mixed with background."""
+    import tensorflow as tf
+
+    channels = tf.shape(image)[-1]
+    colour = tf.cond(channels < 3, lambda: tf.repeat(image[..., :1], 3, axis=-1), lambda: image[..., :3])
+
+    def composite():
+        alpha = tf.cast(image[..., -1:], tf.float32) / 255.0
+        mixed = tf.cast(colour, tf.float32) * alpha + tf.constant(background, tf.float32) * (1.0 - alpha)
+        return tf.cast(tf.round(mixed), tf.uint8)
+
+    return tf.cond(tf.equal(channels % 2, 0), composite, lambda: colour)  # 2 and 4 channels carry alpha
 
 
 def _stream(
@@ -135,14 +164,17 @@ def _stream(
 
 
 def decoded_images(
-    paths: list[str], preprocessing: Preprocessing, threads: int | None = None
+    paths: list[str], preprocessing: Preprocessing, threads: int | None = None, skip: set[int] | None = None
 ) -> Iterator[tuple[int, np.ndarray]]:
-    """(index into paths, image) in path order; the indices of files TensorFlow could not decode are missing.
+    """(index into paths, image) in path order; the indices of files TensorFlow could not decode (and of
+    those in skip) are missing.
 
     JPEGs and the rest go through two pipelines (so neither branches per image) merged by index.
     """
     jpeg, other = [], []
     for index, path in enumerate(paths):
+        if skip and index in skip:
+            continue
         (jpeg if path.lower().endswith(JPEG_SUFFIXES) else other).append(index)
     groups = [(indices, decode) for indices, decode in ((jpeg, _decode_jpeg), (other, _decode_other)) if indices]
     threads_each = threads and max(1, threads // max(1, len(groups)))  # --threads: the budget of both pipelines

@@ -56,10 +56,21 @@ def image_shape(data_config) -> tuple[int, int, int]:
 
 
 def _load_synthetic(data_config) -> ImageSet:
+    """The procedural faces; with data.limit only that many training images are drawn (the first N of the
+    full set: image i depends only on the seed and i), so a huge num_images with a small limit is cheap."""
     from vaecli.data.synthetic import generate_faces
+    from vaecli.resources import check_images_fit
 
     size = data_config.image_size or DEFAULT_IMAGE_SIZE
-    train_images, train_labels = generate_faces(data_config.num_images, size, seed=0)
+    pool = data_config.num_images if data_config.limit is None else min(data_config.num_images, data_config.limit)
+    check_images_fit(
+        pool + data_config.num_test_images,
+        (size, size, 3),
+        "data",
+        "lower data.num_images, data.num_test_images or data.image_size, or set data.limit",
+        copies=2,  # the generated arrays, and the train/validation split taken from them
+    )
+    train_images, train_labels = generate_faces(pool, size, seed=0)
     # A different generator seed keeps the test faces disjoint from the training pool.
     test_images, test_labels = generate_faces(data_config.num_test_images, size, seed=1)
     return ImageSet(train_images, train_labels, test_images, test_labels)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vaecli.atomic import atomic_path
+from vaecli.atomic import atomic_path, check_writable
 from vaecli.errors import LatentError
 from vaecli.latent.files import read_latents
 from vaecli.latent.inference import decode_latents
@@ -48,6 +48,12 @@ def decode_file(
     if columns is not None and columns < 1:
         raise LatentError(f"--columns must be at least 1, got {columns}")
     points = read_latents(file, dataset, limit, z_dim=run.z_dim, run=f"run {run.paths.root}")
+    name = f"{points.path.stem}_{points.dataset.replace('/', '_')}.png"
+    target = output_path(out, run.paths.decoded, name)
+    if save:  # before decoding: a folder, a read-only place or a path under a file is refused at once
+        check_writable(target, "--out" if out is not None else "")
+        if array_out is not None:
+            check_writable(Path(array_out), "--array-out")
     warnings = []
     if points.attrs.get("config_hash") not in (None, "", run.config_hash):
         warnings.append(
@@ -63,8 +69,7 @@ def decode_file(
     )
     if not save:
         return decoding
-    name = f"{points.path.stem}_{points.dataset.replace('/', '_')}.png"
-    target = save_png(output_path(out, run.paths.decoded, name), make_grid(images, columns))
+    target = save_png(target, make_grid(images, columns))
     decoding.files = [target]
     if array_out is not None:
         array_target = Path(array_out)

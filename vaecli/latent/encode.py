@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vaecli.atomic import timestamp
+from vaecli.atomic import check_writable, timestamp
 from vaecli.errors import LatentError
 from vaecli.latent.files import write_latent_file
 from vaecli.latent.geometry import sample_posterior
@@ -52,6 +52,10 @@ def encode_split(
             f"--sample needs a VAE: {run.paths.root} is an AE, whose encoder gives one point "
             f"per image (z = z_mean) and no posterior to sample from"
         )
+    suffix = f"_first{limit}" if limit is not None else ""
+    target = output_path(out, run.paths.latent, f"z_{split}{suffix}.h5")
+    if save:
+        check_writable(target, "--out" if out is not None else "")  # before minutes of encoding, not after
     chosen, split_codes, fingerprint, warnings = load_split(run, split, limit)
     started = time.perf_counter()
     z_mean, z_log_var = encode_with_progress(run, chosen.images, console, f"encoding {split}")
@@ -61,8 +65,6 @@ def encode_split(
     encoding.summary = f"Encoded {len(z_mean):,} {what} with {run.paths.root} in {time.perf_counter() - started:.1f} s"
     if not save:
         return encoding
-    suffix = f"_first{limit}" if limit is not None else ""
-    target = output_path(out, run.paths.latent, f"z_{split}{suffix}.h5")
     attrs = {
         **run.provenance(),
         "kind": "encoding",

@@ -21,7 +21,7 @@ from typing import Any
 import h5py
 import numpy as np
 
-from vaecli.atomic import atomic_path
+from vaecli.atomic import write_hdf5_atomic
 from vaecli.errors import LatentError
 from vaecli.runs import RunPaths
 
@@ -69,9 +69,13 @@ def write_latent_file(
     labels: dict[str, np.ndarray] | None = None,
     attrs: dict[str, Any] | None = None,
 ) -> Path:
-    """Write arrays (None values skipped), labels/<name> and attributes to path, atomically."""
-    path = Path(path)
-    with atomic_path(path, suffix=path.suffix or ".h5") as temporary, h5py.File(temporary, "w") as handle:
+    """Write arrays (None values skipped), labels/<name> and attributes to path, atomically.
+
+    The file is built in memory and written as bytes (vaecli.atomic.write_hdf5_atomic): a full
+    disk ends in one OutputError naming the file and the space it needs, never an h5py crash.
+    """
+
+    def fill(handle) -> None:
         for name, values in arrays.items():
             if values is not None:
                 _write_dataset(handle, name, values)
@@ -81,7 +85,8 @@ def write_latent_file(
                 _write_dataset(group, name, np.asarray(values))
         for name, value in (attrs or {}).items():
             handle.attrs[name] = _attribute_value(value)
-    return path
+
+    return write_hdf5_atomic(Path(path), fill)
 
 
 def read_attributes(path: Path) -> dict[str, Any]:
@@ -147,8 +152,10 @@ def _read_numpy(path: Path, dataset: str | None) -> tuple[np.ndarray, str]:
             if name is None or name not in names:
                 raise LatentError(f"{path} has no array {name!r} (available: {', '.join(names) or 'none'})")
             return archive[name], name
+    except EOFError:  # an empty or cut-off file; click would turn it into a bare "Aborted."
+        raise LatentError(f"{path}: an empty or truncated NumPy file") from None
     except (OSError, ValueError) as error:
-        raise LatentError(f"{path}: not a readable NumPy file ({error})") from None
+        raise LatentError(f"{path}: not a readable NumPy file ({str(error).splitlines()[0][:200]})") from None
 
 
 def read_latents(
@@ -191,6 +198,8 @@ def checked_points(values: np.ndarray, name: str, z_dim: int | None = None, run:
         raise LatentError(
             f"{name} has shape {values.shape} ({values.dtype}); latent points must be a (N, z_dim) array of numbers"
         )
+    if len(values) == 0:
+        raise LatentError(f"{name} holds no points (shape {values.shape})")
     values = values.astype(np.float32)
     if z_dim is not None and values.shape[1] != z_dim:
         raise LatentError(f"{name} holds {values.shape[1]}-dimensional points but {run} has z_dim {z_dim}")

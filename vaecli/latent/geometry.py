@@ -86,14 +86,28 @@ def sample_region(kind: str, parameter: float, n: int, z_dim: int, seed: int) ->
     return REGIONS[kind].draw(np.random.default_rng(seed), (n, z_dim), float(parameter))
 
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)  # latent points are float32: larger values become inf
+
+
 def parse_parameters(text: str) -> list[float]:
-    """'0.5,2.5,5' -> [0.5, 2.5, 5.0] for --boundary; a clear error for anything else."""
+    """'0.5,2.5,5' -> [0.5, 2.5, 5.0] for --boundary; a clear error for anything else (also a value that is
+    not positive, or that float32, the type of latent points, cannot hold)."""
     values = []
+    shown = text if len(text) <= 80 else text[:75] + " ..."
     for item in text.split(","):
+        where = f" (in {shown!r})" if "," in text else ""
         try:
-            values.append(float(item))
+            value = float(item)
         except ValueError:
-            raise LatentError(f"{text!r}: expected positive numbers separated by commas, e.g. 0.5,2.5,10") from None
+            raise LatentError(f"{shown!r}: expected positive numbers separated by commas, e.g. 0.5,2.5,10") from None
+        if not math.isfinite(value) or value <= 0:
+            raise LatentError(f"{item.strip()[:40]} is not a positive number{where}; expected e.g. 0.5,2.5,10")
+        if value > FLOAT32_MAX:
+            raise LatentError(
+                f"{item.strip()[:40]}{where} is beyond the range of float32 ({FLOAT32_MAX:.3g}), the type of "
+                f"latent points"
+            )
+        values.append(value)
     return values
 
 

@@ -11,10 +11,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from vaecli.atomic import check_writable
+from vaecli.config import MAX_SEED
 from vaecli.errors import LatentError
 from vaecli.latent.files import write_latent_file
 from vaecli.latent.geometry import REGIONS, format_number, region_label, sample_region
 from vaecli.latent.inference import decode_latents
+from vaecli.resources import FLOAT_BYTES, check_images_fit
 from vaecli.results import Result, output_path, with_suffix
 
 if TYPE_CHECKING:
@@ -67,8 +70,22 @@ def sample(
     if columns is not None and columns < 1:
         raise LatentError(f"--columns must be at least 1, got {columns}")
     n = n if n is not None else (SAMPLES_ONE_PARAMETER if len(parameters) == 1 else SAMPLES_PER_ROW)
-    rows_of_points = [sample_region(region, parameter, n, run.z_dim, seed) for parameter in parameters]
+    if not 0 <= seed <= MAX_SEED:
+        raise LatentError(f"--seed must be between 0 and {MAX_SEED}, got {seed}")
+    check_images_fit(
+        n * len(parameters), run.image_shape, "--n", "ask for fewer points", copies=FLOAT_BYTES
+    )  # the decoded images are float32
+    if save:
+        picture = output_path(out, run.paths.samples, sample_file_stem(region, parameters, seed) + ".png")
+        check_writable(picture, "--out" if out is not None else "")
+    with np.errstate(over="ignore"):  # checked just below, with a message that says what to do
+        rows_of_points = [sample_region(region, parameter, n, run.z_dim, seed) for parameter in parameters]
     points = np.concatenate(rows_of_points)
+    if not np.all(np.isfinite(points)):
+        raise LatentError(
+            f"the points drawn {REGIONS[region].description.format(p=format_number(max(parameters)))} overflow "
+            f"float32, the type of latent points; use a smaller value"
+        )
     samples = Samples(region, list(parameters), seed, points, decode_latents(run, points))
     description = REGIONS[region].description
     where = ", ".join(description.format(p=format_number(value)) for value in parameters[:3])

@@ -1,0 +1,265 @@
+"""`vae doctor` and `vae clean`: what is wrong with a run folder and the command that fixes it; removing
+what killed processes left behind.
+
+    report = vaecli.diagnose("runs/quickstart")     # a Diagnosis: findings, each with its fix
+    cleaning = vaecli.clean("runs")                 # stale temporaries, stale locks, dead claims
+
+Nothing here loads TensorFlow or a model: a diagnosis reads the files (JSON, YAML, HDF5
+attributes, zip directories) and asks the run's lock whether a process is training it.
+A live run is never changed by `clean`, and reported as such by `doctor`.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from vaecli.atomic import human_bytes, is_stale_temporary, temporary_target
+from vaecli.claims import CLAIM_MARK, LOCK_NAME, TRASH_MARK, holder, remove_stale_claims
+from vaecli.errors import RunError, VaeError
+from vaecli.runs import (
+    LATEST_POINTER,
+    STATUS_COMPLETED,
+    STATUS_RUNNING,
+    Manifest,
+    RunPaths,
+    read_manifest,
+    read_metrics,
+    stale_temporaries,
+)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One thing wrong (or worth knowing) about a run folder, and the command that fixes it."""
+
+    problem: str
+    fix: str | None = None  # a command to run, or None when nothing needs doing
+    serious: bool = True  # False: informative (a live run, a harmless stale lock)
+
+
+@dataclass
+class Diagnosis:
+    """What `vae doctor` found in one folder; healthy when nothing serious."""
+
+    root: Path
+    findings: list[Finding] = field(default_factory=list)
+    summary: str = ""  # "COMPLETED, 10 epochs" for a readable run
+
+    @property
+    def healthy(self) -> bool:
+        return not any(finding.serious for finding in self.findings)
+
+
+def _restart(paths: RunPaths) -> str:
+    return f"vae train {paths.config} --name {paths.name} --runs-dir {paths.root.parent} --force"
+
+
+def _resume(paths: RunPaths) -> str:
+    return f"vae train --resume {paths.root}"
+
+
+def _readable_files(paths: RunPaths, findings: list[Finding]) -> Manifest | None:
+    """The manifest (None when it cannot be used) after checking the config and manifest are there and sound."""
+    from vaecli.config import load_config
+
+    config_ok = paths.config.is_file()
+    if not config_ok:
+        findings.append(Finding("config.yaml is missing: the run cannot be resumed or used", f"rm -r {paths.root}"))
+    else:
+        try:
+            load_config(paths.config)
+        except VaeError as error:
+            config_ok = False
+            findings.append(Finding(f"config.yaml is not a valid config ({error.lines[0]})", f"rm -r {paths.root}"))
+    if not paths.manifest.is_file():
+        fix = _restart(paths) if config_ok else f"rm -r {paths.root}"
+        findings.append(Finding("manifest.json is missing: the run cannot be resumed or used", fix))
+        return None
+    try:
+        return read_manifest(paths)
+    except VaeError as error:
+        fix = _restart(paths) if config_ok else f"rm -r {paths.root}"
+        findings.append(Finding(error.lines[0], fix))
+        return None
+
+
+def _checkpoint_epoch(paths: RunPaths, findings: list[Finding]) -> int | None:
+    from vaecli.checkpoints import checkpoint_epoch
+
+    try:
+        return checkpoint_epoch(paths.checkpoint)
+    except VaeError:
+        findings.append(Finding(f"{paths.checkpoint} is unreadable: the run cannot be resumed", _restart(paths)))
+        return None
+
+
+def _status_findings(paths: RunPaths, manifest: Manifest, saved: int | None, findings: list[Finding]) -> None:
+    """The manifest's status against the folder: killed runs, missing or broken final models."""
+    if manifest.status == STATUS_RUNNING:
+        findings.append(Finding("status is RUNNING but no process is training it (killed)", _resume(paths)))
+    elif manifest.status != STATUS_COMPLETED:
+        reason = f": {manifest.error}" if manifest.error else ""
+        findings.append(Finding(f"the run stopped as {manifest.status}{reason}", _resume(paths)))
+    for model in (paths.encoder, paths.decoder):
+        if manifest.status == STATUS_COMPLETED and not model.is_file():
+            fix = _resume(paths) + " (rebuilds it from the last checkpoint)" if saved else _restart(paths)
+            findings.append(Finding(f"the run is COMPLETED but {model.name} is missing", fix))
+        elif model.is_file() and not zipfile.is_zipfile(model):
+            fix = f"rm {model} && " + _resume(paths) if saved else _restart(paths)
+            findings.append(Finding(f"{model.name} is not a readable Keras file (cut off?)", fix))
+
+
+def _metrics_findings(paths: RunPaths, manifest: Manifest, saved: int | None, findings: list[Finding]) -> None:
+    try:
+        rows = read_metrics(paths)
+    except VaeError as error:
+        findings.append(Finding(error.lines[0], f"rm {paths.metrics_jsonl} (the run keeps training without it)"))
+        return
+    if saved is not None and manifest.status != STATUS_COMPLETED:
+        ahead = [row["epoch"] for row in rows if row["epoch"] > saved]
+        if ahead:
+            findings.append(
+                Finding(
+                    f"metrics.jsonl has rows for epochs {ahead[0]}-{ahead[-1]} past the last checkpoint (epoch "
+                    f"{saved}); resuming drops them and trains those epochs again",
+                    _resume(paths),
+                )
+            )
+
+
+def diagnose(run: str | Path) -> Diagnosis:
+    """What is wrong with a run folder, each finding with the command that fixes it.
+
+    Example:
+        >>> report = vaecli.diagnose("runs/quickstart")
+        >>> report.healthy, [finding.fix for finding in report.findings]
+        (False, ['vae train --resume runs/quickstart'])
+    """
+    paths = RunPaths(Path(run))
+    diagnosis = Diagnosis(paths.root)
+    findings = diagnosis.findings
+    if not paths.root.is_dir():
+        findings.append(Finding(f"{paths.root} is not a folder"))
+        return diagnosis
+    live = holder(paths.root)
+    if live:
+        findings.append(Finding(f"being trained right now ({live}); nothing to check", serious=False))
+        return diagnosis
+    manifest = _readable_files(paths, findings)
+    saved = _checkpoint_epoch(paths, findings)
+    if manifest is not None:
+        diagnosis.summary = f"{manifest.status}, {manifest.epochs_completed} of {manifest.epochs or '?'} epochs"
+        _status_findings(paths, manifest, saved, findings)
+        _metrics_findings(paths, manifest, saved, findings)
+    stale = stale_temporaries(paths)
+    if stale:
+        size = sum(path.stat().st_size for path in stale if path.exists())
+        names = ", ".join(str(path.relative_to(paths.root)) for path in stale[:3]) + (", ..." if len(stale) > 3 else "")
+        findings.append(
+            Finding(
+                f"{len(stale)} temporary file(s) ({human_bytes(size)}) left by a killed process: {names}",
+                _clean(paths.root),
+            )
+        )
+    if paths.lock.exists():
+        findings.append(Finding("a stale lock file .lock (its process is gone; harmless)", _clean(paths.root), False))
+    return diagnosis
+
+
+def _clean(path: Path) -> str:
+    return f"vae clean {path}"
+
+
+def is_run_folder(folder: Path) -> bool:
+    """A folder of the runs folder that is (or was meant to be) a run: not hidden, not the sweep records."""
+    return folder.is_dir() and not folder.name.startswith(".") and folder.name != "sweeps"
+
+
+def diagnose_runs(runs_dir: str | Path) -> tuple[list[Diagnosis], list[Finding]]:
+    """diagnose() for every run in runs_dir, and the findings about the runs folder itself."""
+    runs_dir = Path(runs_dir)
+    if not runs_dir.is_dir():
+        return [], [Finding(f"{runs_dir} is not a folder")]
+    reports = [diagnose(folder) for folder in sorted(runs_dir.iterdir()) if is_run_folder(folder)]
+    own: list[Finding] = []
+    pointer = runs_dir / LATEST_POINTER
+    if pointer.is_file():
+        named = pointer.read_text(errors="replace").strip()
+        if not (runs_dir / named).is_dir():
+            own.append(Finding(f"LATEST names {named!r}, which is not a run folder", f"rm {pointer}"))
+    elif pointer.is_dir():  # a run an older vaecli let be named LATEST
+        own.append(Finding(f"{pointer} is a folder, not the latest-run pointer", f"mv {pointer} {pointer}-run"))
+    leftovers = [
+        folder
+        for folder in runs_dir.glob(".*")
+        if (CLAIM_MARK in folder.name or TRASH_MARK in folder.name) and not holder(folder)
+    ]
+    leftovers += [path for path in runs_dir.glob(".*") if temporary_target(path) and is_stale_temporary(path)]
+    if leftovers:
+        own.append(Finding(f"{len(leftovers)} folder(s) or file(s) left by killed processes", _clean(runs_dir)))
+    return reports, own
+
+
+@dataclass
+class Cleaning:
+    """What `vae clean` removed, and the live runs it left alone."""
+
+    removed: list[Path] = field(default_factory=list)
+    bytes: int = 0
+    live: list[Path] = field(default_factory=list)
+
+
+def _remove(path: Path, cleaning: Cleaning, dry_run: bool) -> None:
+    try:
+        size = path.stat().st_size if path.is_file() else 0
+        if not dry_run:
+            path.unlink()
+    except OSError:
+        return  # gone meanwhile, or a read-only folder
+    cleaning.removed.append(path)
+    cleaning.bytes += size
+
+
+def _clean_run(root: Path, cleaning: Cleaning, dry_run: bool) -> None:
+    if holder(root):
+        cleaning.live.append(root)
+        return
+    for path in stale_temporaries(RunPaths(root)):
+        _remove(path, cleaning, dry_run)
+    if (root / LOCK_NAME).is_file():
+        _remove(root / LOCK_NAME, cleaning, dry_run)
+
+
+def clean(path: str | Path = "runs", dry_run: bool = False) -> Cleaning:
+    """Remove stale temporaries and lock files from a run folder, or from every run of a runs folder (with the
+    runs folder's dead claims); a run being trained is left alone.
+
+    Example:
+        >>> cleaning = vaecli.clean("runs")
+        >>> len(cleaning.removed), cleaning.live
+        (3, [])
+    """
+    path = Path(path)
+    cleaning = Cleaning()
+    if not path.is_dir():
+        raise RunError(f"{path}: no such folder (give a runs folder or a run folder)")
+    if (path / "manifest.json").exists() or (path / "config.yaml").exists():
+        _clean_run(path, cleaning, dry_run)
+        return cleaning
+    for folder in sorted(path.iterdir()):
+        if is_run_folder(folder):
+            _clean_run(folder, cleaning, dry_run)
+    for stale in path.glob(".*"):
+        if temporary_target(stale) and is_stale_temporary(stale):
+            _remove(stale, cleaning, dry_run)
+    if dry_run:
+        cleaning.removed += [
+            folder
+            for folder in path.glob(".*")
+            if (CLAIM_MARK in folder.name or TRASH_MARK in folder.name) and not holder(folder)
+        ]
+    else:
+        cleaning.removed += remove_stale_claims(path)
+    return cleaning
