@@ -6,6 +6,8 @@ The public Python API, imported lazily (`import vaecli` loads no TensorFlow):
     run = vaecli.load_run("runs/quickstart")          # or a bare name, or None: the latest
     z = run.encode(images); images = run.decode(z); points, images = run.sample(box=10, n=64)
     vaecli.compare(["runs/a", "runs/b"]); vaecli.sweep("configs/quickstart.yaml", ["loss.kl_factor=1e-3,1"])
+    vaecli.sweep("configs/celeba_z200.yaml", ["loss.kl_factor=1,1e-4"], devices="auto")  # one run per GPU
+    vaecli.sweep_plan(...), vaecli.sweep_status("celeba_z200")  # the grid as data; each run's state
 
 User errors raise the vaecli.errors types the CLI prints (VaeError and its subclasses).
 """
@@ -19,7 +21,9 @@ _PUBLIC = {
     "load_run": "vaecli.run",
     "Run": "vaecli.run",
     "compare": "vaecli.evaluation.compare",
-    "sweep": "vaecli.sweep",
+    "sweep": "vaecli.sweeps",
+    "sweep_plan": "vaecli.sweeps",
+    "sweep_status": "vaecli.sweeps",
     "load_config": "vaecli.config",
     "VaeError": "vaecli.errors",
     "ConfigError": "vaecli.errors",
