@@ -70,6 +70,7 @@ def check_options(
             raise ConfigError("--devices is for this machine; on Slurm give --gpus-per-run")
         from vaecli.sweeps.slurm import require_slurm
 
+        _ = (slurm or SlurmOptions()).minutes  # a --time sbatch would refuse: refused here, before anything
         require_slurm()
         return None
     from vaecli.sweeps.devices import parse_devices

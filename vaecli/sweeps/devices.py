@@ -68,15 +68,15 @@ def parse_devices(text: str | None, visible: list[str] | None = None) -> list[st
     if text is None:
         return None
     text = text.strip()
-    visible = visible_gpus() if visible is None else visible
     if text == "auto":
-        return list(visible)
+        return list(visible_gpus() if visible is None else visible)
     devices = [device.strip() for device in text.split(",")]
-    if not devices or not all(device.isdigit() for device in devices):
+    if not all(device.isdigit() for device in devices):
         raise ConfigError(f"--devices {text}: expected 'auto' or GPU ids separated by commas, e.g. --devices 0,1,2,3")
     repeated = sorted(device for device, count in Counter(devices).items() if count > 1)
     if repeated:
         raise ConfigError(f"--devices {text}: GPU {', '.join(repeated)} given twice; each run gets a GPU of its own")
+    visible = visible_gpus() if visible is None else visible
     missing = [device for device in devices if device not in visible]
     if missing:
         shown = f"{len(visible)} GPU{'s' * (len(visible) != 1)}" + (f" ({', '.join(visible)})" if visible else "")

@@ -10,7 +10,6 @@ report UNKNOWN). Submitting again submits only the points that are neither COMPL
 from __future__ import annotations
 
 import getpass
-import importlib.util
 import os
 import re
 import shutil
@@ -79,8 +78,12 @@ def require_slurm() -> None:
         raise ConfigError(
             f"--executor slurm needs Slurm's {', '.join(missing)} on PATH; run the sweep on a login node of the cluster"
         )
-    if importlib.util.find_spec("submitit") is None:
-        raise ConfigError("--executor slurm needs submitit: pip install 'vaecli[slurm]' (or pip install submitit)")
+    try:
+        import submitit  # noqa: F401
+    except ImportError:
+        raise ConfigError(
+            "--executor slurm needs submitit: pip install 'vaecli[slurm]' (or pip install submitit)"
+        ) from None
 
 
 @dataclass(frozen=True)
