@@ -22,7 +22,14 @@ HOST=$(hostname -s)
 say() { echo "slurm_cluster: $*" >&2; }
 die() { say "$*"; exit 1; }
 
-alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+# alive PIDFILE: its process exists and is not a zombie (an exited daemon whose parent has not reaped it)
+alive() {
+  [ -f "$1" ] || return 1
+  local pid state
+  pid=$(cat "$1")
+  state=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null) || return 1
+  [ -n "$state" ] && [ "$state" != "Z" ]
+}
 
 require() {
   [ "$(id -u)" -eq 0 ] || die "must run as root (it starts munged, slurmctld and slurmd)"
@@ -140,7 +147,18 @@ start() {
   say "up: partition $HOST, node $HOST ($(sinfo -h -N -o %c) CPUs)"
 }
 
+drain() {  # cancel what is queued and wait for every job step to end, so no slurmstepd outlives slurmd
+  alive "$STATE/slurmctld.pid" || return 0
+  scancel --full --quiet --partition="$HOST" 2>/dev/null || true
+  for _ in $(seq 300); do
+    [ -z "$(squeue --noheader --partition="$HOST" 2>/dev/null)" ] && return 0
+    sleep 0.1
+  done
+  say "jobs still in the queue after 30 s: $(squeue --noheader 2>&1 | head -3)"
+}
+
 stop() {
+  drain
   stop_daemon slurmd "$STATE/slurmd.pid"
   stop_daemon slurmctld "$STATE/slurmctld.pid"
   if [ -f "$STATE/munged.ours" ]; then
