@@ -245,7 +245,8 @@ def sweep_status(
         runs = read_record(runs_dir, name)["runs"]
     else:
         raise ConfigError("give the sweep's NAME, or its CONFIG and --set values")
-    warnings, queue = [], {}
+    warnings: list[str] = []
+    queue: dict[str, str] | None = {}
     if any(run.get("slurm_job_id") for run in runs):
         try:
             queue = queued_jobs()

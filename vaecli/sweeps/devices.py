@@ -106,7 +106,7 @@ class DevicePool:
 
     devices: list[str]
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         self.busy: Counter = Counter({device: 0 for device in self.devices})
 
     def take(self) -> str | None:

@@ -99,11 +99,11 @@ def signal_group(child: Child, signum: int) -> None:
 class StopRequest:
     """SIGINT/SIGTERM to the sweep, counted: the first stops the children gently, the second at once."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.count = 0
         self.first: float | None = None  # time.monotonic() of the first
 
-    def __call__(self, signum, frame):
+    def __call__(self, signum, frame) -> None:
         self.count += 1
         self.first = self.first or time.monotonic()
 
