@@ -164,6 +164,22 @@ def test_sigint_stops_every_run_killed_leaves_no_process_and_a_rerun_finishes(wr
     assert processes_mentioning(str(runs)) == []
 
 
+@pytest.mark.slow
+def test_a_sweep_killed_outright_takes_its_runs_with_it(write_config, tmp_path):
+    """SIGKILL gives the sweep no chance to clean up: its children still stop (PR_SET_PDEATHSIG), marked KILLED."""
+    config = write_config(tiny_config(name="orphan", data={"num_images": 3000}, train={"epochs": 6, "batch_size": 50}))
+    runs = tmp_path / "runs"
+    names = ["orphan_kl_factor=0.5", "orphan_kl_factor=1"]
+    process = sweep_process(config, "--set", "loss.kl_factor=0.5,1", "--jobs", 2, "--runs-dir", runs)
+    wait_until(
+        lambda: all(manifest(runs / name).get("status") == "RUNNING" for name in names), 240, process, "both RUNNING"
+    )
+    process.kill()
+    process.wait()
+    wait_until(lambda: processes_mentioning(str(runs)) == [], 120, what="the orphaned runs to stop")
+    assert [manifest(runs / name)["status"] for name in names] == ["KILLED", "KILLED"]
+
+
 # ------------------------------------------------------------------------------------- --plan, --index
 
 

@@ -193,7 +193,8 @@ class Scheduler:
             child = launch(self.plan, point, action, self.runs_dir, self.jobs, self.pool)
             self.running.append(child)
             self.states[point.name] = "starting"
-            self.where[point.name] = f"GPU {point.device}" if point.device is not None else f"{point.threads} thr"
+            threads = f"{point.threads} thread{'s' * (point.threads != 1)}"
+            self.where[point.name] = f"GPU {point.device}" if point.device is not None else threads
             self.display.say(f"{point.name}: started ({self.where[point.name]}), log {point.log}")
 
     def collect(self, stopping: bool) -> None:
