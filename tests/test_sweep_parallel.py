@@ -124,6 +124,44 @@ def test_jobs_2_trains_two_points_at_once_with_the_metrics_of_a_serial_sweep(wri
             )
 
 
+def environment_of(pid: int) -> dict[str, str]:
+    try:
+        pairs = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return {}
+    return dict(pair.decode(errors="replace").partition("=")[::2] for pair in pairs if b"=" in pair)
+
+
+@pytest.mark.slow
+def test_devices_pin_each_run_to_its_own_gpu_and_hand_a_freed_one_on(write_config, tmp_path, monkeypatch):
+    """No GPU here: TensorFlow ignores the ids, but each child's real environment shows the pinning."""
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1")  # the sweep sees two GPUs
+    config = write_config(tiny_config(name="gpus", data={"num_images": 300}, train={"epochs": 2}))
+    runs = tmp_path / "runs"
+    process = sweep_process(config, "--set", "loss.kl_factor=0.5,1,2", "--devices", "0,1", "--runs-dir", runs)
+    seen: dict[str, str] = {}  # run name -> its CUDA_VISIBLE_DEVICES
+    while process.poll() is None:
+        running = {}
+        for pid, command in processes_mentioning(str(runs)):
+            if " train " in command:
+                environment = environment_of(pid)
+                name = command.split("--name ")[1].split()[0]
+                running[name] = environment.get("CUDA_VISIBLE_DEVICES")
+                assert "VAECLI_THREADS" not in environment  # GPUs: no CPU thread share
+        assert len(running) <= 2 and len(set(running.values())) == len(running), running  # never two on one GPU
+        seen.update(running)
+        time.sleep(0.05)
+    output = process.stdout.read()
+    assert process.returncode == 0, output
+    record = json.loads((runs / "sweeps" / "gpus.json").read_text())
+    assert record["jobs"] == 2 and record["devices"] == ["0", "1"]  # --jobs defaults to the number of GPUs
+    devices = {run["name"]: run["device"] for run in record["runs"]}
+    assert devices["gpus_kl_factor=0.5"] == "0" and devices["gpus_kl_factor=1"] == "1"
+    assert devices["gpus_kl_factor=2"] in ("0", "1")  # the third waited for a freed GPU
+    assert seen == devices  # each child really ran with the GPU the record names
+    assert "GPU 0" in output and "GPU 1" in output
+
+
 @pytest.mark.slow
 def test_sigint_stops_every_run_killed_leaves_no_process_and_a_rerun_finishes(write_config, tmp_path):
     config = write_config(tiny_config(name="stop", data={"num_images": 3000}, train={"epochs": 6, "batch_size": 50}))
