@@ -20,14 +20,14 @@ from tests.conftest import ok, tiny_config, vae
 TIMING_KEYS = ("seconds", "images_per_second")
 
 
-def sweep_process(*args) -> subprocess.Popen:
+def sweep_process(*args, environment: dict | None = None) -> subprocess.Popen:
     """`vae sweep ...` as its own process (not a terminal: the display prints plain lines)."""
     return subprocess.Popen(
         [sys.executable, "-m", "vaecli.cli", "sweep", *map(str, args)],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(environment or {})},
     )
 
 
@@ -110,18 +110,27 @@ def test_jobs_2_trains_two_points_at_once_with_the_metrics_of_a_serial_sweep(wri
     ]
     assert all(Path(run["log"]).is_file() for run in record["runs"])
 
-    # The same grid, one run after another in one process with every core: the same numbers.
+    # The same grid, one run after another in one process with every core: the same numbers, up to the
+    # last float32 bits: TensorFlow's CPU reductions split their work by thread count, and 1 thread vs 2
+    # moves those bits (measured here: ~1e-7 relative; more over longer training, see the README).
     ok("sweep", config, "--set", "loss.kl_factor=0.5,1", "--runs-dir", tmp_path / "serial")
+    # With the same threads as each parallel run (VAECLI_THREADS), a serial sweep matches it bit for bit.
+    environment = {"VAECLI_THREADS": str(share)}
+    same = sweep_process(
+        config, "--set", "loss.kl_factor=0.5,1", "--runs-dir", tmp_path / "same", environment=environment
+    )
+    output, _ = same.communicate(timeout=300)
+    assert same.returncode == 0, output
     for name in names:
         parallel, serial = metric_rows(runs / name), metric_rows(tmp_path / "serial" / name)
         assert [row["epoch"] for row in parallel] == [row["epoch"] for row in serial] == [1, 2, 3]
         assert parallel[0].keys() == serial[0].keys()
         for row_parallel, row_serial in zip(parallel, serial):
-            # TensorFlow's CPU reductions split their work by thread count: 1 thread vs 2 moves the
-            # last float32 bits (measured: at most ~1e-7 relative); the README says so.
             np.testing.assert_allclose(
                 [row_parallel[key] for key in row_serial], list(row_serial.values()), rtol=1e-4, atol=0
             )
+        assert metric_rows(tmp_path / "same" / name) == parallel
+        assert manifest(tmp_path / "same" / name)["threads"]["intra_op"] == share
 
 
 def environment_of(pid: int) -> dict[str, str]:

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ok, tiny_config
+from tests.conftest import ok, tiny_config, vae
 
 ROOT = Path(__file__).resolve().parents[1]
 CLUSTER = ROOT / "scripts" / "slurm_cluster.sh"
@@ -89,6 +89,10 @@ def test_a_two_point_sweep_runs_as_one_slurm_array_and_resubmits_only_what_is_le
     grid = (config, "--set", "loss.kl_factor=0.5,1", "--runs-dir", runs)
     slurm = ("--executor", "slurm", "--partition", slurm_partition, "--time", "0:15:00", "--cpus-per-run", "1")
 
+    refused = vae("sweep", *grid, "--executor", "slurm", "--partition", "no-such-partition")
+    assert refused.exit_code == 2 and "sbatch refused the array job" in refused.output, refused.output
+    assert "invalid partition" in refused.output and not (runs / "sweeps" / "onslurm.json").exists()
+
     output = ok("sweep", *grid, *slurm)
     assert "Submitted array job" in output
     record = json.loads((runs / "sweeps" / "onslurm.json").read_text())
@@ -99,7 +103,7 @@ def test_a_two_point_sweep_runs_as_one_slurm_array_and_resubmits_only_what_is_le
 
     # Submitting again while the array is queued or running submits nothing.
     output = ok("sweep", *grid, *slurm)
-    assert "Nothing to submit" in output or "queued" in output
+    assert "Nothing to submit" in output or "queued as job" in output
     assert len(json.loads((runs / "sweeps" / "onslurm.json").read_text())["slurm"]["submissions"]) == 1
 
     wait_for_completed(runs, names)

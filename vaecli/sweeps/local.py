@@ -70,7 +70,8 @@ def launch(plan: SweepPlan, point: SweepPoint, action: str, runs_dir: Path, jobs
         if jobs > len(pool.devices):  # runs share a GPU: each takes memory as it needs it, not all of it
             environment["TF_FORCE_GPU_ALLOW_GROWTH"] = "true"
     else:  # a CPU-only machine: the runs share its cores instead of each taking them all
-        point.threads = thread_share(jobs)
+        given = os.environ.get(THREADS_VARIABLE, "")  # set by the user: the same threads as another sweep's
+        point.threads = int(given) if given.isdigit() and int(given) > 0 else thread_share(jobs)
         environment[THREADS_VARIABLE] = str(point.threads)
     log = sweep_folder(runs_dir, plan.name) / "logs" / f"{point.name}.log"
     log.parent.mkdir(parents=True, exist_ok=True)

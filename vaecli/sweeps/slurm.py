@@ -21,7 +21,7 @@ from pathlib import Path
 from vaecli.atomic import timestamp
 from vaecli.errors import ConfigError
 from vaecli.runtime import THREADS_VARIABLE
-from vaecli.sweeps.plan import SweepPlan, decide
+from vaecli.sweeps.plan import SweepPlan, SweepPoint, decide, describe_action
 from vaecli.sweeps.record import carry_over, previous_runs, read_record, sweep_folder, write_record
 
 SQUEUE_TIMEOUT = 30  # seconds
@@ -143,7 +143,8 @@ def queued_jobs() -> dict[str, str]:
     except (OSError, subprocess.SubprocessError) as error:
         raise ConfigError(f"squeue failed: {error}") from None
     if result.returncode != 0:
-        raise ConfigError(f"squeue failed: {(result.stderr or result.stdout).strip().splitlines()[-1:]}")
+        said = (result.stderr or result.stdout).strip().splitlines()
+        raise ConfigError(f"squeue failed: {said[-1] if said else f'exit code {result.returncode}'}")
     jobs = {}
     for line in result.stdout.splitlines():
         job_id, _, state = line.strip().partition("|")
@@ -152,11 +153,8 @@ def queued_jobs() -> dict[str, str]:
     return jobs
 
 
-def submit(plan: SweepPlan, runs_dir: Path, options: SlurmOptions, jobs: int | None, retry_failed: bool, say) -> Path:
-    """Submit every point that is neither COMPLETED nor queued as one array job; returns the record file."""
-    import submitit
-
-    runs_dir = Path(runs_dir).resolve()
+def triage(plan: SweepPlan, runs_dir: Path, retry_failed: bool, say) -> list[SweepPoint]:
+    """The points to submit: neither COMPLETED, nor queued (their earlier job still in squeue), nor failed earlier."""
     earlier = previous_runs(runs_dir, plan.name)
     queue = queued_jobs()
     todo = []
@@ -164,25 +162,31 @@ def submit(plan: SweepPlan, runs_dir: Path, options: SlurmOptions, jobs: int | N
         carry_over(point, earlier.get(point.name))
         action = decide(point, runs_dir, retry_failed)
         if point.slurm_job_id in queue and action != "skip":
-            point.outcome = f"queued ({queue[point.slurm_job_id]})"
+            point.outcome = "queued"
+            said = f"queued as job {point.slurm_job_id} ({queue[point.slurm_job_id]})"
         elif action in ("skip", "failed earlier"):
             point.outcome = "skipped" if action == "skip" else action
+            said = describe_action(action)
         else:
             todo.append(point)
-        say(f"{point.index}  {point.name}: {point.outcome if point not in todo else 'submitting'}")
+            said = "submitting" + (" (resumes from its last checkpoint)" if action == "resume" else "")
+        say(f"{point.index}  {point.name}: {said}")
+    return todo
+
+
+def submit(plan: SweepPlan, runs_dir: Path, options: SlurmOptions, jobs: int | None, retry_failed: bool, say) -> Path:
+    """Submit every point that is neither COMPLETED nor queued as one array job; returns the record file."""
+    import submitit
+
+    runs_dir = Path(runs_dir).resolve()
+    todo = triage(plan, runs_dir, retry_failed, say)
     logs = sweep_folder(runs_dir, plan.name) / "logs"
     submissions = _earlier_submissions(runs_dir, plan.name)
     if todo:
         executor = submitit.AutoExecutor(folder=logs, cluster="slurm")
         executor.update_parameters(**_parameters(plan, options, jobs or len(todo)))
-        spec = GridSpec(
-            str(Path(plan.config_path).resolve()),
-            tuple(plan.settings),
-            plan.seeds,
-            plan.name,
-            str(runs_dir),
-            retry_failed,
-        )
+        config = str(Path(plan.config_path).resolve())
+        spec = GridSpec(config, tuple(plan.settings), plan.seeds, plan.name, str(runs_dir), retry_failed)
         try:
             submitted = executor.map_array(train_grid_point, [spec] * len(todo), [point.index for point in todo])
         except Exception as error:  # sbatch refused (an unknown partition, too many GPUs): its own words
