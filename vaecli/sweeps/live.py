@@ -123,7 +123,7 @@ class SweepDisplay:
 
         table = Table(title=f"sweep {escape(self.plan.name)}", title_justify="left")
         for column in ("run", "status", "on", "epoch", "loss", "val_loss", "img/s", "ETA"):
-            table.add_column(column, justify="left" if column in ("run", "status", "on") else "right")
+            table.add_column(column, justify="left" if column in ("run", "status", "on") else "right", overflow="fold")
         for point in self.plan.points:
             view = read_view(RunPaths(self.runs_dir / point.name))
             state = self.states.get(point.name)

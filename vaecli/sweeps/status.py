@@ -64,11 +64,13 @@ def status_table(name: str, rows: list[StatusRow]):
     from vaecli.sweeps.live import format_duration, styled
     from vaecli.tables import format_number
 
+    slurm = any(row.slurm_job_id for row in rows)  # the job column only for a Slurm sweep
     table = Table(title=f"sweep {escape(name)}", title_justify="left")
-    for column in ("#", "run", "state", "epoch", "loss", "val_loss", "ETA", "slurm job"):
-        table.add_column(column, justify="right" if column in ("#", "epoch", "loss", "val_loss", "ETA") else "left")
+    for column in ("#", "run", "state", "epoch", "loss", "val_loss", "ETA", *(["slurm job"] if slurm else [])):
+        right = column in ("#", "epoch", "loss", "val_loss", "ETA")
+        table.add_column(column, justify="right" if right else "left", overflow="fold")  # whole run names
     for row in rows:
-        table.add_row(
+        cells = [
             str(row.index),
             escape(row.name),
             styled(row.state),
@@ -76,6 +78,6 @@ def status_table(name: str, rows: list[StatusRow]):
             format_number(row.view.loss, missing="-"),
             format_number(row.view.val_loss, missing="-"),
             format_duration(row.view.eta_seconds),
-            escape(row.slurm_job_id or "-"),
-        )
+        ]
+        table.add_row(*cells, *([escape(row.slurm_job_id or "-")] if slurm else []))
     return table
