@@ -7,6 +7,8 @@ The public Python API, imported lazily (`import vaecli` loads no TensorFlow):
     z = run.encode(images); images = run.decode(z); points, images = run.sample(box=10, n=64)
     vaecli.compare(["runs/a", "runs/b"]); vaecli.sweep("configs/quickstart.yaml", ["loss.kl_factor=1e-3,1"])
     vaecli.diagnose("runs/quickstart").findings; vaecli.clean("runs")   # vae doctor, vae clean
+    vaecli.sweep("configs/celeba_z200.yaml", ["loss.kl_factor=1,1e-4"], devices="auto")  # one run per GPU
+    vaecli.sweep_plan(...), vaecli.sweep_status("celeba_z200")  # the grid as data; each run's state
 
 User errors raise the vaecli.errors types the CLI prints (VaeError and its subclasses).
 """
@@ -21,6 +23,8 @@ _PUBLIC = {
     "Run": "vaecli.run",
     "compare": "vaecli.evaluation.compare",
     "sweep": "vaecli.sweeps",
+    "sweep_plan": "vaecli.sweeps",
+    "sweep_status": "vaecli.sweeps",
     "load_config": "vaecli.config",
     "diagnose": "vaecli.doctor",
     "clean": "vaecli.doctor",

@@ -116,6 +116,7 @@ class Manifest(BaseModel):
     jit_compile: bool | None = None
     precision_policy: str | None = None
     deterministic: bool | None = None
+    threads: dict[str, Any] = {}  # TensorFlow's intra_op / inter_op threads (0: its default), cores
     versions: dict[str, Any] = {}
     git_commit: str | None = None
     error: str | None = None

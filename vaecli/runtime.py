@@ -34,19 +34,49 @@ def quiet_stderr(replay: bool = True):
             os.close(saved)
 
 
+# TensorFlow threads of this process (intra-op; inter-op: at most 2), for processes that share a CPU:
+# `vae sweep --jobs N` sets it to cores / N in each run it starts. Unset: TensorFlow's default (every core).
+THREADS_VARIABLE = "VAECLI_THREADS"
+
+
+def _limit_threads(tf) -> None:
+    """Apply VAECLI_THREADS; only possible before TensorFlow's runtime starts (import_tensorflow starts it)."""
+    value = os.environ.get(THREADS_VARIABLE, "").strip()
+    if not value.isdigit() or int(value) < 1:
+        return
+    try:
+        tf.config.threading.set_intra_op_parallelism_threads(int(value))
+        tf.config.threading.set_inter_op_parallelism_threads(min(int(value), 2))
+    except RuntimeError:  # the runtime started already (an op ran); the manifest records what is in force
+        pass
+
+
+def thread_settings() -> dict:
+    """What the manifest records: TensorFlow's thread pools (0: TensorFlow's default, one thread per core)."""
+    tf = import_tensorflow()
+    return {
+        "intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
+        "inter_op": tf.config.threading.get_inter_op_parallelism_threads(),
+        "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+    }
+
+
 def import_tensorflow(start_runtime: bool = True):
     """Import TensorFlow once, quietly, and touch the devices so their start-up logs are hidden too.
 
     start_runtime=False leaves the runtime unstarted, for a MultiWorkerMirroredStrategy that must
     configure it (its caller keeps stderr quiet while it does).
     """
-    if "tensorflow" in sys.modules:
-        return sys.modules["tensorflow"]
+    if "tensorflow" in sys.modules:  # imported as a dependency (keras): the runtime may not have started yet
+        tf = sys.modules["tensorflow"]
+        _limit_threads(tf)
+        return tf
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     with quiet_stderr():
         import keras  # noqa: F401  (keras' own import prints too)
         import tensorflow as tf
 
+        _limit_threads(tf)
         if start_runtime:
             tf.config.list_physical_devices()
             tf.constant(0.0)  # creates the eager context, where cuInit complaints are printed

@@ -306,7 +306,7 @@ def _train_claimed(config, paths: RunPaths, resume: bool, console: Console, quie
     # the others do not mind.
     strategy = make_strategy(config.train.distribute) if config.train.distribute == "multi_worker" else None
     cache = prepare_data(config.data, console, quiet)  # an image folder's cache, built if missing
-    from vaecli.runtime import configure_runtime, import_tensorflow
+    from vaecli.runtime import configure_runtime, import_tensorflow, thread_settings
 
     import_tensorflow()
     from vaecli.callbacks import EpochRecorder, NonFiniteGuard, ProgressDisplay
@@ -335,7 +335,15 @@ def _train_claimed(config, paths: RunPaths, resume: bool, console: Console, quie
         first_epoch = load_checkpoint(paths.checkpoint, model) if resumable else 0
         rows = [row for row in read_metrics(paths) if row["epoch"] <= first_epoch]
         write_metrics(paths, rows)  # drops rows of epochs that ran past the last checkpoint
-        update_manifest(paths, status=STATUS_RUNNING, epochs_completed=first_epoch, error=None, ended=None)
+        # threads: TensorFlow's thread pools of this process (a resumed run may get others than it started with)
+        update_manifest(
+            paths,
+            status=STATUS_RUNNING,
+            epochs_completed=first_epoch,
+            error=None,
+            ended=None,
+            threads=thread_settings(),
+        )
 
         grid_split = splits.validation if len(splits.validation) else splits.test
         grid_images = np.asarray(grid_split.images[: config.output.grid_images])

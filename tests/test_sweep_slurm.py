@@ -1,0 +1,131 @@
+"""`vae sweep --executor slurm` on a real one-node Slurm cluster, started by scripts/slurm_cluster.sh.
+
+The cluster needs root and Debian's slurm-wlm and munge (.ci/run installs them). Under CI a
+cluster that cannot start fails the test; elsewhere the test is skipped with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ok, tiny_config, vae
+
+ROOT = Path(__file__).resolve().parents[1]
+CLUSTER = ROOT / "scripts" / "slurm_cluster.sh"
+
+
+def unavailable(message: str):
+    if os.environ.get("CI"):
+        pytest.fail(f"the Slurm test cluster is required under CI: {message}")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="module")
+def slurm_partition():
+    """A running one-node cluster; its partition's name. Stopped afterwards when this fixture started it."""
+    if os.geteuid() != 0:
+        unavailable("starting the Slurm test cluster needs root (scripts/slurm_cluster.sh start)")
+    if shutil.which("slurmctld") is None or shutil.which("munged") is None:
+        unavailable("slurm-wlm and munge are not installed (apt-get install slurm-wlm munge)")
+    try:
+        import submitit  # noqa: F401
+    except ImportError:
+        unavailable("submitit is not installed (pip install -e '.[slurm]')")
+    was_up = subprocess.run([CLUSTER, "status"], capture_output=True, timeout=60).returncode == 0
+    started = subprocess.run([CLUSTER, "start"], capture_output=True, text=True, timeout=180)
+    if started.returncode != 0:
+        unavailable(f"scripts/slurm_cluster.sh start failed: {started.stderr.strip() or started.stdout.strip()}")
+    yield subprocess.run(["hostname", "-s"], capture_output=True, text=True, check=True).stdout.strip()
+    if not was_up:  # leave no daemon of ours behind
+        subprocess.run([CLUSTER, "stop"], capture_output=True, timeout=120)
+
+
+def manifest(run: Path) -> dict:
+    try:
+        return json.loads((run / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def wait_for_completed(runs: Path, names: list[str], timeout: float = 600) -> None:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if all(manifest(runs / name).get("status") == "COMPLETED" for name in names):
+            return
+        time.sleep(1)
+    queue = subprocess.run(["squeue"], capture_output=True, text=True).stdout
+    logs = "\n".join(path.read_text()[-1500:] for path in sorted(runs.glob("sweeps/*/logs/*.out")))
+    pytest.fail(
+        f"runs not COMPLETED in {timeout} s: {[manifest(runs / n).get('status') for n in names]}\n{queue}\n{logs}"
+    )
+
+
+def wait_for_queue_to_drain(job_ids: list[str], timeout: float = 120) -> None:
+    """A job whose run is COMPLETED stays in the queue a moment longer (submitit saves its result, srun exits)."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        listed = subprocess.run(["squeue", "--noheader", "--array", "--format", "%i"], capture_output=True, text=True)
+        if not set(job_ids) & set(listed.stdout.split()):
+            return
+        time.sleep(0.5)
+    pytest.fail(f"jobs {job_ids} still in the queue after {timeout} s")
+
+
+@pytest.mark.slow
+def test_a_two_point_sweep_runs_as_one_slurm_array_and_resubmits_only_what_is_left(
+    slurm_partition, write_config, tmp_path
+):
+    config = write_config(tiny_config(name="onslurm", data={"num_images": 300}, train={"epochs": 2}))
+    runs = tmp_path / "runs"
+    names = ["onslurm_kl_factor=0.5", "onslurm_kl_factor=1"]
+    grid = (config, "--set", "loss.kl_factor=0.5,1", "--runs-dir", runs)
+    slurm = ("--executor", "slurm", "--partition", slurm_partition, "--time", "0:15:00", "--cpus-per-run", "1")
+
+    refused = vae("sweep", *grid, "--executor", "slurm", "--partition", "no-such-partition")
+    assert refused.exit_code == 2 and "sbatch refused the array job" in refused.output, refused.output
+    assert "invalid partition" in refused.output and not (runs / "sweeps" / "onslurm.json").exists()
+
+    output = ok("sweep", *grid, *slurm)
+    assert "Submitted array job" in output
+    record = json.loads((runs / "sweeps" / "onslurm.json").read_text())
+    job_ids = [run["slurm_job_id"] for run in record["runs"]]
+    array_id = record["slurm"]["submissions"][0]["array_job_id"]
+    assert job_ids == [f"{array_id}_0", f"{array_id}_1"]  # one array job, task I = grid point I
+    assert record["executor"] == "slurm" and record["slurm"]["partition"] == slurm_partition
+
+    # Submitting again while the array is queued or running submits nothing.
+    output = ok("sweep", *grid, *slurm)
+    assert "Nothing to submit" in output or "queued as job" in output
+    assert len(json.loads((runs / "sweeps" / "onslurm.json").read_text())["slurm"]["submissions"]) == 1
+
+    wait_for_completed(runs, names)
+    for name in names:
+        assert manifest(runs / name)["threads"]["intra_op"] == 1  # --cpus-per-run 1: one TensorFlow thread
+    logs = sorted((runs / "sweeps" / "onslurm" / "logs").glob("*_log.out"))
+    assert [path.name for path in logs] == [f"{job}_0_log.out" for job in job_ids]
+    assert f"grid point 1: {names[1]}" in logs[1].read_text()
+    status = ok("sweep-status", "onslurm", "--runs-dir", runs)
+    assert "Sweep onslurm: 2 COMPLETED" in status and job_ids[0] in status
+
+    # A run that needs more work (marked KILLED, as at a time limit) is the only one submitted again.
+    wait_for_queue_to_drain(job_ids)
+    killed = manifest(runs / names[1])
+    (runs / names[1] / "manifest.json").write_text(json.dumps({**killed, "status": "KILLED"}))
+    (runs / names[1] / "decoder.keras").unlink()
+    output = ok("sweep", *grid, *slurm)
+    record = json.loads((runs / "sweeps" / "onslurm.json").read_text())
+    assert [submission["indices"] for submission in record["slurm"]["submissions"]] == [[0, 1], [1]]
+    second = record["slurm"]["submissions"][1]["array_job_id"]
+    # (submitit submits a single point as a plain job: its id has no _INDEX)
+    assert [run["slurm_job_id"] for run in record["runs"]] == [job_ids[0], second]
+    wait_for_completed(runs, names)
+    assert (runs / names[1] / "decoder.keras").is_file()
+    assert "1 run(s) submitted" in output and re.search(r"Nothing to submit", ok("sweep", *grid, *slurm))
