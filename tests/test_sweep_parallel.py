@@ -218,9 +218,9 @@ def test_a_sweep_killed_outright_takes_its_runs_with_it(write_config, tmp_path):
     runs = tmp_path / "runs"
     names = ["orphan_kl_factor=0.5", "orphan_kl_factor=1"]
     process = sweep_process(config, "--set", "loss.kl_factor=0.5,1", "--jobs", 2, "--runs-dir", runs)
-    wait_until(
-        lambda: all(manifest(runs / name).get("status") == "RUNNING" for name in names), 240, process, "both RUNNING"
-    )
+    # Both have begun training (the data fingerprint is in the manifest once the data is loaded).
+    begun = lambda name: manifest(runs / name).get("data", {}).get("fingerprint")  # noqa: E731
+    wait_until(lambda: all(begun(name) for name in names), 240, process, "both training")
     process.kill()
     process.wait()
     wait_until(lambda: processes_mentioning(str(runs)) == [], 120, what="the orphaned runs to stop")

@@ -294,7 +294,9 @@ def train(config, paths: RunPaths, resume: bool = False, console: Console | None
 
     console = console or Console()
     check_model_fits(config)  # an absurd model is refused before anything is written
-    with _claimed(config, paths, resume) as claim:
+    # SIGTERM (a scheduler, a sweep stopping its runs) during set-up is Ctrl-C too: a new run not yet
+    # begun is removed, a resumed one left as it was; once training runs, _failure_states marks it KILLED.
+    with _sigterm_as_interrupt(), _claimed(config, paths, resume) as claim:
         return _train_claimed(config, paths, resume, console, quiet, claim)
 
 
