@@ -98,6 +98,8 @@ class Manifest(BaseModel):
     kl_factor: float | None = None  # 0 for an AE
     reduction: str | None = None
     effective_kl_factor: float | None = None  # the factor relative to reduction "sum"
+    reconstruction: str | None = None  # bce (Bernoulli decoder) or mse (Gaussian decoder); None: older runs
+    kl_schedule: dict[str, Any] | None = None  # vaecli.losses.KLObjective: schedule, free bits, capacity
     data: dict[str, Any] = {}  # source, fingerprint, image_shape, split sizes, cache
     task: dict[str, Any] = {}
     distribute: dict[str, Any] = {}
