@@ -80,7 +80,8 @@ def test_an_mse_run_is_a_gaussian_decoder_with_variance_half_the_effective_facto
     variance = gaussian_variance(f)
     squared = np.sum((IMAGES.astype(np.float64) - OUTPUTS) ** 2, axis=(1, 2, 3))
     direct = -np.sum(
-        -0.5 * np.log(2 * np.pi * variance) - (IMAGES.astype(np.float64) - OUTPUTS) ** 2 / (2 * variance), axis=(1, 2, 3)
+        -0.5 * np.log(2 * np.pi * variance) - (IMAGES.astype(np.float64) - OUTPUTS) ** 2 / (2 * variance),
+        axis=(1, 2, 3),
     )
     np.testing.assert_allclose(gaussian_nats(squared, variance, values), direct, rtol=1e-12)
     constant = 0.5 * values * np.log(2 * np.pi * variance)

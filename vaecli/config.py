@@ -117,7 +117,9 @@ class LossConfig(Section):
     def _capacity_alone(cls, capacity: CapacityConfig | None, info: ValidationInfo) -> CapacityConfig | None:
         """Capacity replaces the weighted KL term: no schedule or free bits on top of it."""
         if capacity is not None and info.data.get("kl_schedule", "constant") != "constant":
-            raise ValueError(f"sets its own target over time; not combinable with kl_schedule {info.data['kl_schedule']}")
+            raise ValueError(
+                f"sets its own target over time; not combinable with kl_schedule {info.data['kl_schedule']}"
+            )
         if capacity is not None and info.data.get("free_bits", 0.0) > 0:
             raise ValueError("not combinable with free_bits (choose one)")
         return capacity

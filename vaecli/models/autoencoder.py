@@ -38,7 +38,9 @@ class Sampling(layers.Layer):
 
     def call(self, inputs):
         z_mean, z_log_var = inputs
-        epsilon = tf.random.stateless_normal(tf.shape(z_mean), seed=replica_seed(self.seed_generator), dtype=z_mean.dtype)
+        epsilon = tf.random.stateless_normal(
+            tf.shape(z_mean), seed=replica_seed(self.seed_generator), dtype=z_mean.dtype
+        )
         return z_mean + ops.exp(0.5 * z_log_var) * epsilon
 
     def get_config(self):

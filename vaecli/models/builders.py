@@ -38,7 +38,9 @@ def _activation_layers(config, name: str) -> list[layers.Layer]:
         block = [layers.Activation(model.activation, name=f"{name}_act")]
     if model.dropout > 0:
         dropout = layers.AlphaDropout if model.activation == "selu" else layers.Dropout
-        block.append(dropout(model.dropout, seed=layer_seed(config.train_seed, f"{name}_dropout"), name=f"{name}_dropout"))
+        block.append(
+            dropout(model.dropout, seed=layer_seed(config.train_seed, f"{name}_dropout"), name=f"{name}_dropout")
+        )
     return block
 
 
@@ -106,12 +108,12 @@ def decoder_logits_model(decoder: keras.Model) -> keras.Model:
     """
     last = decoder.layers[-1]
     if isinstance(last, layers.Activation) and _is_sigmoid(last.activation):
-        return keras.Model(decoder.inputs, last.input, name="decoder_logits")
+        return keras.Model(decoder.inputs[0], last.input, name="decoder_logits")
     if _is_sigmoid(getattr(last, "activation", None)):
         linear = type(last).from_config({**last.get_config(), "activation": "linear", "name": f"{last.name}_logits"})
         logits = linear(last.input)
         linear.set_weights(last.get_weights())
-        return keras.Model(decoder.inputs, logits, name="decoder_logits")
+        return keras.Model(decoder.inputs[0], logits, name="decoder_logits")
     raise ValueError(
         f"the decoder's last layer {last.name!r} is not a sigmoid; vaecli decoders end in one (images in [0, 1])"
     )
