@@ -203,8 +203,9 @@ def test_mixed_precision_on_cpu_trains_and_is_recorded(write_config, tmp_path):
 @pytest.mark.parametrize(
     "loss, expected_weights",
     [
-        ({"kl_schedule": "warmup", "warmup_epochs": 2.5}, [0.4, 0.8, 1.0, 1.0]),
-        ({"kl_schedule": "cyclical", "cycles": 2, "cycle_ratio": 0.5}, [1.0, 0.0, 1.0, 0.0]),
+        # 6 steps per epoch; kl_weight is the factor of each epoch's last step (5, 11, 17, 23).
+        ({"kl_schedule": "warmup", "warmup_epochs": 2.5}, [5 / 15, 11 / 15, 1.0, 1.0]),
+        ({"kl_schedule": "cyclical", "cycles": 2, "cycle_ratio": 0.5}, [5 / 6, 1.0, 5 / 6, 1.0]),
         ({"free_bits": 0.5}, [1.0] * 4),
         ({"capacity": {"max_nats": 8, "epochs": 2, "gamma": 50}}, [50.0] * 4),
     ],
@@ -212,7 +213,7 @@ def test_mixed_precision_on_cpu_trains_and_is_recorded(write_config, tmp_path):
 )
 def test_the_kl_term_over_time_is_logged_with_the_loss_identity(write_config, tmp_path, loss, expected_weights):
     """A real short run per objective: loss == reconstruction_loss + kl_penalty in every logged row (files
-    and TensorBoard), kl_weight is the factor in force at the end of each epoch, the manifest records it all."""
+    and TensorBoard), kl_weight is the factor of each epoch's last step, the manifest records it all."""
     config = tiny_config(name="kl", loss=loss, train={"epochs": 4})
     assert train(write_config(config), tmp_path / "runs", "-q").exit_code == 0
     run = tmp_path / "runs" / "kl"
@@ -225,7 +226,7 @@ def test_the_kl_term_over_time_is_logged_with_the_loss_identity(write_config, tm
     if "free_bits" in loss:  # 4 dimensions, each counted as at least 0.5 nats
         assert all(row["kl_penalty"] >= 4 * 0.5 - 1e-6 and row["kl_penalty"] >= row["kl_loss"] - 1e-5 for row in rows)
     if "capacity" in loss:  # C rises over 2 epochs of 6 steps to 8 nats; penalty = 50 |KL - C| on each batch
-        assert [row["kl_capacity"] for row in rows] == pytest.approx([4.0, 8.0, 8.0, 8.0])
+        assert [row["kl_capacity"] for row in rows] == pytest.approx([8 * 5 / 12, 8 * 11 / 12, 8.0, 8.0])
         assert rows[-1]["val_kl_penalty"] == pytest.approx(50 * abs(rows[-1]["val_kl_loss"] - 8.0), rel=0.3)
     with open(run / "metrics.csv") as handle:
         header = handle.readline().strip().split(",")

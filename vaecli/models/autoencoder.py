@@ -5,8 +5,9 @@ Logged per epoch (batch means weighted by batch size, so a partial last batch co
     reconstruction_loss   from the decoder's logits (vaecli.losses.reconstruction_loss)
     kl_loss               the true KL(q(z|x) || N(0, I)), unweighted, nats per image
     kl_penalty            the KL term that entered the loss (schedule, free bits or capacity applied)
-    kl_weight             the KL factor in force at the end of the epoch (gamma under capacity)
-    kl_capacity           the capacity target C at the end of the epoch (capacity runs only)
+    kl_weight             the KL factor of the epoch's last training step (gamma under capacity);
+                          validation is scored with that factor too
+    kl_capacity           the capacity target C of that step (capacity runs only)
     loss                  reconstruction_loss + kl_penalty, computed from the two logged values
 
 With a constant schedule and no free bits or capacity, kl_penalty = kl_factor * kl_loss.
@@ -146,11 +147,16 @@ class AutoEncoder(keras.Model):
         )
         return reconstruction_sum / count, kl_sum / count, penalty_sum / count, count
 
-    def _loss_and_means(self, batch, training: bool):
-        """(this replica's loss share, global means) at the current optimizer step."""
+    def _last_step(self):
+        """The index of the last training step taken (0 before any): its KL factor is the one logged, and
+        the one validation uses, so kl_weight == val_kl_weight in every row."""
+        return ops.maximum(self.optimizer.iterations - 1, 0)
+
+    def _loss_and_means(self, batch, training: bool, step):
+        """(this replica's loss share, global means) with the KL term of optimizer step `step`."""
         reconstruction, kl_dimensions = self.per_image_losses(batch, training=training)
         local_count = ops.cast(ops.shape(reconstruction)[0], "float32")
-        penalty = self.kl_objective.penalty(ops.mean(kl_dimensions, axis=0), self.optimizer.iterations)
+        penalty = self.kl_objective.penalty(ops.mean(kl_dimensions, axis=0), step)
         means = self._global_means(reconstruction, ops.sum(kl_dimensions, axis=-1), penalty)
         # The mean over the global batch: Keras' optimizer sums gradients over replicas, so each
         # replica contributes the sum of its images' losses divided by the global image count.
@@ -167,7 +173,7 @@ class AutoEncoder(keras.Model):
         self.kl_tracker.update_state(kl_mean, sample_weight=count)
         self.penalty_tracker.update_state(penalty_mean, sample_weight=count)
         reconstruction_mean, penalty_mean = self.reconstruction_tracker.result(), self.penalty_tracker.result()
-        step = self.optimizer.iterations  # after this step's update: the factor in force at the epoch's end
+        step = self._last_step()  # after a training step's update: that step's factor
         logs = {
             "loss": reconstruction_mean + penalty_mean,
             "reconstruction_loss": reconstruction_mean,
@@ -185,11 +191,11 @@ class AutoEncoder(keras.Model):
 
     def train_step(self, batch):
         with tf.GradientTape() as tape:
-            loss, means = self._loss_and_means(batch, training=True)
+            loss, means = self._loss_and_means(batch, training=True, step=self.optimizer.iterations)
             scaled_loss = self.optimizer.scale_loss(loss)  # loss scaling under mixed_float16
         gradients = tape.gradient(scaled_loss, self.trainable_weights)
         self.optimizer.apply_gradients(zip(gradients, self.trainable_weights))
         return self._update_trackers(*means)
 
     def test_step(self, batch):
-        return self._update_trackers(*self._loss_and_means(batch, training=False)[1])
+        return self._update_trackers(*self._loss_and_means(batch, training=False, step=self._last_step())[1])
