@@ -250,3 +250,27 @@ def tensorboard_scalars(run) -> dict[str, list[float]]:
                 if value.metadata.plugin_data.plugin_name == "scalars":
                     values.setdefault(value.tag, []).append(float(tf.make_ndarray(value.tensor)))
     return values
+
+
+def test_a_successful_run_prints_no_tensorflow_log_lines(write_config, tmp_path):
+    """With TF_CPP_MIN_LOG_LEVEL=2 (a common setting) TensorFlow's C++ errors reach stderr. Two used to:
+    `failed call to cuInit` from importing Keras before vaecli's quiet import, and, with oneDNN (the
+    default on AVX-512 CPUs, forced on here), grappler's `remapper failed ... LeakyReluGrad`."""
+    import os
+    import re
+    import subprocess
+    import sys
+
+    path = write_config(tiny_config(train={"epochs": 1}))
+    environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "vaecli.cli", "train", str(path), "--runs-dir", str(tmp_path / "runs"), "-q"],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = (result.stdout + result.stderr).splitlines()
+    noise = [line for line in lines if re.match(r"[IWEF]\d{4} ", line) or "remapper" in line or "absl" in line]
+    assert noise == [] and "COMPLETED" in result.stdout

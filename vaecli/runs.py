@@ -299,7 +299,7 @@ def load_final_models(paths: RunPaths, manifest: Manifest) -> tuple[Any, Any]:
     import_tensorflow()
     import keras
 
-    import vaecli.models  # noqa: F401  (registers the custom layers the saved models may name)
+    import vaecli.models.autoencoder  # noqa: F401  (registers the custom layers the saved models may name)
 
     models = []
     for target in (paths.encoder, paths.decoder):
