@@ -92,6 +92,17 @@ def test_evaluate_ae_marks_the_bounds_not_applicable(workspace):
     assert rows[0]["label"] == "real images (held out)" and rows[0]["frechet_distance"] < rows[2]["frechet_distance"]
 
 
+def test_every_plausibility_row_uses_sets_of_one_size_said_in_the_header(workspace):
+    # 64 test images hold two disjoint real sets of at most 32: asked for 50 points, every row
+    # (regions too) gets 32, since k-NN radii shrink as a set grows.
+    _, runs = workspace
+    output = ok("evaluate", "tiny_ae", "--runs-dir", runs, "-n", "50", "--box", "1", "--features", "pixels")
+    assert "every row: 32 points against 32 real images" in output.replace("\n", " ")
+    section = json.loads((runs / "tiny_ae" / "evaluation.json").read_text())["plausibility"]
+    assert section["num_real"] == section["num_samples"] == 32 and section["num_samples_requested"] == 50
+    assert [row["num_points"] for row in section["rows"]] == [32, 32, 32, 32]
+
+
 def test_inception_without_local_weights_is_one_clear_error(workspace):
     _, runs = workspace
     result = vae("evaluate", "tiny", "--runs-dir", runs, *EVALUATE_FAST, "--features", "inception")
