@@ -20,7 +20,7 @@ import numpy as np
 from vaecli.evaluation.aggregate import group_name, mean_and_sd
 from vaecli.figures import kl_spectrum
 
-INFORMATIVE_NATS = 0.1  # a dimension "used" when its KL exceeds this many nats per image
+INFORMATIVE_NATS = 0.25  # nats per image: between the two free-bits floors of the study (0.1, 0.5)
 COLUMNS = {
     "active": "active units (Var z_mean > 0.01)",
     "informative": f"dims with KL > {INFORMATIVE_NATS:g} nats",
@@ -50,10 +50,18 @@ def run_numbers(run: Path) -> tuple[dict[str, float], np.ndarray]:
     return numbers, kl
 
 
-def _cell(values: list[float]) -> str:
+DIGITS = {"precision": 3, "recall": 3}  # fractions; counts and nats get one decimal
+ORDER = ("constant", "warmup", "cyclical", "free_bits", "capacity")  # the table's row order
+
+
+def _cell(values: list[float], key: str) -> str:
     mean, sd = mean_and_sd(values)
-    digits = 3 if abs(mean) < 10 else 1
+    digits = DIGITS.get(key, 1)
     return f"{mean:.{digits}f} ± {sd or 0:.{digits}f}"
+
+
+def _rank(label: str) -> tuple[int, str]:
+    return next((index for index, word in enumerate(ORDER) if word in label), len(ORDER)), label
 
 
 def main() -> None:
@@ -67,10 +75,10 @@ def main() -> None:
     print("| variant | n | " + " | ".join(COLUMNS.values()) + " |")
     print("|---|---:|" + "---:|" * len(COLUMNS))
     spectra = {}
-    for name, runs in groups.items():
+    for name, runs in sorted(groups.items(), key=lambda item: _rank(item[0])):
         measured = [run_numbers(run) for run in runs]
-        cells = [_cell([numbers[key] for numbers, _ in measured]) for key in COLUMNS]
-        label = group_name([run.name for run in runs])
+        cells = [_cell([numbers[key] for numbers, _ in measured], key) for key in COLUMNS]
+        label = group_name([run.name for run in runs]).removeprefix("study_").replace("kl_schedule=", "")
         print(f"| {label} | {len(runs)} | " + " | ".join(cells) + " |")
         spectra[label] = np.stack([kl for _, kl in measured])
     kl_spectrum(arguments.out, spectra, "KL spectra: per-dimension KL sorted (mean over seeds, band: min-max)")

@@ -196,7 +196,8 @@ def _plausibility(axis, rows: list[dict]) -> None:
         )
         if points:
             x, y, error = zip(*points)
-            axis.errorbar(x, y, yerr=error, marker="o", capsize=3, label=label)
+            style = "-" if by_factor else "none"  # categories are not a continuum: no lines between them
+            axis.errorbar(x, y, yerr=error, marker="o", capsize=3, linestyle=style, label=label)
     spaces = sorted({row["features"] for row in plotted})
     title = f"plausibility of decoded samples ({', '.join(spaces) or 'not evaluated'} features)"
     axis.set(ylabel="fraction", ylim=(-0.02, 1.02), title=title)

@@ -187,7 +187,7 @@ def _cell(row: dict, column: str) -> str:
     """A value, or 'mean ± sd' for a column aggregated over seeds (vaecli.evaluation.aggregate)."""
     sd = row.get(f"{column}_sd")
     text = format_number(row.get(column), missing="-")
-    return f"{text} ± {format_number(sd, 2)}" if sd is not None else text
+    return f"{text} ± {format_number(sd, 2)}" if sd else text  # no "± 0" for values every seed shares
 
 
 def compare_table(rows: list[dict], differing: list[str], width: int = 200):

@@ -61,13 +61,14 @@ def trained_decoder(run: Run) -> tuple[str, float | None]:
     """("bernoulli", None) or ("gaussian", sigma^2): the decoder the run's loss trained.
 
     sigma^2 = f_eff / 2 with f_eff the effective KL factor (gamma under a capacity objective,
-    which weights the KL the same way once KL > C); None when that factor is 0 (no bound).
+    which weights the KL the same way once KL > C); None when that factor is 0, and for an AE
+    (no KL term: its squared error fixes no variance).
     """
     from vaecli.losses import effective_kl_factor, gaussian_variance
 
     loss = run.config.loss
     decoder = DECODERS[loss.reconstruction]
-    if decoder == "bernoulli":
+    if decoder == "bernoulli" or not run.is_vae:
         return decoder, None
     factor = loss.capacity.gamma if loss.capacity is not None else loss.kl_factor
     effective = effective_kl_factor(factor, loss.reduction, int(np.prod(run.image_shape)))
