@@ -62,6 +62,30 @@ def test_user_errors_are_one_clear_line(args, fragment):
     assert fragment in result.output and "Traceback" not in result.output
 
 
+@pytest.mark.parametrize(
+    "overrides, field",
+    [
+        (["loss.warmup_epochs=-1"], "loss.warmup_epochs"),
+        (["loss.free_bits=-0.1"], "loss.free_bits"),
+        (["loss.cycle_ratio=0"], "loss.cycle_ratio"),
+        (["loss.cycle_ratio=1.5"], "loss.cycle_ratio"),
+        (["loss.kl_schedule=linear"], "loss.kl_schedule"),
+        (["loss.capacity.gamma=100"], "loss.capacity.max_nats"),
+        (["loss.capacity.max_nats=20", "loss.capacity.epochs=-3"], "loss.capacity.epochs"),
+        (["loss.capacity.max_nats=20", "loss.kl_schedule=warmup"], "loss.capacity"),
+        (["model.kind=ae", "loss.kl_schedule=cyclical"], "loss.kl_schedule"),
+        (["model.kind=ae", "loss.free_bits=0.5"], "loss.free_bits"),
+    ],
+)
+def test_bad_kl_settings_are_one_line_naming_the_field(write_config, tmp_path, overrides, field):
+    sets = [item for override in overrides for item in ("--set", override)]
+    result = runner.invoke(app, ["train", str(write_config(tiny_config())), *sets, "--runs-dir", str(tmp_path / "r")])
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and f"{field}:" in lines[0] and "Traceback" not in result.output
+    assert not (tmp_path / "r").exists()
+
+
 def test_missing_data_set_exits_2_and_leaves_no_run_folder(write_config, tmp_path, monkeypatch):
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
     config = tiny_config(

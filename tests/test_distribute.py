@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
@@ -80,9 +81,109 @@ def test_a_mirrored_vae_trains_with_the_loss_identity(tmp_path):
     config = tiny_config(train={"epochs": 2, "mixed_precision": False})
     single, mirrored, _ = run_both(tmp_path, config)
     for row in mirrored:
+        assert row["loss"] == row["reconstruction_loss"] + row["kl_penalty"]
         assert row["loss"] == pytest.approx(row["reconstruction_loss"] + row["kl_loss"], rel=1e-6)
-    # Sampling noise differs between the layouts, so only the scale must agree.
-    assert mirrored[-1]["val_loss"] == pytest.approx(single[-1]["val_loss"], rel=0.05)
+    # Sampling noise differs between the layouts (each replica draws its own), so the losses agree
+    # statistically: the last epoch's within 2%.
+    for key in ("loss", "reconstruction_loss", "val_loss", "val_reconstruction_loss"):
+        assert mirrored[-1][key] == pytest.approx(single[-1][key], rel=0.02), key
+
+
+REPLICA_NOISE = """
+import json
+
+import numpy as np
+import tensorflow as tf
+
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+
+from vaecli.models import Sampling
+
+strategy = tf.distribute.MirroredStrategy(devices=[d.name for d in tf.config.list_logical_devices("CPU")])
+with strategy.scope():
+    sampling = Sampling(seed=5, dtype="float32")
+zeros = tf.zeros((3, 6))
+
+@tf.function
+def step():
+    return strategy.run(lambda: sampling([zeros, zeros]))
+
+for _ in range(2):
+    per_replica = [np.asarray(value) for value in strategy.experimental_local_results(step())]
+    print("EPS", json.dumps(np.stack(per_replica).tolist()))
+"""
+
+
+def test_each_replica_draws_its_own_sampling_noise(tmp_path):
+    # The seed generator is mirrored: without the replica id folded into the drawn seed, replica 1
+    # would draw exactly replica 0's epsilon at every step.
+    result = subprocess.run([sys.executable, "-c", REPLICA_NOISE], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stdout + result.stderr
+    steps = [np.array(json.loads(line[4:])) for line in result.stdout.splitlines() if line.startswith("EPS ")]
+    assert len(steps) == 2 and steps[0].shape == (2, 3, 6)
+    for epsilon in steps:
+        assert np.abs(epsilon[0] - epsilon[1]).min() > 0  # the replicas differ everywhere
+    assert np.abs(steps[0] - steps[1]).min() > 0  # and each step draws anew
+    assert abs(np.concatenate([step.ravel() for step in steps]).std() - 1) < 0.35  # N(0, 1) draws
+
+
+RESUME = """
+import sys
+from pathlib import Path
+
+import tensorflow as tf
+import yaml
+
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+
+from vaecli.callbacks import EpochRecorder
+from vaecli.config import validate
+from vaecli.errors import TrainingInterrupted
+from vaecli.runs import RunPaths
+from vaecli.training import train
+
+config = validate(yaml.safe_load(Path(sys.argv[1]).read_text()))
+runs = Path(sys.argv[2])
+train(config, RunPaths(runs / "a"), quiet=True)
+original = EpochRecorder.on_epoch_end
+
+def stop_after_first_epoch(self, epoch, logs=None):
+    original(self, epoch, logs)
+    if epoch == 0:
+        raise KeyboardInterrupt
+
+EpochRecorder.on_epoch_end = stop_after_first_epoch
+try:
+    train(config, RunPaths(runs / "b"), quiet=True)
+except TrainingInterrupted:
+    print("INTERRUPTED")
+EpochRecorder.on_epoch_end = original
+train(config, RunPaths(runs / "b"), resume=True, quiet=True)
+"""
+
+
+def test_kill_and_resume_under_mirrored_stays_exact(tmp_path):
+    from tests.test_resume import comparable, weights
+
+    config = tiny_config(
+        train={"epochs": 3, "mixed_precision": False, "distribute": "mirrored"},
+        loss={"kl_schedule": "warmup", "warmup_epochs": 1.5},  # resumed in the middle of the warm-up
+    )
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(config))
+    result = subprocess.run(
+        [sys.executable, "-c", RESUME, str(path), str(tmp_path / "runs")], capture_output=True, text=True, timeout=600
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "INTERRUPTED" in result.stdout
+    resumed, uninterrupted = tmp_path / "runs" / "b", tmp_path / "runs" / "a"
+    assert json.loads((resumed / "manifest.json").read_text())["distribute"]["replicas"] == 2
+    assert comparable(resumed) == comparable(uninterrupted)
+    assert [row["kl_weight"] for row in comparable(resumed)] == pytest.approx([5 / 9, 1.0, 1.0])  # 6 steps/epoch
+    for one, two in zip(weights(resumed), weights(uninterrupted)):
+        np.testing.assert_array_equal(one, two)
 
 
 def free_ports(count: int) -> list[int]:

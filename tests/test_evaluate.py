@@ -53,6 +53,7 @@ def test_evaluate_vae_writes_every_number_in_a_named_feature_space(workspace):
     rows = {row["label"]: row for row in evaluation["plausibility"]["rows"]}
     assert list(rows) == ["real images (held out)", "reconstructions (held out)", "prior", "box B=1", "box B=10"]
     assert evaluation["plausibility"]["num_real"] == 30 and rows["prior"]["num_points"] == 30
+    assert likelihood["decoder"] == "bernoulli" and "bernoulli" not in likelihood
     for row in rows.values():
         assert 0.0 <= row["precision"] <= 1.0 and 0.0 <= row["recall"] <= 1.0 and row["frechet_distance"] >= 0
     # Held-out real images are the closest set to the real reference; points in the box 0 < z_i < 10
@@ -62,7 +63,8 @@ def test_evaluate_vae_writes_every_number_in_a_named_feature_space(workspace):
     assert rows["real images (held out)"]["precision"] > 0.8
     assert rows["box B=10"]["precision"] < rows["prior"]["precision"] - 0.3
     assert rows["box B=10"]["cycle_error_mean"] > rows["prior"]["cycle_error_mean"]
-    assert (runs / "tiny" / "evaluation" / "samples.png").stat().st_size > 1000
+    assert (runs / "tiny" / "evaluation" / "samples_classifier.png").stat().st_size > 1000
+    assert json.loads((runs / "tiny" / "evaluation" / "classifier.json").read_text()) == evaluation
     cached = list((root / "cache" / "features").glob("synthetic-16px-*/classifier.keras"))
     assert len(cached) == 1
     again = ok("evaluate", "tiny", "--runs-dir", runs, *EVALUATE_FAST)  # reuses the cached classifier
@@ -90,6 +92,17 @@ def test_evaluate_ae_marks_the_bounds_not_applicable(workspace):
     assert rows[0]["label"] == "real images (held out)" and rows[0]["frechet_distance"] < rows[2]["frechet_distance"]
 
 
+def test_every_plausibility_row_uses_sets_of_one_size_said_in_the_header(workspace):
+    # 64 test images hold two disjoint real sets of at most 32: asked for 50 points, every row
+    # (regions too) gets 32, since k-NN radii shrink as a set grows.
+    _, runs = workspace
+    output = ok("evaluate", "tiny_ae", "--runs-dir", runs, "-n", "50", "--box", "1", "--features", "pixels")
+    assert "every row: 32 points against 32 real images" in output.replace("\n", " ")
+    section = json.loads((runs / "tiny_ae" / "evaluation.json").read_text())["plausibility"]
+    assert section["num_real"] == section["num_samples"] == 32 and section["num_samples_requested"] == 50
+    assert [row["num_points"] for row in section["rows"]] == [32, 32, 32, 32]
+
+
 def test_inception_without_local_weights_is_one_clear_error(workspace):
     _, runs = workspace
     result = vae("evaluate", "tiny", "--runs-dir", runs, *EVALUATE_FAST, "--features", "inception")
@@ -100,7 +113,7 @@ def test_inception_without_local_weights_is_one_clear_error(workspace):
 
 def test_iwae_bound_tightens_with_k_on_a_trained_model(workspace):
     from vaecli.data.splits import load_splits
-    from vaecli.evaluation.likelihood import analytic_kl, importance_log_weights
+    from vaecli.evaluation.likelihood import analytic_kl, importance_samples
     from vaecli.evaluation.metrics import importance_weighted_bound
     from vaecli.latent.inference import encode_images
     from vaecli.run import load_run
@@ -109,7 +122,9 @@ def test_iwae_bound_tightens_with_k_on_a_trained_model(workspace):
     trained = load_run(runs / "tiny")
     images = load_splits(trained.config).train.images[:400]
     z_mean, z_log_var = encode_images(trained, images)
-    log_weights, reconstruction = importance_log_weights(trained, images, z_mean, z_log_var, 64, seed=1)
+    samples = importance_samples(trained, images, z_mean, z_log_var, 64, seed=1)
+    reconstruction = samples["bce"]
+    log_weights = -reconstruction + samples["log_prior_ratio"]
     elbo = -(reconstruction.mean(axis=1) + analytic_kl(z_mean, z_log_var)).mean()
     bounds = [importance_weighted_bound(log_weights[:, :count]).mean() for count in (1, 4, 16, 64)]
     assert bounds[0] == pytest.approx(elbo, abs=2.0)  # IWAE_1 is a sampled ELBO
@@ -124,12 +139,21 @@ def test_compare_table_csv_and_plot(workspace, tmp_path, monkeypatch):
     _, runs = workspace
     ok("evaluate", "tiny", "--runs-dir", runs, *EVALUATE_FAST)
     ok("evaluate", "tiny_ae", "--runs-dir", runs, *EVALUATE_FAST, "--features", "pixels")
+    # The latest evaluations are in two feature spaces: refused, with the way out.
+    mixed = vae("compare", "tiny", "tiny_ae", "--runs-dir", runs)
+    assert mixed.exit_code == 2 and "different feature spaces (classifier: tiny; pixels: tiny_ae)" in mixed.output
+    assert "--features" in mixed.output
+    ok("evaluate", "tiny", "--runs-dir", runs, *EVALUATE_FAST, "--features", "pixels")
+    ok("evaluate", "tiny", "--runs-dir", runs, *EVALUATE_FAST)  # the latest is classifier again; pixels is kept
+    assert {path.name for path in (runs / "tiny" / "evaluation").glob("*.json")} == {"classifier.json", "pixels.json"}
     output = ok(
         "compare",
         "tiny",
         "tiny_ae",
         "--runs-dir",
         runs,
+        "--features",
+        "pixels",
         "--sort",
         "val_loss",
         "--csv",
@@ -138,7 +162,7 @@ def test_compare_table_csv_and_plot(workspace, tmp_path, monkeypatch):
         tmp_path / "runs.png",
     )
     assert "model.kind" in output and "loss.kl_factor" not in output  # only the keys that differ
-    assert "different feature spaces (classifier, pixels)" in output  # tiny_ae was evaluated in pixels
+    assert "pixels feature space" in output and "KL schedule" in output
     with open(tmp_path / "runs.csv") as handle:
         rows = list(csv.DictReader(handle))
     assert [row["run"] for row in rows] == sorted(
@@ -146,14 +170,61 @@ def test_compare_table_csv_and_plot(workspace, tmp_path, monkeypatch):
     )
     by_name = {row["run"]: row for row in rows}
     assert by_name["tiny"]["model.kind"] == "vae" and by_name["tiny_ae"]["model.kind"] == "ae"
+    assert by_name["tiny"]["kl_schedule"] == "constant" and by_name["tiny_ae"]["kl_schedule"] == "none"
+    assert {row["features"] for row in rows} == {"pixels"}
     metrics = json.loads((runs / "tiny" / "metrics.jsonl").read_text().splitlines()[-1])
     assert float(by_name["tiny"]["val_loss"]) == pytest.approx(metrics["val_loss"])
-    evaluation = json.loads((runs / "tiny" / "evaluation.json").read_text())
+    evaluation = json.loads((runs / "tiny" / "evaluation" / "pixels.json").read_text())
     assert float(by_name["tiny"]["elbo"]) == pytest.approx(evaluation["likelihood"]["elbo_nats"])
     assert by_name["tiny_ae"]["elbo"] == ""
     assert (tmp_path / "runs.png").stat().st_size > 5000
+    missing = ok("compare", "tiny", "tiny_ae", "--runs-dir", runs, "--features", "classifier")
+    assert "tiny_ae has no evaluation in the classifier feature space (it has: pixels)" in missing
     result = vae("compare", "tiny", "--runs-dir", runs, "--sort", "nonsense")
     assert result.exit_code == 2 and "no such column" in result.output
+
+
+def test_compare_aggregate_collapses_seeds_into_mean_and_sd(workspace, tmp_path, monkeypatch):
+    from vaecli.cli import console
+    from vaecli.evaluation.aggregate import mean_and_sd
+
+    monkeypatch.setattr(console, "width", 250)
+    _, runs = workspace
+    config = tmp_path / "seeds.yaml"
+    config.write_text(yaml.safe_dump(tiny_config(name="seeds", train={"epochs": 1})))
+    ok("sweep", config, "--set", "loss.kl_factor=0.5,1", "--seeds", "2", "--runs-dir", runs)
+    names = [f"seeds_kl_factor={factor}_seed={seed}" for factor in ("0.5", "1") for seed in (0, 1)]
+    for name in names:
+        ok("evaluate", name, "--runs-dir", runs, *EVALUATE_FAST, "--features", "pixels")
+    output = ok(
+        "compare",
+        *names,
+        "--runs-dir",
+        runs,
+        "--aggregate",
+        "--csv",
+        tmp_path / "groups.csv",
+        "--plot",
+        tmp_path / "g.png",
+    )
+    assert "2 groups of 4 runs" in output and "±" in output and "train.seed" not in output
+    with open(tmp_path / "groups.csv") as handle:
+        groups = list(csv.DictReader(handle))
+    assert [group["run"] for group in groups] == ["seeds_kl_factor=0.5", "seeds_kl_factor=1"]
+    for group, members in zip(groups, (names[:2], names[2:])):
+        assert group["n"] == "2" and group["runs"] == ", ".join(members)
+        for column, read in (("val_loss", lambda name: metrics_of(runs / name)["val_loss"]), ("elbo", elbo_of(runs))):
+            mean, sd = mean_and_sd([read(name) for name in members])
+            assert float(group[column]) == pytest.approx(mean) and float(group[f"{column}_sd"]) == pytest.approx(sd)
+    assert (tmp_path / "g.png").stat().st_size > 5000
+
+
+def metrics_of(run) -> dict:
+    return json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
+
+
+def elbo_of(runs):
+    return lambda name: json.loads((runs / name / "evaluation.json").read_text())["likelihood"]["elbo_nats"]
 
 
 def test_sweep_skips_resumes_and_records_failures(workspace, tmp_path, monkeypatch):
@@ -259,3 +330,10 @@ def test_report_is_one_self_contained_page(workspace):
         assert source.startswith("data:image/png;base64,")
         assert base64.b64decode(source.split(",", 1)[1])[:8] == b"\x89PNG\r\n\x1a\n"
     assert "kl_factor: 1.0" in page and "ELBO" in page and "classifier" in page
+    assert "KL schedule" in page and "kl_penalty" in page
+    ok("latent-stats", "tiny", "--runs-dir", runs)
+    assert (runs / "tiny" / "latent_stats" / "kl_spectrum.png").stat().st_size > 5000
+    ok("evaluate", "tiny", "--runs-dir", runs, *EVALUATE_FAST, "--features", "pixels")
+    ok("report", "tiny", "--runs-dir", runs, "--features", "classifier")
+    page = (runs / "tiny" / "report.html").read_text()
+    assert "KL spectrum" in page and "Feature space: <b>classifier</b>" in page

@@ -74,3 +74,29 @@ def test_sampling_is_seeded_and_follows_the_variance():
     second = np.asarray(Sampling(seed=1, dtype="float32")([mean, log_var]))
     assert np.array_equal(first, second)
     assert abs(first.mean() - 3.0) < 0.05 and abs(first.std() - 2.0) < 0.05
+
+
+def test_every_dropout_layer_and_the_sampling_layer_draw_their_own_noise():
+    # Two dropout layers of the same rate on inputs of the same shape: with one shared seed their
+    # masks were identical element by element; each now has a seed derived from train.seed and its name.
+    from vaecli.models import layer_seed
+
+    _, encoder, _ = build(model={"dropout": 0.5})
+    dropouts = [layer for layer in encoder.layers if type(layer).__name__ == "Dropout"]
+    assert len(dropouts) == 2 and len({layer.seed for layer in dropouts}) == 2
+    ones = np.ones((4, 8, 8, 16), "float32")
+    masks = [np.asarray(layer(ones, training=True)) != 0 for layer in dropouts]
+    assert 0.3 < masks[0].mean() < 0.7 and 0.3 < masks[1].mean() < 0.7
+    assert (masks[0] != masks[1]).mean() > 0.3  # independent masks disagree on about half of the elements
+    seeds = {layer_seed(3, name) for name in ("encoder_conv_0_dropout", "encoder_conv_1_dropout", "sampling")}
+    assert len(seeds) == 3 and layer_seed(3, "sampling") != layer_seed(4, "sampling")
+
+
+def test_the_decoder_ends_in_logits_then_a_sigmoid_layer():
+    from vaecli.models import decoder_logits_model
+
+    _, _, decoder = build()
+    assert decoder.layers[-1].name == "decoder_images" and decoder.layers[-2].name == "decoder_logits"
+    z = np.random.default_rng(1).normal(size=(3, 4)).astype("float32")
+    logits = np.asarray(decoder_logits_model(decoder)(z))
+    np.testing.assert_allclose(np.asarray(decoder(z)), 1 / (1 + np.exp(-logits)), rtol=1e-5, atol=1e-7)

@@ -62,7 +62,14 @@ def weights(run):
         return [handle[group][key][()] for group in ("model", "optimizer") for key in sorted(handle[group])]
 
 
-CONFIG = tiny_config(data={"num_images": 4000}, train={"epochs": 5, "batch_size": 50}, output={"image_every": 2})
+# A KL warm-up over 3.5 of the 5 epochs: the kill lands in the middle of it, and the factor in force
+# (a function of the optimizer's step count, which the checkpoint holds) resumes exactly.
+CONFIG = tiny_config(
+    data={"num_images": 4000},
+    loss={"kl_schedule": "warmup", "warmup_epochs": 3.5},
+    train={"epochs": 5, "batch_size": 50},
+    output={"image_every": 2},
+)
 
 
 def test_sigkill_then_resume_matches_an_uninterrupted_run(write_config, tmp_path):
@@ -77,13 +84,15 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(write_config, tmp_path
     victim.send_signal(signal.SIGKILL)
     victim.wait()
     manifest = json.loads((run / "manifest.json").read_text())
-    assert manifest["status"] == "RUNNING" and manifest["epochs_completed"] < 5  # killed mid-run
+    assert manifest["status"] == "RUNNING" and manifest["epochs_completed"] < 3.5  # killed mid-warm-up
     assert not (run / "decoder.keras").exists()
 
     code, output = finish(vae("train", "--resume", run, "-q"))
     assert code == 0, output
     assert json.loads((run / "manifest.json").read_text())["status"] == "COMPLETED"
     assert comparable(run) == comparable(tmp_path / "a" / "tiny")
+    # 72 steps per epoch, 252 of warm-up: each row logs the factor of its epoch's last step.
+    assert [row["kl_weight"] for row in comparable(run)] == pytest.approx([71 / 252, 143 / 252, 215 / 252, 1, 1])
     for resumed, uninterrupted in zip(weights(run), weights(tmp_path / "a" / "tiny")):
         np.testing.assert_array_equal(resumed, uninterrupted)
 

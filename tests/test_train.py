@@ -70,6 +70,8 @@ def test_logged_loss_is_reconstruction_plus_weighted_kl_and_it_learns(tiny_run):
         for prefix in ("", "val_"):
             total = row[f"{prefix}reconstruction_loss"] + 1.0 * row[f"{prefix}kl_loss"]
             assert row[f"{prefix}loss"] == pytest.approx(total, rel=1e-6)
+            assert row[f"{prefix}loss"] == row[f"{prefix}reconstruction_loss"] + row[f"{prefix}kl_penalty"]
+            assert row[f"{prefix}kl_weight"] == 1.0
     assert rows[-1]["val_loss"] < rows[0]["val_loss"] < 16 * 16 * 3 * np.log(2)  # beats predicting 0.5
     assert rows[-1]["kl_loss"] > 0
     assert (run / "metrics.csv").read_text().splitlines()[0].startswith("epoch,")
@@ -83,11 +85,15 @@ def test_final_models_load_and_reproduce_the_validation_loss_scale(tiny_run):
     from vaecli.losses import reconstruction_loss
 
     run, _ = tiny_run
+    from vaecli.models import decoder_logits_model
+
     encoder = keras.models.load_model(run / "encoder.keras")
     decoder = keras.models.load_model(run / "decoder.keras")
     images = load_splits(load_config(run / "config.yaml")).validation.images.astype("float32") / 255.0
     z_mean, z_log_var = encoder(images)
-    reconstruction = float(np.mean(reconstruction_loss(images, decoder(z_mean))))
+    outputs = np.asarray(decoder(z_mean))
+    assert outputs.min() >= 0 and outputs.max() <= 1  # users get images
+    reconstruction = float(np.mean(reconstruction_loss(images, decoder_logits_model(decoder)(z_mean))))
     # The mean-code reconstruction is at least as good as the sampled one logged for validation.
     assert reconstruction <= metrics(run)[-1]["val_reconstruction_loss"] * 1.02
 
@@ -192,3 +198,79 @@ def test_mixed_precision_on_cpu_trains_and_is_recorded(write_config, tmp_path):
 
     decoder = keras.models.load_model(run / "decoder.keras")
     assert decoder(np.zeros((1, 4), "float32")).dtype == "float32"
+
+
+@pytest.mark.parametrize(
+    "loss, expected_weights",
+    [
+        # 6 steps per epoch; kl_weight is the factor of each epoch's last step (5, 11, 17, 23).
+        ({"kl_schedule": "warmup", "warmup_epochs": 2.5}, [5 / 15, 11 / 15, 1.0, 1.0]),
+        ({"kl_schedule": "cyclical", "cycles": 2, "cycle_ratio": 0.5}, [5 / 6, 1.0, 5 / 6, 1.0]),
+        ({"free_bits": 0.5}, [1.0] * 4),
+        ({"capacity": {"max_nats": 8, "epochs": 2, "gamma": 50}}, [50.0] * 4),
+    ],
+    ids=["warmup", "cyclical", "free_bits", "capacity"],
+)
+def test_the_kl_term_over_time_is_logged_with_the_loss_identity(write_config, tmp_path, loss, expected_weights):
+    """A real short run per objective: loss == reconstruction_loss + kl_penalty in every logged row (files
+    and TensorBoard), kl_weight is the factor of each epoch's last step, the manifest records it all."""
+    config = tiny_config(name="kl", loss=loss, train={"epochs": 4})
+    assert train(write_config(config), tmp_path / "runs", "-q").exit_code == 0
+    run = tmp_path / "runs" / "kl"
+    rows = metrics(run)
+    for row in rows:
+        for prefix in ("", "val_"):
+            assert row[f"{prefix}loss"] == row[f"{prefix}reconstruction_loss"] + row[f"{prefix}kl_penalty"]
+        assert row["val_kl_weight"] == row["kl_weight"]
+    assert [row["kl_weight"] for row in rows] == pytest.approx(expected_weights)
+    if "free_bits" in loss:  # 4 dimensions, each counted as at least 0.5 nats
+        assert all(row["kl_penalty"] >= 4 * 0.5 - 1e-6 and row["kl_penalty"] >= row["kl_loss"] - 1e-5 for row in rows)
+    if "capacity" in loss:  # C rises over 2 epochs of 6 steps to 8 nats; penalty = 50 |KL - C| on each batch
+        assert [row["kl_capacity"] for row in rows] == pytest.approx([8 * 5 / 12, 8 * 11 / 12, 8.0, 8.0])
+        assert rows[-1]["val_kl_penalty"] == pytest.approx(50 * abs(rows[-1]["val_kl_loss"] - 8.0), rel=0.3)
+    with open(run / "metrics.csv") as handle:
+        header = handle.readline().strip().split(",")
+    assert {"kl_weight", "kl_penalty", "val_kl_penalty"} <= set(header)
+    manifest = json.loads((run / "manifest.json").read_text())
+    recorded = manifest["kl_schedule"]
+    assert recorded["steps_per_epoch"] == 6 and recorded["epochs"] == 4 and recorded["description"]
+    scalars = tensorboard_scalars(run)
+    assert scalars["train/kl_weight"] == pytest.approx(expected_weights)
+    assert scalars["validation/kl_penalty"] == pytest.approx([row["val_kl_penalty"] for row in rows])
+
+
+def tensorboard_scalars(run) -> dict[str, list[float]]:
+    """tag -> values per epoch, read back from the run's event files."""
+    import tensorflow as tf
+
+    values: dict[str, list[float]] = {}
+    for path in sorted((run / "tensorboard").glob("events.*")):
+        for event in tf.compat.v1.train.summary_iterator(str(path)):
+            for value in event.summary.value:
+                if value.metadata.plugin_data.plugin_name == "scalars":
+                    values.setdefault(value.tag, []).append(float(tf.make_ndarray(value.tensor)))
+    return values
+
+
+def test_a_successful_run_prints_no_tensorflow_log_lines(write_config, tmp_path):
+    """With TF_CPP_MIN_LOG_LEVEL=2 (a common setting) TensorFlow's C++ errors reach stderr. Two used to:
+    `failed call to cuInit` from importing Keras before vaecli's quiet import, and, with oneDNN (the
+    default on AVX-512 CPUs, forced on here), grappler's `remapper failed ... LeakyReluGrad`."""
+    import os
+    import re
+    import subprocess
+    import sys
+
+    path = write_config(tiny_config(train={"epochs": 1}))
+    environment = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2", "TF_ENABLE_ONEDNN_OPTS": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "vaecli.cli", "train", str(path), "--runs-dir", str(tmp_path / "runs"), "-q"],
+        capture_output=True,
+        text=True,
+        env=environment,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    lines = (result.stdout + result.stderr).splitlines()
+    noise = [line for line in lines if re.match(r"[IWEF]\d{4} ", line) or "remapper" in line or "absl" in line]
+    assert noise == [] and "COMPLETED" in result.stdout

@@ -14,7 +14,16 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from vaecli.errors import ConfigError
 
@@ -132,11 +141,54 @@ class ModelConfig(Section):
     dropout: float = Field(0.0, ge=0.0, lt=1.0)  # rate after each conv block (AlphaDropout for selu)
 
 
+class CapacityConfig(Section):
+    """Burgess et al. 2018: loss = reconstruction + gamma * |KL - C|, C rising linearly to max_nats."""
+
+    max_nats: float = Field(ge=0.0)  # C at the end of the ramp, nats per image (required)
+    epochs: float | None = Field(None, ge=0.0)  # length of the ramp (fractional allowed); None = the whole run
+    gamma: float = Field(1000.0, gt=0.0)  # weight of |KL - C| (the paper's 1000)
+
+
 class LossConfig(Section):
     reconstruction: Literal["bce", "mse"] = "bce"
     # sum: summed over pixels and channels per image (nats for BCE); mean: averaged instead.
     reduction: Literal["sum", "mean"] = "sum"
-    kl_factor: float = Field(1.0, ge=0.0)  # loss = reconstruction + kl_factor * kl
+    kl_factor: float = Field(1.0, ge=0.0)  # loss = reconstruction + kl_factor * kl (the final factor of a schedule)
+    # The KL factor over training, per optimizer step: constant; warmup (0 -> kl_factor over warmup_epochs);
+    # cyclical (`cycles` cycles over the run, each rising for cycle_ratio of it, then flat at kl_factor).
+    kl_schedule: Literal["constant", "warmup", "cyclical"] = "constant"
+    warmup_epochs: float = Field(1.0, ge=0.0)  # warmup: epochs to reach kl_factor (fractional allowed)
+    cycles: int = Field(4, ge=1)  # cyclical: cycles over the run
+    cycle_ratio: float = Field(0.5, gt=0.0, le=1.0)  # cyclical: fraction of each cycle spent rising
+    free_bits: float = Field(0.0, ge=0.0)  # nats per dimension: each dimension's batch-mean KL enters as max(., KL_d)
+    capacity: CapacityConfig | None = None  # replaces kl_factor * KL by gamma * |KL - C|
+
+    @field_validator("capacity")
+    @classmethod
+    def _capacity_alone(cls, capacity: CapacityConfig | None, info: ValidationInfo) -> CapacityConfig | None:
+        """Capacity replaces the weighted KL term: no schedule or free bits on top of it."""
+        if capacity is not None and info.data.get("kl_schedule", "constant") != "constant":
+            raise ValueError(
+                f"sets its own target over time; not combinable with kl_schedule {info.data['kl_schedule']}"
+            )
+        if capacity is not None and info.data.get("free_bits", 0.0) > 0:
+            raise ValueError("not combinable with free_bits (choose one)")
+        return capacity
+
+    def model_problems(self, kind: str) -> list[str]:
+        """Loss settings the model kind cannot use: an AE has no KL term to schedule."""
+        if kind == "vae":
+            return []
+        used = [
+            name
+            for name, used in (
+                ("loss.kl_schedule", self.kl_schedule != "constant"),
+                ("loss.free_bits", self.free_bits > 0),
+                ("loss.capacity", self.capacity is not None),
+            )
+            if used
+        ]
+        return [f"{name}: an AE (model.kind: ae) has no KL term to schedule" for name in used]
 
 
 class TrainConfig(Section):
@@ -350,7 +402,7 @@ def validate(data: dict[str, Any], source: str = "config") -> ExperimentConfig:
         if len(problems) > MAX_ERROR_LINES:
             problems[MAX_ERROR_LINES - 1 :] = [f"... and {len(problems) - MAX_ERROR_LINES + 1:,} more problems"]
         raise ConfigError(*problems) from None
-    problems = architecture_problems(config)
+    problems = architecture_problems(config) + config.loss.model_problems(config.model.kind)
     if problems:
         raise ConfigError(*(f"{source}: {problem}" for problem in problems))
     return config

@@ -154,44 +154,97 @@ def pca_figure(
     return _save(figure, path)
 
 
-def compare_plot(rows: list[dict], target: Path) -> Path:
-    """Rate-distortion (validation KL against reconstruction) and plausibility against the KL factor."""
-    figure = _figure(figsize=(11, 4.2))
-    rate_axis, precision_axis = figure.subplots(1, 2)
+def _value_and_error(row: dict, key: str) -> tuple[float | None, float]:
+    """A row's value and its error bar (the sd of an aggregated row, else 0)."""
+    return row.get(key), row.get(f"{key}_sd") or 0.0
+
+
+def _rate_distortion(axis, rows: list[dict]) -> None:
     for row in rows:
-        rate = row.get("val_kl_loss", row.get("kl_loss"))
-        distortion = row.get("val_reconstruction_loss", row.get("reconstruction_loss"))
+        rate, rate_error = _value_and_error(row, "val_kl_loss" if row.get("val_kl_loss") is not None else "kl_loss")
+        key = "val_reconstruction_loss" if row.get("val_reconstruction_loss") is not None else "reconstruction_loss"
+        distortion, distortion_error = _value_and_error(row, key)
         if rate is not None and distortion is not None:
-            rate_axis.scatter(rate, distortion)
-            rate_axis.annotate(row["run"], (rate, distortion), fontsize=7, xytext=(3, 3), textcoords="offset points")
-    rate_axis.set(
+            axis.errorbar(rate, distortion, xerr=rate_error, yerr=distortion_error, marker="o", capsize=3)
+            axis.annotate(row["run"], (rate, distortion), fontsize=7, xytext=(3, 3), textcoords="offset points")
+    axis.set(
         xlabel="KL (rate), nats per image",
         ylabel="reconstruction (distortion), nats per image",
         title="rate-distortion (validation)",
     )
+
+
+PLAUSIBILITY_KEYS = (
+    ("precision_prior", "precision, prior N(0, I)"),
+    ("best_box_precision", "precision, best box"),
+    ("recall_prior", "recall, prior N(0, I)"),
+)
+
+
+def _plausibility(axis, rows: list[dict]) -> None:
+    """Against the KL factor when it varies (log axis), else one position per row (e.g. KL schedules)."""
     plotted = [row for row in rows if row.get("precision_prior") is not None and row.get("kl_factor")]
-    for key, label in (
-        ("precision_prior", "precision, prior N(0, I)"),
-        ("best_box_precision", "precision, best box"),
-        ("recall_prior", "recall, prior N(0, I)"),
-    ):
-        points = sorted((row["kl_factor"], row[key]) for row in plotted if row.get(key) is not None)
+    by_factor = len({row["kl_factor"] for row in plotted}) > 1
+    positions = {row["run"]: (row["kl_factor"] if by_factor else index) for index, row in enumerate(plotted)}
+    for key, label in PLAUSIBILITY_KEYS:
+        points = sorted(
+            (positions[row["run"]], *_value_and_error(row, key)) for row in plotted if row.get(key) is not None
+        )
         if points:
-            precision_axis.plot(*zip(*points), marker="o", label=label)
+            x, y, error = zip(*points)
+            style = "-" if by_factor else "none"  # categories are not a continuum: no lines between them
+            axis.errorbar(x, y, yerr=error, marker="o", capsize=3, linestyle=style, label=label)
     spaces = sorted({row["features"] for row in plotted})
-    precision_axis.set(
-        xscale="log",
-        xlabel="KL factor",
-        ylabel="fraction",
-        ylim=(-0.02, 1.02),
-        title=f"plausibility of decoded samples ({', '.join(spaces) or 'not evaluated'} features)",
-    )
+    title = f"plausibility of decoded samples ({', '.join(spaces) or 'not evaluated'} features)"
+    axis.set(ylabel="fraction", ylim=(-0.02, 1.02), title=title)
+    if by_factor:
+        axis.set(xscale="log", xlabel="KL factor")
+    else:
+        axis.set_xticks(range(len(plotted)), [row["run"] for row in plotted], rotation=30, ha="right", fontsize=7)
     if plotted:
-        precision_axis.legend(fontsize=8)
+        axis.legend(fontsize=8)
+
+
+def compare_plot(rows: list[dict], target: Path) -> Path:
+    """Rate-distortion (validation KL against reconstruction) and plausibility against the KL factor.
+
+    Rows aggregated over seeds (`vae compare --aggregate`) get error bars of one sample sd.
+    """
+    figure = _figure(figsize=(11, 4.2))
+    rate_axis, precision_axis = figure.subplots(1, 2)
+    _rate_distortion(rate_axis, rows)
+    _plausibility(precision_axis, rows)
     for axis in (rate_axis, precision_axis):
         axis.grid(alpha=0.3)
     figure.tight_layout()
     return _save(figure, Path(target))
+
+
+def kl_spectrum(path: Path, spectra: dict[str, np.ndarray], title: str) -> Path:
+    """Per-dimension KL sorted from largest to smallest, one line per label (a band: min to max over seeds).
+
+    spectra: label -> (z_dim,) KL per dimension in nats, or (runs, z_dim) for several seeds (each
+    run sorted on its own, then the mean drawn with a band). A log axis shows collapsed
+    dimensions (KL near 0) and informative ones in one picture.
+    """
+    figure = _figure(figsize=(7.5, 4.2))
+    axis = figure.subplots()
+    for label, values in spectra.items():
+        ordered = -np.sort(-np.atleast_2d(np.asarray(values, np.float64)), axis=1)
+        ranks = np.arange(1, ordered.shape[1] + 1)
+        floor = 1e-4  # nats: below this a dimension is drawn at the floor, the log axis has no zero
+        (line,) = axis.plot(ranks, np.maximum(ordered.mean(axis=0), floor), label=label, linewidth=1.5)
+        if len(ordered) > 1:
+            low, high = np.maximum(ordered.min(axis=0), floor), np.maximum(ordered.max(axis=0), floor)
+            axis.fill_between(ranks, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
+    axis.set(
+        xlabel="latent dimension, sorted by KL", ylabel="KL(q(z_d|x) || N(0,1)), nats (mean over images)", yscale="log"
+    )
+    axis.set_title(title, fontsize=10)
+    axis.grid(alpha=0.3, which="both")
+    axis.legend(fontsize=8)
+    figure.tight_layout()
+    return _save(figure, path)
 
 
 def loss_curve(path: Path, rows: list[dict]) -> Path:
@@ -204,6 +257,9 @@ def loss_curve(path: Path, rows: list[dict]) -> Path:
         if f"val_{key}" in rows[0]:
             axis.plot(epochs, [row[f"val_{key}"] for row in rows], marker="o", label="validation")
         axis.set_title(key)
+    if "kl_penalty" in rows[0]:  # the KL term that entered the loss, beside the true KL
+        axes[2].plot(epochs, [row["kl_penalty"] for row in rows], linestyle="--", label="kl_penalty (train)")
+        axes[2].legend(fontsize=7)
         axis.set_xlabel("epoch")
         axis.grid(alpha=0.3)
     axes[0].legend()

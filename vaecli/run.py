@@ -115,6 +115,20 @@ class Run:
         """The final keras decoder: z -> images in [0, 1]."""
         return self._models[1]
 
+    @cached_property
+    def decoder_logits(self):
+        """z -> the decoder's logits (before its sigmoid), sharing its weights: every likelihood starts here.
+
+        Works for runs saved before the decoder's sigmoid became a layer of its own
+        (vaecli.models.builders.decoder_logits_model).
+        """
+        from vaecli.models.builders import decoder_logits_model
+
+        try:
+            return decoder_logits_model(self.decoder)
+        except ValueError as error:
+            raise RunError(f"{self.paths.decoder}: {error}") from None
+
     def require_models(self) -> Run:
         """Load the final models now (a RunError if the run has none); returns the run.
 

@@ -11,7 +11,8 @@
         images/                reconstructions_eNNNN.png, samples_eNNNN.png
         loss_curve.png
         latent/ decoded/ samples/ explore/ latent_stats/   written by the latent-space commands
-        evaluation.json, evaluation/, report.html           written by vae evaluate / vae report
+        evaluation.json        the latest `vae evaluate` (evaluation/<space>.json: one per feature space)
+        evaluation/, report.html                            written by vae evaluate / vae report
         .lock                  held (flock) by the process training the run: how a live run is told apart
     runs/sweeps/NAME.json      outcome of each run of a `vae sweep`
     runs/LATEST                name of the most recently started run
@@ -73,9 +74,13 @@ class RunPaths:
     samples = property(lambda self: self.root / "samples")  # vae sample
     explore = property(lambda self: self.root / "explore")  # vae interpolate, vae traverse
     latent_stats = property(lambda self: self.root / "latent_stats")  # vae latent-stats
-    evaluation = property(lambda self: self.root / "evaluation.json")  # vae evaluate
-    evaluation_images = property(lambda self: self.root / "evaluation")  # vae evaluate: samples.png
+    evaluation = property(lambda self: self.root / "evaluation.json")  # vae evaluate: the latest evaluation
+    evaluation_images = property(lambda self: self.root / "evaluation")  # vae evaluate: per space, samples
     report = property(lambda self: self.root / "report.html")  # vae report
+
+    def evaluation_in(self, space: str) -> Path:
+        """evaluation/<space>.json: the evaluation in one feature space (classifier, inception, pixels)."""
+        return self.evaluation_images / f"{space}.json"
 
     def reconstruction_grid(self, epoch: int) -> Path:
         return self.images / f"reconstructions_e{epoch:04d}.png"
@@ -109,6 +114,8 @@ class Manifest(BaseModel):
     kl_factor: float | None = None  # 0 for an AE
     reduction: str | None = None
     effective_kl_factor: float | None = None  # the factor relative to reduction "sum"
+    reconstruction: str | None = None  # bce (Bernoulli decoder) or mse (Gaussian decoder); None: older runs
+    kl_schedule: dict[str, Any] | None = None  # vaecli.losses.KLObjective: schedule, free bits, capacity
     data: dict[str, Any] = {}  # source, fingerprint, image_shape, split sizes, cache
     task: dict[str, Any] = {}
     distribute: dict[str, Any] = {}
@@ -202,12 +209,41 @@ def write_metrics(paths: RunPaths, rows: list[dict]) -> None:
     write_text_atomic(paths.metrics_csv, buffer.getvalue())
 
 
-def read_evaluation(paths: RunPaths) -> dict | None:
-    """The run's evaluation.json, or None when it has not been evaluated (or the file is unreadable)."""
+def _read_json(path: Path) -> dict | None:
     try:
-        return json.loads(paths.evaluation.read_text())
+        data = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
+    return data if isinstance(data, dict) else None
+
+
+def evaluation_space(evaluation: dict | None) -> str | None:
+    """The feature space an evaluation's plausibility numbers were measured in."""
+    try:
+        return (evaluation or {})["plausibility"]["feature_space"]["name"]
+    except (KeyError, TypeError):
+        return None
+
+
+def read_evaluation(paths: RunPaths, space: str | None = None) -> dict | None:
+    """The run's latest evaluation (space None) or its evaluation in one feature space; None when absent.
+
+    Runs evaluated before per-space files existed hold only evaluation.json: it answers for its own space.
+    """
+    if space is None:
+        return _read_json(paths.evaluation)
+    found = _read_json(paths.evaluation_in(space))
+    if found is None:
+        latest = _read_json(paths.evaluation)
+        found = latest if evaluation_space(latest) == space else None
+    return found
+
+
+def evaluated_spaces(paths: RunPaths) -> list[str]:
+    """The feature spaces the run has an evaluation in (sorted)."""
+    spaces = {path.stem for path in paths.evaluation_images.glob("*.json")}
+    latest = evaluation_space(_read_json(paths.evaluation))
+    return sorted(spaces | ({latest} if latest else set()))
 
 
 # ------------------------------------------------------------------------------- temporaries
@@ -339,7 +375,7 @@ def load_final_models(paths: RunPaths, manifest: Manifest) -> tuple[Any, Any]:
     import_tensorflow()
     import keras
 
-    import vaecli.models  # noqa: F401  (registers the custom layers the saved models may name)
+    import vaecli.models.autoencoder  # noqa: F401  (registers the custom layers the saved models may name)
 
     models = []
     for target in (paths.encoder, paths.decoder):

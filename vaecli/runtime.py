@@ -132,6 +132,33 @@ def seed_everything(seed: int, deterministic: bool) -> None:
         tf.config.experimental.enable_op_determinism()
 
 
+def onednn_enabled() -> bool:
+    """True when TensorFlow runs its CPU kernels through oneDNN (the default on CPUs with AVX-512;
+    TF_ENABLE_ONEDNN_OPTS=1 forces it on, =0 off)."""
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+    except ImportError:  # a TensorFlow without this internal module: assume the default Eigen kernels
+        return False
+    return bool(_pywrap_util_port.IsMklEnabled())
+
+
+def avoid_remapper_failure(model_config) -> bool:
+    """Turn grappler's remapper off where it fails on our training graph; True when it did.
+
+    With oneDNN, the remapper fuses Conv2D + BiasAdd + LeakyRelu into one op even though the
+    gradient's LeakyReluGrad still reads the LeakyRelu it removes; the pass then aborts with
+    `E0000 ... meta_optimizer.cc:967] remapper failed: INVALID_ARGUMENT: Mutation::Apply error:
+    fanout '.../LeakyReluGrad' exist for missing node ...` on stderr, and grappler rolls the whole
+    remapper pass of that graph back. Turning the remapper off gives the training graph exactly
+    what it had (no fusion), with no error line; other activations fuse without trouble.
+    """
+    if model_config.activation != "leaky_relu" or not onednn_enabled():
+        return False
+    tf = import_tensorflow()
+    tf.config.optimizer.set_experimental_options({"remapping": False})
+    return True
+
+
 def configure_runtime(config) -> Acceleration:
     """Everything a training process sets up before building a model: devices, precision, seeds."""
     import keras
@@ -139,4 +166,5 @@ def configure_runtime(config) -> Acceleration:
     acceleration = resolve_acceleration(config.train)
     keras.mixed_precision.set_global_policy(acceleration.precision_policy)
     seed_everything(config.train_seed, config.train.deterministic)
+    avoid_remapper_failure(config.model)
     return acceleration

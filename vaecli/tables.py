@@ -21,12 +21,17 @@ def format_number(value, digits: int = 4, missing: str = "n/a") -> str:
 
 # The columns shown on screen (every column goes to --csv), with their short headers.
 SCREEN_NUMBERS = {
+    "n": "n",
+    "kl_schedule": "KL schedule",
     "epochs": "epochs",
     "val_loss": "val loss",
     "val_reconstruction_loss": "val reco",
     "val_kl_loss": "val KL",
+    "decoder": "decoder",
     "elbo": "ELBO",
+    "iwae": "IWAE",
     "iwae_bits_per_dim": "IWAE bits/dim",
+    "kl": "KL (eval)",
     "active_units": "active",
     "precision_prior": "P prior",
     "recall_prior": "R prior",
@@ -36,13 +41,38 @@ SCREEN_NUMBERS = {
 }
 
 
+def _decoder_label(likelihood: dict) -> str:
+    """'Bernoulli' or 'Gaussian, sigma^2 = 0.5' (evaluations before the decoder was recorded: Bernoulli)."""
+    if likelihood.get("decoder") == "gaussian":
+        variance = likelihood.get("gaussian_variance")
+        return "Gaussian" + (f", sigma^2 = {variance:.4g}" if variance is not None else "")
+    return "Bernoulli"
+
+
+def _bound_rows(table, bounds: dict, label: str, iw_samples) -> None:
+    table.add_row(
+        f"ELBO (KL weighted 1){label}",
+        format_number(bounds["elbo_nats"], 6),
+        format_number(bounds["elbo_bits_per_dim"]),
+    )
+    table.add_row(
+        f"IWAE bound, K={iw_samples}{label}",
+        format_number(bounds["iwae_nats"], 6),
+        format_number(bounds["iwae_bits_per_dim"]),
+    )
+    table.add_row(
+        f"E_q reconstruction -log p(x|z){label}", format_number(bounds["expected_reconstruction_nats"], 6), ""
+    )
+
+
 def likelihood_table(evaluation: dict):
     from rich.table import Table
 
     likelihood = evaluation["likelihood"]
     reconstruction = likelihood["reconstruction"]
     table = Table(
-        title=f"{evaluation['provenance']['run']}: {evaluation['num_images']:,} {evaluation['split']} images",
+        title=f"{evaluation['provenance']['run']}: {evaluation['num_images']:,} {evaluation['split']} images "
+        f"(decoder: {_decoder_label(likelihood)})",
         title_justify="left",
         show_header=True,
     )
@@ -50,18 +80,10 @@ def likelihood_table(evaluation: dict):
     table.add_column("nats / image", justify="right")
     table.add_column("bits / dim", justify="right")
     if likelihood["applicable"]:
-        table.add_row(
-            "ELBO (KL weighted 1)",
-            format_number(likelihood["elbo_nats"], 6),
-            format_number(likelihood["elbo_bits_per_dim"]),
-        )
-        table.add_row(
-            f"IWAE bound, K={likelihood['iw_samples']}",
-            format_number(likelihood["iwae_nats"], 6),
-            format_number(likelihood["iwae_bits_per_dim"]),
-        )
-        table.add_row("E_q reconstruction (BCE)", format_number(likelihood["expected_reconstruction_nats"], 6), "")
+        _bound_rows(table, likelihood, "", likelihood["iw_samples"])
         table.add_row("KL", format_number(likelihood["kl_nats"]), "")
+        if "bernoulli" in likelihood:  # an MSE run: the Bernoulli figures too, to compare with BCE runs
+            _bound_rows(table, likelihood["bernoulli"], " [Bernoulli]", likelihood["iw_samples"])
     else:
         table.add_row("ELBO, IWAE, KL", "n/a", "n/a")
     table.add_row(
@@ -69,11 +91,16 @@ def likelihood_table(evaluation: dict):
         format_number(reconstruction["bce_nats"], 6),
         format_number(reconstruction["bce_bits_per_dim"]),
     )
+    if "gaussian_nats" in reconstruction:
+        table.add_row(
+            "reconstruction -log N(x | mu, sigma^2) (from z_mean)",
+            format_number(reconstruction["gaussian_nats"], 6),
+            "",
+        )
     table.add_row("reconstruction squared error (sum)", format_number(reconstruction["mse_sum"]), "")
     units = evaluation["active_units"]
     table.add_row("active units (Var z_mean > 0.01)", f"{units['count']} of {units['of']}", "")
-    caption = None if likelihood["applicable"] else likelihood["reason"]
-    table.caption = caption
+    table.caption = None if likelihood["applicable"] else likelihood["reason"]
     return table
 
 
@@ -89,8 +116,8 @@ def plausibility_table(evaluation: dict):
         else ""
     )
     table = Table(
-        title=f"plausibility in the {space['name']} feature space ({section['num_samples']:,} points per "
-        f"region against {section['num_real']:,} real images, k={section['k']}{accuracy_text})",
+        title=f"plausibility in the {space['name']} feature space (every row: {section['num_samples']:,} points "
+        f"against {section['num_real']:,} real images, k={section['k']}{accuracy_text})",
         title_justify="left",
     )
     for column in (
@@ -156,17 +183,26 @@ def statistics_table(statistics: dict, top: int = 12):
     return summary, dimensions
 
 
+def _cell(row: dict, column: str) -> str:
+    """A value, or 'mean ± sd' for a column aggregated over seeds (vaecli.evaluation.aggregate)."""
+    sd = row.get(f"{column}_sd")
+    text = format_number(row.get(column), missing="-")
+    return f"{text} ± {format_number(sd, 2)}" if sd else text  # no "± 0" for values every seed shares
+
+
 def compare_table(rows: list[dict], differing: list[str], width: int = 200):
     """Runs as rows when that fits in `width` characters, else transposed (a row per measure)."""
     from rich.table import Table
 
-    shown = [key for key in SCREEN_NUMBERS if any(row.get(key) is not None for row in rows)]
+    shown = [key for key in SCREEN_NUMBERS if key not in differing and any(row.get(key) is not None for row in rows)]
     spaces = sorted({row["features"] for row in rows if row.get("features")})
-    title = f"{len(rows)} runs" + (f" (plausibility in the {', '.join(spaces)} feature space)" if spaces else "")
+    groups = [row["n"] for row in rows if row.get("n")]
+    title = f"{len(groups)} groups of {sum(groups)} runs (mean ± sd over seeds)" if groups else f"{len(rows)} runs"
+    title += f" (plausibility in the {', '.join(spaces)} feature space)" if spaces else ""
     statuses = {row.get("status") for row in rows}
     columns = [*(["status"] if statuses != {"COMPLETED"} else []), *differing, *shown]
     headers = ["run", *(SCREEN_NUMBERS.get(column, column) for column in columns)]
-    cells = [[row["run"], *(format_number(row.get(column), missing="-") for column in columns)] for row in rows]
+    cells = [[row["run"], *(_cell(row, column) for column in columns)] for row in rows]
     needed = sum(max(len(text) for text in column) + 3 for column in zip(headers, *cells))
     if needed > width:  # transpose: measures down the side, one column per run
         measures = zip(headers[1:], *(row[1:] for row in cells))

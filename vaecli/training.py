@@ -64,10 +64,12 @@ def _new_manifest(config, splits, acceleration, shape, distribution: dict, cache
     import keras
     import tensorflow as tf
 
-    from vaecli.losses import effective_kl_factor
+    from vaecli.data.pipeline import steps_per_epoch
+    from vaecli.losses import KLObjective, effective_kl_factor
     from vaecli.models.factory import kl_factor_of
 
     kl_factor = kl_factor_of(config)
+    kl_objective = KLObjective.from_config(config, steps_per_epoch(len(splits.train), config.train.batch_size))
     return Manifest.model_validate(
         {
             "status": STATUS_RUNNING,
@@ -82,6 +84,8 @@ def _new_manifest(config, splits, acceleration, shape, distribution: dict, cache
             "kl_factor": kl_factor,
             "reduction": config.loss.reduction,
             "effective_kl_factor": effective_kl_factor(kl_factor, config.loss.reduction, int(np.prod(shape))),
+            "reconstruction": config.loss.reconstruction,
+            "kl_schedule": kl_objective.to_manifest(),
             "data": {
                 "source": config.data.source,
                 "fingerprint": splits.fingerprint,

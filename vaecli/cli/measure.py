@@ -50,9 +50,12 @@ def evaluate(
 ):
     """Measure a trained run: likelihood bounds and plausibility of samples.
 
-    Writes RUN/evaluation.json and RUN/evaluation/samples.png and prints two
-    tables: ELBO and the IWAE bound (nats and bits/dim), reconstruction
-    errors, KL and active units; then, for latent points from the prior
+    Writes RUN/evaluation/SPACE.json (one per feature space), RUN/evaluation.json
+    (the latest) and RUN/evaluation/samples_SPACE.png, and prints two tables: ELBO
+    and the IWAE bound (nats and bits/dim) under the decoder the run trained
+    (Bernoulli for BCE; Gaussian with sigma^2 = f_eff/2 for MSE, with the
+    Bernoulli figures beside), reconstruction errors, KL and active units;
+    then, for latent points from the prior
     N(0, I) and from each box 0 < z_i < B, the precision and recall
     (Kynkaanniemi et al. 2019, k=3) and Frechet distance against real
     images in one named feature space, and the encode->decode cycle error.
@@ -81,6 +84,12 @@ def evaluate(
     console.print(likelihood_table(result.evaluation))
     console.print(plausibility_table(result.evaluation))
     say(result.summary)
+
+
+SPACE_HELP = (
+    "Show the evaluation in this feature space (classifier, inception, pixels; each run keeps one per space). "
+    "Default: each run's latest evaluation, which must then be in one space."
+)
 
 
 def show_comparison(comparison, csv_file: Path | None = None, plot_file: Path | None = None) -> None:
@@ -113,19 +122,30 @@ def compare(
             show_default=False,
         ),
     ] = None,
+    features: Annotated[Optional[str], typer.Option("--features", help=SPACE_HELP, show_default=False)] = None,
+    aggregate: Annotated[
+        bool,
+        typer.Option(
+            "--aggregate",
+            help="One row per group of runs that differ only in train.seed: mean ± sd and n for every number "
+            "(CSV: <column> and <column>_sd; plot: error bars).",
+        ),
+    ] = False,
     runs_dir: RunsDir = Path("runs"),
 ):
-    """Compare runs in one table: differing config keys, final metrics, evaluation.
+    """Compare runs in one table: differing config keys, KL schedule, final metrics, evaluation.
 
     Examples:
 
       vae compare runs/fmnist_kl*
 
       vae compare quickstart quickstart_ae --sort val_loss --csv runs.csv --plot runs.png
+
+      vae compare runs/study_* --aggregate --features classifier --csv study.csv
     """
     from vaecli.evaluation.compare import compare as compare_runs
 
-    show_comparison(compare_runs(runs, sort, runs_dir), csv_file, plot_file)
+    show_comparison(compare_runs(runs, sort, runs_dir, features, aggregate), csv_file, plot_file)
 
 
 def report_page(
@@ -133,6 +153,12 @@ def report_page(
     out: Annotated[
         Optional[Path],
         typer.Option("--out", "-o", help="HTML file to write (default: RUN/report.html).", show_default=False),
+    ] = None,
+    features: Annotated[
+        Optional[str],
+        typer.Option(
+            "--features", help="The evaluation's feature space (default: the latest evaluation).", show_default=False
+        ),
     ] = None,
     runs_dir: RunsDir = Path("runs"),
 ):
@@ -151,7 +177,7 @@ def report_page(
     from vaecli.evaluation.report import write_report
     from vaecli.runs import resolve_run
 
-    target = write_report(resolve_run(run, runs_dir), out)
+    target = write_report(resolve_run(run, runs_dir), out, features)
     say(f"Wrote {target} ({target.stat().st_size / 1e6:.1f} MB, images embedded)")
 
 

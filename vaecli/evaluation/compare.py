@@ -1,7 +1,11 @@
 """`vae compare`: one table of several runs: the config keys that differ, final metrics, evaluation.
 
 Every row is a flat dict of named columns (the CSV holds them all); the screen table shows
-the differing config keys and a chosen set of the numbers.
+the differing config keys, the KL schedule and a chosen set of the numbers. Evaluation
+numbers come from one feature space: --features names it, else each run's latest evaluation,
+and runs whose latest evaluations are in different spaces are refused (their precision and
+recall are not comparable). --aggregate collapses runs that differ only in train.seed
+(vaecli.evaluation.aggregate).
 """
 
 from __future__ import annotations
@@ -17,9 +21,27 @@ import yaml
 from vaecli.atomic import write_text_atomic
 from vaecli.errors import CompareError
 from vaecli.results import Result
-from vaecli.runs import RunPaths, read_evaluation, read_manifest, read_metrics, resolve_run
+from vaecli.runs import (
+    RunPaths,
+    evaluated_spaces,
+    evaluation_space,
+    read_evaluation,
+    read_manifest,
+    read_metrics,
+    resolve_run,
+)
 
-METRIC_KEYS = ("loss", "reconstruction_loss", "kl_loss", "val_loss", "val_reconstruction_loss", "val_kl_loss")
+METRIC_KEYS = (
+    "loss",
+    "reconstruction_loss",
+    "kl_loss",
+    "kl_penalty",
+    "kl_weight",
+    "val_loss",
+    "val_reconstruction_loss",
+    "val_kl_loss",
+    "val_kl_penalty",
+)
 
 
 def flatten(data: dict, prefix: str = "") -> dict:
@@ -45,11 +67,16 @@ def evaluation_columns(evaluation: dict | None) -> dict:
     if not evaluation:
         return {}
     likelihood = evaluation["likelihood"]
+    bernoulli = likelihood.get("bernoulli", {})  # an MSE run's Bernoulli figures, beside its Gaussian ones
     columns = {
+        "decoder": likelihood.get("decoder", "bernoulli"),
         "elbo": likelihood.get("elbo_nats"),
         "iwae": likelihood.get("iwae_nats"),
         "iwae_bits_per_dim": likelihood.get("iwae_bits_per_dim"),
+        "elbo_bernoulli": bernoulli.get("elbo_nats", likelihood.get("elbo_nats")),
+        "iwae_bernoulli": bernoulli.get("iwae_nats", likelihood.get("iwae_nats")),
         "iw_samples": likelihood.get("iw_samples"),
+        "kl": likelihood.get("kl_nats"),
         "reconstruction_bce": likelihood["reconstruction"]["bce_nats"],
         "reconstruction_mse": likelihood["reconstruction"]["mse_sum"],
         "active_units": evaluation["active_units"]["count"],
@@ -68,7 +95,14 @@ def evaluation_columns(evaluation: dict | None) -> dict:
     return columns
 
 
-def run_row(paths: RunPaths, config: dict) -> dict:
+def schedule_label(manifest, config: dict) -> str:
+    """How the KL term entered the loss: the manifest's record ('warmup 4 ep', ...); 'none' for an AE."""
+    if config.get("model.kind") != "vae":
+        return "none"
+    return (manifest.kl_schedule or {}).get("description", "constant")  # runs before schedules: constant
+
+
+def run_row(paths: RunPaths, config: dict, features: str | None = None) -> dict:
     manifest = read_manifest(paths)
     rows = read_metrics(paths)
     last = rows[-1] if rows else {}
@@ -77,9 +111,10 @@ def run_row(paths: RunPaths, config: dict) -> dict:
         "status": manifest.status,
         "epochs": manifest.epochs_completed,
         "kl_factor": config.get("loss.kl_factor") if config.get("model.kind") == "vae" else 0.0,
+        "kl_schedule": schedule_label(manifest, config),
     }
-    row.update({key: last.get(key) for key in METRIC_KEYS})
-    row.update(evaluation_columns(read_evaluation(paths)))
+    row.update({key: last.get(key) for key in METRIC_KEYS if key in last})
+    row.update(evaluation_columns(read_evaluation(paths, features)))
     return row
 
 
@@ -90,19 +125,54 @@ def read_run_config(paths: RunPaths) -> dict:
         raise CompareError(f"{paths.config}: cannot read the run's config ({error})") from None
 
 
-def compare_rows(runs: list[RunPaths], sort: str | None = None) -> tuple[list[dict], list[str]]:
+def check_one_space(runs: list[RunPaths], features: str | None) -> list[str]:
+    """CompareError when the runs' latest evaluations are in different feature spaces and none was chosen;
+    with --features, warnings for the runs that have no evaluation in that space."""
+    if features is not None:
+        return [
+            f"{paths.name} has no evaluation in the {features} feature space (it has: "
+            f"{', '.join(evaluated_spaces(paths)) or 'none'}); its evaluation columns are empty"
+            for paths in runs
+            if read_evaluation(paths, features) is None
+        ]
+    latest = {paths.name: evaluation_space(read_evaluation(paths)) for paths in runs}
+    spaces = sorted({space for space in latest.values() if space})
+    if len(spaces) > 1:
+        common = sorted(set.intersection(*(set(evaluated_spaces(paths)) for paths in runs)))
+        by_space = "; ".join(f"{space}: {', '.join(n for n, s in latest.items() if s == space)}" for space in spaces)
+        hint = (
+            f"every run has an evaluation in {', '.join(common)}"
+            if common
+            else "no space is common to every run: evaluate them in one with `vae evaluate --features SPACE`"
+        )
+        raise CompareError(
+            f"the runs' latest evaluations are in different feature spaces ({by_space}); precision, recall and "
+            f"Frechet distances are only comparable within one",
+            f"choose one with --features ({hint})",
+        )
+    return []
+
+
+def compare_rows(
+    runs: list[RunPaths], sort: str | None = None, features: str | None = None
+) -> tuple[list[dict], list[str]]:
     """(one row per run, the config keys that differ); each row also holds those config values."""
     configs = [read_run_config(paths) for paths in runs]
     differing = differing_keys(configs)
     rows = []
     for paths, config in zip(runs, configs):
-        rows.append({**{key: config.get(key) for key in differing}, **run_row(paths, config)})
+        rows.append({**{key: config.get(key) for key in differing}, **run_row(paths, config, features)})
+    return sort_rows(rows, sort), differing
+
+
+def sort_rows(rows: list[dict], sort: str | None) -> list[dict]:
+    """Rows sorted by one column (numbers ascending, then text, then missing); CompareError for an unknown column."""
     if sort is not None:
         known = sorted(set().union(*rows))
         if sort not in known:
             raise CompareError(f"--sort {sort}: no such column (columns: {', '.join(known)})")
         rows.sort(key=lambda row: _sort_key(row.get(sort)))
-    return rows, differing
+    return rows
 
 
 def _sort_key(value):
@@ -110,16 +180,6 @@ def _sort_key(value):
     if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
         return (0, value, "")
     return (1, 0, str(value)) if value is not None else (2, 0, "")
-
-
-def feature_space_warning(rows: list[dict]) -> str | None:
-    spaces = {row["features"] for row in rows if row.get("features")}
-    if len(spaces) > 1:
-        return (
-            f"the runs were evaluated in different feature spaces ({', '.join(sorted(spaces))}); their "
-            f"precision, recall and Frechet distances are not comparable"
-        )
-    return None
 
 
 def write_csv(rows: list[dict], target: Path) -> Path:
@@ -134,29 +194,45 @@ def write_csv(rows: list[dict], target: Path) -> Path:
 
 @dataclass
 class Comparison(Result):
-    rows: list[dict]  # one flat dict of named columns per run (the CSV holds them all)
-    differing: list[str]  # the dotted config keys whose values differ between the runs
+    rows: list[dict]  # one flat dict of named columns per run, or per group of seeds (the CSV holds them all)
+    differing: list[str]  # the dotted config keys whose values differ between the runs (or groups)
+    aggregated: bool = False  # rows are groups of runs differing only in train.seed: mean, <column>_sd, n
 
     def write_csv(self, target: str | Path) -> Path:
-        """Every column of every run to a CSV file (atomically)."""
+        """Every column of every row to a CSV file (atomically)."""
         return write_csv(self.rows, Path(target))
 
     def plot(self, target: str | Path) -> Path:
-        """Rate-distortion and plausibility against the KL factor, to a PNG."""
+        """Rate-distortion and plausibility against the KL factor (or per row), to a PNG; error bars when aggregated."""
         from vaecli.figures import compare_plot
 
         return compare_plot(self.rows, Path(target))
 
 
-def compare(runs: list[str | Path | RunPaths], sort: str | None = None, runs_dir: str | Path = "runs") -> Comparison:
+def compare(
+    runs: list[str | Path | RunPaths],
+    sort: str | None = None,
+    runs_dir: str | Path = "runs",
+    features: str | None = None,
+    aggregate: bool = False,
+) -> Comparison:
     """One row per run: the config keys that differ, final metrics and evaluation numbers.
 
-    Runs are folders or bare names in runs_dir. Example:
+    Runs are folders or bare names in runs_dir. features: the feature space whose evaluation
+    to show (default: each run's latest, which must then be one space). aggregate: one row per
+    group of runs that differ only in train.seed, each numeric column the mean over the group,
+    with its sample standard deviation in <column>_sd and the group size in n. Example:
         >>> comparison = vaecli.compare(["runs/a", "runs/b"], sort="val_loss")
         >>> [row["run"] for row in comparison.rows]
         ['b', 'a']
     """
+    from vaecli.evaluation.aggregate import aggregate_rows
+
     paths = [run if isinstance(run, RunPaths) else resolve_run(run, runs_dir) for run in runs]
-    rows, differing = compare_rows(paths, sort)
-    warning = feature_space_warning(rows)
-    return Comparison(rows, differing, warnings=[warning] if warning else [], summary=f"Compared {len(rows)} run(s)")
+    warnings = check_one_space(paths, features)
+    rows, differing = compare_rows(paths, None if aggregate else sort, features)
+    if aggregate:
+        rows, differing = aggregate_rows(rows, differing)
+        rows = sort_rows(rows, sort)
+    summary = f"Compared {len(paths)} run(s)" + (f" in {len(rows)} group(s) of seeds" if aggregate else "")
+    return Comparison(rows, differing, aggregated=aggregate, warnings=warnings, summary=summary)

@@ -1,7 +1,8 @@
-"""`vae evaluate`: the whole evaluation of one run, written to RUN/evaluation.json.
+"""`vae evaluate`: the whole evaluation of one run, one file per feature space.
 
-    runs/NAME/evaluation.json               every number, with the feature space named
-    runs/NAME/evaluation/samples.png        a labelled row of decoded images per latent region
+    runs/NAME/evaluation/<space>.json       every number, in that feature space (classifier, pixels, ...)
+    runs/NAME/evaluation.json               a copy of the latest evaluation, whatever its space
+    runs/NAME/evaluation/samples_<space>.png  a labelled row of decoded images per latent region
 
 Definitions: vaecli.evaluation.likelihood (ELBO, IWAE, units), .plausibility (regions,
 reference rows) and .metrics (precision/recall, Frechet distance).
@@ -44,8 +45,36 @@ def _mean(values: np.ndarray) -> float:
     return float(np.mean(values))
 
 
-def likelihood_section(per_image: dict, image_shape, num_samples: int, is_vae: bool) -> dict:
-    """Means over images, in nats per image and in bits per dimension."""
+CONVENTIONS = {
+    "bernoulli": "log p(x|z) = -BCE from the decoder's logits, summed over pixels and channels (Bernoulli decoder; "
+    "for non-binary pixels a continuous Bernoulli without its normaliser)",
+    "gaussian": "log p(x|z) = log N(x | sigmoid(logits), sigma^2 I) over pixels and channels in [0, 1] units, "
+    "sigma^2 = effective KL factor / 2 (the Gaussian decoder an MSE run trains)",
+}
+COMMON_CONVENTION = (
+    "; ELBO weights the KL by 1 whatever the run's KL factor or schedule; bits/dim = -bound / (H*W*C ln 2)"
+)
+
+
+def _bound_numbers(per_image: dict, image_shape, prefix: str = "") -> dict:
+    """ELBO, IWAE and E_q reconstruction in nats per image (and bits/dim) from per-image arrays."""
+    elbo, iwae = _mean(per_image[f"{prefix}elbo"]), _mean(per_image[f"{prefix}iwae"])
+    return {
+        "elbo_nats": elbo,
+        "elbo_bits_per_dim": -bits_per_dimension(elbo, image_shape),
+        "iwae_nats": iwae,
+        "iwae_bits_per_dim": -bits_per_dimension(iwae, image_shape),
+        "expected_reconstruction_nats": _mean(per_image[f"{prefix}expected_reconstruction"]),
+    }
+
+
+def likelihood_section(per_image: dict, image_shape, num_samples: int, is_vae: bool, decoder=("bernoulli", None)):
+    """Means over images, in nats per image and in bits per dimension, under the decoder the run trained.
+
+    decoder: ("bernoulli", None) or ("gaussian", sigma^2) (vaecli.evaluation.likelihood.trained_decoder).
+    A Gaussian run also gets its Bernoulli figures under "bernoulli", for comparison with BCE runs.
+    """
+    name, variance = decoder
     reconstruction = {
         "bce_nats": _mean(per_image["bce"]),
         "bce_bits_per_dim": bits_per_dimension(_mean(per_image["bce"]), image_shape),
@@ -53,23 +82,28 @@ def likelihood_section(per_image: dict, image_shape, num_samples: int, is_vae: b
         "mse_per_value": _mean(per_image["mse_per_value"]),
         "decoded_from": "z_mean",
     }
+    if "gaussian" in per_image:
+        reconstruction["gaussian_nats"] = _mean(per_image["gaussian"])
+    section = {"decoder": name, **({"gaussian_variance": variance} if name == "gaussian" else {})}
     if not is_vae:
-        return {"applicable": False, "reason": NOT_APPLICABLE, "reconstruction": reconstruction}
-    elbo, iwae = _mean(per_image["elbo"]), _mean(per_image["iwae"])
-    return {
-        "applicable": True,
-        "reconstruction": reconstruction,
-        "elbo_nats": elbo,
-        "elbo_bits_per_dim": -bits_per_dimension(elbo, image_shape),
-        "iwae_nats": iwae,
-        "iwae_bits_per_dim": -bits_per_dimension(iwae, image_shape),
-        "iw_samples": num_samples,
-        "expected_reconstruction_nats": _mean(per_image["expected_reconstruction"]),
-        "kl_nats": _mean(per_image["kl"]),
-        "convention": "log p(x|z) = -BCE summed over pixels and channels (Bernoulli decoder; for non-binary "
-        "pixels a continuous Bernoulli without its normaliser); ELBO weights the KL by 1 "
-        "whatever the run's kl_factor; bits/dim = -bound / (H*W*C ln 2)",
-    }
+        return {"applicable": False, "reason": NOT_APPLICABLE, **section, "reconstruction": reconstruction}
+    if name == "gaussian" and variance is None:
+        reason = "an MSE run with KL factor 0 is a Gaussian decoder of variance 0: its bounds are undefined"
+        return {"applicable": False, "reason": reason, **section, "reconstruction": reconstruction}
+    section.update(
+        applicable=True,
+        reconstruction=reconstruction,
+        **_bound_numbers(per_image, image_shape),
+        iw_samples=num_samples,
+        kl_nats=_mean(per_image["kl"]),
+        convention=CONVENTIONS[name] + COMMON_CONVENTION,
+    )
+    if name == "gaussian":
+        section["bernoulli"] = {
+            **_bound_numbers(per_image, image_shape, "bernoulli_"),
+            "convention": CONVENTIONS["bernoulli"],
+        }
+    return section
 
 
 def regions_to_measure(boxes) -> list[tuple[str, float]]:
@@ -98,7 +132,7 @@ def evaluate_run(
     """Measure the run on a split; when save, write evaluation.json and the sample figure."""
     from vaecli.data.splits import load_splits
     from vaecli.evaluation.features import load_feature_space
-    from vaecli.evaluation.likelihood import measure_likelihood
+    from vaecli.evaluation.likelihood import measure_likelihood, trained_decoder
     from vaecli.evaluation.plausibility import plausibility
 
     _check_options(iw_samples, num_samples)
@@ -128,7 +162,7 @@ def evaluate_run(
         "split": split,
         "num_images": len(chosen),
         "kl_factor": run.manifest.kl_factor,
-        "likelihood": likelihood_section(per_image, run.image_shape, iw_samples, run.is_vae),
+        "likelihood": likelihood_section(per_image, run.image_shape, iw_samples, run.is_vae, trained_decoder(run)),
         "active_units": {"count": len(active_units(z_mean)), "of": run.z_dim, "threshold": ACTIVE_UNIT_THRESHOLD},
         "plausibility": section,
         "seconds": {
@@ -145,12 +179,18 @@ def evaluate_run(
         f"{evaluation['seconds']['total']:.1f} s (feature space: {space.name})",
     )
     if save:
-        figure = _sample_figure(run, outcomes, space.name, seed)
-        result.evaluation["files"] = {"samples": str(figure.relative_to(run.paths.root))}
-        target = write_json_atomic(run.paths.evaluation, result.evaluation)
-        result.files = [target, figure]
-        result.summary += f" -> {target} (+ {figure.name})"
+        result.files = _save(run, result.evaluation, outcomes, space.name, seed)
+        result.summary += f" -> {result.files[0]} (+ {', '.join(path.name for path in result.files[1:])})"
     return result
+
+
+def _save(run: Run, evaluation: dict, outcomes, space_name: str, seed: int) -> list[Path]:
+    """evaluation/<space>.json (one per feature space), evaluation.json (the latest), the sample figure."""
+    figure = _sample_figure(run, outcomes, space_name, seed)
+    evaluation["files"] = {"samples": str(figure.relative_to(run.paths.root))}
+    per_space = write_json_atomic(run.paths.evaluation_in(space_name), evaluation)
+    latest = write_json_atomic(run.paths.evaluation, evaluation)
+    return [per_space, latest, figure]
 
 
 def clean_for_json(value):
@@ -171,7 +211,7 @@ def clean_for_json(value):
 def _sample_figure(run: Run, outcomes, space_name: str, seed: int) -> Path:
     from vaecli.figures import labelled_rows
 
-    target = run.paths.evaluation_images / "samples.png"
+    target = run.paths.evaluation_images / f"samples_{space_name}.png"
     rows = [outcome.images for outcome in outcomes]
     labels = [
         outcome.row["label"].replace(" (held out)", "").replace("reconstructions", "recon.") for outcome in outcomes

@@ -2,16 +2,24 @@
 
 Conventions (the ones training uses, so the numbers line up with metrics.jsonl):
 
-- log p(x | z) is minus the training's binary cross-entropy summed over pixels and channels
-  (vaecli.losses.reconstruction_loss, outputs clipped to [1e-7, 1 - 1e-7]), i.e. a Bernoulli
-  decoder. For pixels strictly between 0 and 1 this is the "continuous Bernoulli without its
-  normaliser" convention of most VAE code: not a normalised density over [0, 1]^D, so the
-  bounds compare models with each other, not with likelihoods of other model families.
+- One likelihood: log p(x | z) comes from the decoder's logits through the training's own
+  function, vaecli.losses.reconstruction_loss (no clipping), in float32 like training.
+- The decoder the run trained:
+  - `loss.reconstruction: bce` is a Bernoulli decoder: log p(x|z) = -BCE summed over pixels and
+    channels. For pixels strictly between 0 and 1 this is the "continuous Bernoulli without its
+    normaliser" convention of most VAE code: not a normalised density over [0, 1]^D, so the
+    bounds compare models with each other, not with likelihoods of other model families.
+  - `loss.reconstruction: mse` (factor f, effective factor f_eff relative to reduction "sum") is
+    a Gaussian decoder N(sigmoid(logits), sigma^2 I) with sigma^2 = f_eff / 2: the training loss
+    sum (x - mu)^2 + f_eff KL is f_eff times its negative ELBO, up to a constant. Its bounds are
+    densities of x in [0, 1] pixel units; the Bernoulli figures are reported beside them,
+    labelled, for comparison with BCE runs.
 - ELBO = -(E_q[-log p(x|z)] + KL(q(z|x) || N(0, I))) with the KL weighted 1, whatever
-  kl_factor the run trained with: the bound on log p(x), not the training loss. E_q is the
-  mean over the K samples; the KL is analytic.
+  kl_factor or KL schedule the run trained with: the bound on log p(x), not the training loss.
+  E_q is the mean over the K samples; the KL is analytic.
 - IWAE_K = log (1/K) sum_k p(x | z_k) p(z_k) / q(z_k | x), z_k ~ q(z | x) (Burda et al. 2016):
-  a lower bound on log p(x) that tightens as K grows; IWAE_1 is the (sampled) ELBO.
+  a lower bound on log p(x) that tightens as K grows; in expectation IWAE_K >= ELBO, and on a
+  finite set of images the estimate is almost always, but not necessarily, above the sampled ELBO.
 
 An AE's encoder gives one point per image and no q(z | x): its bounds are undefined, and
 only the reconstruction errors (from z_mean) are measured.
@@ -28,28 +36,59 @@ from vaecli.evaluation.metrics import (
     importance_weighted_bound,
     standard_normal_log_density,
 )
-from vaecli.latent.inference import decode_latents, encode_images
+from vaecli.latent.inference import decode_logits, encode_images
 from vaecli.latent.stats import kl_terms
 
 if TYPE_CHECKING:
     from vaecli.run import Run
 
 DECODES_PER_CALL = 1024  # latent points per decoder call: images per chunk = this // K
+DECODERS = {"bce": "bernoulli", "mse": "gaussian"}  # loss.reconstruction -> the decoder it trains
 
 
-def reconstruction_errors(images: np.ndarray, reconstructions: np.ndarray) -> dict[str, np.ndarray]:
-    """Per-image BCE (nats, summed over pixels and channels) and squared error (summed and per value)."""
+def reconstruction_nats(images: np.ndarray, logits: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-image BCE (nats) and squared error (summed), float64, from uint8 targets and decoder logits."""
     import keras
 
     from vaecli.losses import reconstruction_loss
 
     targets = images.astype(np.float32) / 255.0
-    bce = keras.ops.convert_to_numpy(reconstruction_loss(targets, reconstructions, "bce", "sum"))
-    squared = np.sum((targets - reconstructions) ** 2, axis=(1, 2, 3), dtype=np.float64)
-    return {"bce": bce.astype(np.float64), "mse": squared, "mse_per_value": squared / np.prod(images.shape[1:])}
+    errors = {kind: reconstruction_loss(targets, logits, kind, "sum") for kind in ("bce", "mse")}
+    return {kind: keras.ops.convert_to_numpy(value).astype(np.float64) for kind, value in errors.items()}
 
 
-def importance_log_weights(
+def trained_decoder(run: Run) -> tuple[str, float | None]:
+    """("bernoulli", None) or ("gaussian", sigma^2): the decoder the run's loss trained.
+
+    sigma^2 = f_eff / 2 with f_eff the effective KL factor (gamma under a capacity objective,
+    which weights the KL the same way once KL > C); None when that factor is 0, and for an AE
+    (no KL term: its squared error fixes no variance).
+    """
+    from vaecli.losses import effective_kl_factor, gaussian_variance
+
+    loss = run.config.loss
+    decoder = DECODERS[loss.reconstruction]
+    if decoder == "bernoulli" or not run.is_vae:
+        return decoder, None
+    factor = loss.capacity.gamma if loss.capacity is not None else loss.kl_factor
+    effective = effective_kl_factor(factor, loss.reduction, int(np.prod(run.image_shape)))
+    return decoder, (gaussian_variance(effective) if effective > 0 else None)
+
+
+def reconstruction_errors(run: Run, images: np.ndarray, logits: np.ndarray) -> dict[str, np.ndarray]:
+    """Per-image errors of decoding z_mean: bce (nats), mse (sum), mse_per_value, gaussian (nats, MSE runs)."""
+    from vaecli.losses import gaussian_nats
+
+    errors = reconstruction_nats(images, logits)
+    values = int(np.prod(images.shape[1:]))
+    per_image = {"bce": errors["bce"], "mse": errors["mse"], "mse_per_value": errors["mse"] / values}
+    decoder, variance = trained_decoder(run)
+    if decoder == "gaussian" and variance is not None:
+        per_image["gaussian"] = gaussian_nats(errors["mse"], variance, values)
+    return per_image
+
+
+def importance_samples(
     run: Run,
     images: np.ndarray,
     z_mean: np.ndarray,
@@ -57,20 +96,15 @@ def importance_log_weights(
     num_samples: int,
     seed: int = 0,
     on_batch=None,
-) -> tuple[np.ndarray, np.ndarray]:
-    """(log w, -log p(x|z)) each (N, K) for K = num_samples posterior draws per image.
+) -> dict[str, np.ndarray]:
+    """(N, K) arrays for K posterior draws per image: bce, mse (sums) and log p(z) - log q(z|x).
 
     Image i draws its noise from its own stream (seed, i): the first k columns of a run with
     K samples are exactly the draws of a run with k (nested estimates), results do not depend
     on the batch size, and memory stays bounded however large N * K * z_dim is.
     """
-    import keras
-
-    from vaecli.losses import reconstruction_loss
-
     count, z_dim = z_mean.shape
-    log_weights = np.empty((count, num_samples))
-    reconstruction = np.empty((count, num_samples))
+    samples = {name: np.empty((count, num_samples)) for name in ("bce", "mse", "log_prior_ratio")}
     per_chunk = max(1, DECODES_PER_CALL // num_samples)
     for start in range(0, count, per_chunk):
         stop = min(start + per_chunk, count)
@@ -79,17 +113,25 @@ def importance_log_weights(
             [np.random.default_rng([seed, index]).standard_normal((num_samples, z_dim)) for index in range(start, stop)]
         )
         z = mean + np.exp(0.5 * log_var) * noise
-        flat_z = z.reshape(-1, z_dim).astype(np.float32)
-        decoded = keras.ops.convert_to_numpy(run.decoder(flat_z, training=False))
-        targets = np.repeat(images[start:stop].astype(np.float32) / 255.0, num_samples, axis=0)
-        loss = keras.ops.convert_to_numpy(reconstruction_loss(targets, decoded, "bce", "sum"))
-        reconstruction[start:stop] = loss.reshape(stop - start, num_samples)
-        log_prior = standard_normal_log_density(z)
-        log_posterior = diagonal_normal_log_density(z, mean, log_var)
-        log_weights[start:stop] = -reconstruction[start:stop] + log_prior - log_posterior
+        logits = decode_logits(run, z.reshape(-1, z_dim))
+        errors = reconstruction_nats(np.repeat(images[start:stop], num_samples, axis=0), logits)
+        for kind in ("bce", "mse"):
+            samples[kind][start:stop] = errors[kind].reshape(stop - start, num_samples)
+        log_ratio = standard_normal_log_density(z) - diagonal_normal_log_density(z, mean, log_var)
+        samples["log_prior_ratio"][start:stop] = log_ratio
         if on_batch is not None:
             on_batch(stop - start)
-    return log_weights, reconstruction
+    return samples
+
+
+def bounds(reconstruction: np.ndarray, log_prior_ratio: np.ndarray, kl: np.ndarray, prefix: str) -> dict:
+    """Per-image expected reconstruction, ELBO and IWAE from (N, K) reconstruction nats -log p(x|z_k)."""
+    expected = reconstruction.mean(axis=1)
+    return {
+        f"{prefix}expected_reconstruction": expected,
+        f"{prefix}elbo": -(expected + kl),
+        f"{prefix}iwae": importance_weighted_bound(-reconstruction + log_prior_ratio),
+    }
 
 
 def analytic_kl(z_mean: np.ndarray, z_log_var: np.ndarray) -> np.ndarray:
@@ -100,14 +142,26 @@ def analytic_kl(z_mean: np.ndarray, z_log_var: np.ndarray) -> np.ndarray:
 def measure_likelihood(
     run: Run, images: np.ndarray, num_samples: int, seed: int = 0, advance=None
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """Per-image arrays (reconstruction errors; for a VAE kl, elbo, iwae) and the z_mean of every image."""
+    """Per-image arrays and the z_mean of every image.
+
+    Always: bce, mse, mse_per_value (decoding z_mean; gaussian too for MSE runs). For a VAE:
+    kl, and expected_reconstruction, elbo, iwae under the decoder the run trained; for an MSE
+    run also bernoulli_expected_reconstruction, bernoulli_elbo, bernoulli_iwae.
+    """
+    from vaecli.losses import gaussian_nats
+
     z_mean, z_log_var = encode_images(run, images)
-    reconstructions = decode_latents(run, z_mean)
-    per_image = reconstruction_errors(images, reconstructions)
-    if z_log_var is not None:
-        log_weights, reconstruction = importance_log_weights(run, images, z_mean, z_log_var, num_samples, seed, advance)
-        per_image["kl"] = analytic_kl(z_mean, z_log_var)
-        per_image["expected_reconstruction"] = reconstruction.mean(axis=1)
-        per_image["elbo"] = -(per_image["expected_reconstruction"] + per_image["kl"])
-        per_image["iwae"] = importance_weighted_bound(log_weights)
+    per_image = reconstruction_errors(run, images, decode_logits(run, z_mean))
+    if z_log_var is None:
+        return per_image, z_mean
+    samples = importance_samples(run, images, z_mean, z_log_var, num_samples, seed, advance)
+    per_image["kl"] = analytic_kl(z_mean, z_log_var)
+    decoder, variance = trained_decoder(run)
+    if decoder == "bernoulli":
+        per_image.update(bounds(samples["bce"], samples["log_prior_ratio"], per_image["kl"], ""))
+        return per_image, z_mean
+    per_image.update(bounds(samples["bce"], samples["log_prior_ratio"], per_image["kl"], "bernoulli_"))
+    if variance is not None:
+        gaussian = gaussian_nats(samples["mse"], variance, int(np.prod(images.shape[1:])))
+        per_image.update(bounds(gaussian, samples["log_prior_ratio"], per_image["kl"], ""))
     return per_image, z_mean

@@ -1,11 +1,13 @@
 """Plausibility of decoded latent points: precision, recall and Frechet distance against real
 images in one named feature space, and the encode->decode cycle error per latent region.
 
-Each region (the prior N(0, I) and the positive boxes 0 < z_i < B of the classic AE
-experiment) gets the same number of points; the real reference is an equally large random
-subset of the split, so precision and recall are balanced. Two reference rows show what good
-looks like in this feature space: another disjoint subset of real images, and the
-reconstructions of those images.
+Every row is measured with sets of ONE size n: the real reference is a random subset of n
+images of the split, each region (the prior N(0, I) and the positive boxes 0 < z_i < B of the
+classic AE experiment) decodes n points, and the two reference rows (another disjoint subset
+of n real images, and the reconstructions of those) hold n too. k-NN radii shrink as a set
+grows, so rows of different sizes would be on different scales. n is --n-samples when the
+split holds at least twice that many images, else half the split (an image folder's small
+test split, --limit); the table header says n.
 """
 
 from __future__ import annotations
@@ -130,16 +132,16 @@ def plausibility(
 ) -> tuple[dict, list[RegionOutcome]]:
     """Every region's row plus the two reference rows; the real reference is a subset of images."""
     real_rows, held_out_rows = reference_subsets(len(images), num_samples, seed)
+    size = len(real_rows)  # every row's set size (module docstring)
     real_features = space.embed(images[real_rows].astype(np.float32) / 255.0)
     outcomes = reference_outcomes(run, space, real_features, images[held_out_rows], z_mean[held_out_rows])
-    outcomes += [
-        region_outcome(run, space, real_features, kind, parameter, num_samples, seed) for kind, parameter in regions
-    ]
+    outcomes += [region_outcome(run, space, real_features, kind, parameter, size, seed) for kind, parameter in regions]
     section = {
         "feature_space": space.describe(),
         "k": NEAREST_NEIGHBOURS,
-        "num_real": len(real_rows),
-        "num_samples": num_samples,
+        "num_real": size,
+        "num_samples": size,
+        "num_samples_requested": num_samples,
         "seed": seed,
         "rows": [outcome.row for outcome in outcomes],
     }

@@ -14,6 +14,7 @@ import base64
 import html
 import json
 import re
+import tempfile
 import time
 from pathlib import Path
 
@@ -101,6 +102,7 @@ def manifest_section(manifest: Manifest) -> str:
         ("command", manifest.command),
         ("seed / train seed", seeds),
         ("KL factor (effective)", f"{manifest.kl_factor} ({manifest.effective_kl_factor})"),
+        ("KL schedule", (manifest.kl_schedule or {}).get("description")),
         ("data", sizes),
         ("data fingerprint", data.get("fingerprint")),
         ("device", manifest.device),
@@ -123,6 +125,8 @@ def metrics_section(paths: RunPaths) -> str:
             "loss",
             "reconstruction_loss",
             "kl_loss",
+            "kl_weight",
+            "kl_penalty",
             "val_loss",
             "val_reconstruction_loss",
             "val_kl_loss",
@@ -191,24 +195,52 @@ def latent_stats_section(paths: RunPaths) -> str:
             ("pca.png", "PCA of z_mean"),
         )
     )
-    return "<h2>Latent statistics</h2>" + key_value_table(pair for pair in pairs if pair[1] is not None) + figures
+    return (
+        "<h2>Latent statistics</h2>"
+        + key_value_table(pair for pair in pairs if pair[1] is not None)
+        + kl_spectrum_figure(paths, statistics)
+        + figures
+    )
 
 
-def evaluation_section(paths: RunPaths) -> str:
-    evaluation = read_evaluation(paths)
-    if evaluation is None:
+def kl_spectrum_figure(paths: RunPaths, statistics: dict) -> str:
+    """The sorted per-dimension KL: latent-stats' PNG, or drawn here from stats.json when an older one lacks it."""
+    caption = "KL spectrum: per-dimension KL, sorted largest first; collapsed dimensions form the tail near 0"
+    if statistics.get("kl_per_dimension") is None:
         return ""
+    stored = paths.latent_stats / "kl_spectrum.png"
+    if stored.is_file():
+        return figure(stored, caption)
+    from vaecli.figures import kl_spectrum
+
+    with tempfile.TemporaryDirectory() as folder:
+        drawn = kl_spectrum(Path(folder) / "kl_spectrum.png", {paths.name: statistics["kl_per_dimension"]}, paths.name)
+        return figure(drawn, caption)
+
+
+def _bound_pairs(bounds: dict, iw_samples, label: str = "") -> list[tuple[str, str]]:
+    elbo = f"{bounds['elbo_nats']:.2f} nats = {bounds['elbo_bits_per_dim']:.4f} bits/dim"
+    iwae = f"{bounds['iwae_nats']:.2f} nats = {bounds['iwae_bits_per_dim']:.4f} bits/dim"
+    return [(f"ELBO (KL weighted 1){label}", elbo), (f"IWAE bound, K={iw_samples}{label}", iwae)]
+
+
+def evaluation_section(paths: RunPaths, features: str | None = None) -> str:
+    evaluation = read_evaluation(paths, features)
+    if evaluation is None:
+        if features is None:
+            return ""
+        return f'<h2>Evaluation</h2><p class="note">No evaluation in the {html.escape(features)} feature space.</p>'
     likelihood = evaluation["likelihood"]
     reconstruction = likelihood["reconstruction"]
     pairs = [("images", f"{evaluation['num_images']:,} ({evaluation['split']} split)")]
+    decoder = likelihood.get("decoder", "bernoulli")
+    variance = likelihood.get("gaussian_variance")
+    pairs.append(("decoder", decoder + (f", sigma^2 = {variance:.4g}" if variance is not None else "")))
     if likelihood["applicable"]:
-        elbo = f"{likelihood['elbo_nats']:.2f} nats = {likelihood['elbo_bits_per_dim']:.4f} bits/dim"
-        iwae = f"{likelihood['iwae_nats']:.2f} nats = {likelihood['iwae_bits_per_dim']:.4f} bits/dim"
-        pairs += [
-            ("ELBO (KL weighted 1)", elbo),
-            (f"IWAE bound, K={likelihood['iw_samples']}", iwae),
-            ("KL", f"{likelihood['kl_nats']:.2f} nats"),
-        ]
+        pairs += _bound_pairs(likelihood, likelihood["iw_samples"])
+        pairs.append(("KL", f"{likelihood['kl_nats']:.2f} nats"))
+        if "bernoulli" in likelihood:
+            pairs += _bound_pairs(likelihood["bernoulli"], likelihood["iw_samples"], " [Bernoulli, for BCE runs]")
     else:
         pairs.append(("ELBO, IWAE", "not applicable: " + likelihood["reason"]))
     pairs += [
@@ -233,7 +265,7 @@ def evaluation_section(paths: RunPaths) -> str:
     note = (
         f"Feature space: <b>{html.escape(space['name'])}</b> ({html.escape(space.get('description', ''))}"
         + (", test accuracy " + ", ".join(f"{html.escape(k)} {v:.1%}" for k, v in accuracy.items()) if accuracy else "")
-        + f"). {section['num_samples']:,} points per region against {section['num_real']:,} real "
+        + f"). Every row: {section['num_samples']:,} points against {section['num_real']:,} real "
         f"images, k = {section['k']}."
     )
     samples = paths.root / (evaluation.get("files", {}).get("samples") or "evaluation/samples.png")
@@ -246,7 +278,7 @@ def evaluation_section(paths: RunPaths) -> str:
     )
 
 
-def render_report(paths: RunPaths) -> str:
+def render_report(paths: RunPaths, features: str | None = None) -> str:
     manifest = read_manifest(paths)
     config_text = paths.config.read_text() if paths.config.is_file() else ""
     status = html.escape(str(manifest.status))
@@ -264,7 +296,7 @@ def render_report(paths: RunPaths) -> str:
             metrics_section(paths),
             grids_section(paths),
             latent_stats_section(paths),
-            evaluation_section(paths),
+            evaluation_section(paths, features),
         ]
     )
     from vaecli import __version__
@@ -279,7 +311,8 @@ def render_report(paths: RunPaths) -> str:
     )
 
 
-def write_report(paths: RunPaths, out: str | Path | None = None) -> Path:
+def write_report(paths: RunPaths, out: str | Path | None = None, features: str | None = None) -> Path:
+    """The page; features picks the evaluation's feature space (default: the latest evaluation)."""
     target = Path(out) if out is not None else paths.report
-    write_text_atomic(target, render_report(paths))
+    write_text_atomic(target, render_report(paths, features))
     return target

@@ -68,6 +68,19 @@ def decode_latents(
     return images
 
 
+def decode_logits(
+    run: Run, z: np.ndarray, batch_size: int = BATCH_SIZE, on_batch: Callable[[int], None] | None = None
+) -> np.ndarray:
+    """Latent points (N, z_dim) -> float32 decoder logits (N, H, W, C): what every likelihood is computed from."""
+    import keras
+
+    z = np.asarray(z, np.float32)
+    logits = np.empty((len(z), *run.image_shape), np.float32)
+    for start, stop in _in_batches(len(z), batch_size, on_batch):
+        logits[start:stop] = keras.ops.convert_to_numpy(run.decoder_logits(z[start:stop], training=False))
+    return logits
+
+
 def encode_with_progress(run: Run, images: np.ndarray, console, description: str):
     with progress_bar(console, len(images), description) as advance:
         return encode_images(run, images, on_batch=advance)

@@ -4,6 +4,7 @@
     runs/NAME/latent_stats/dimensions.png      z_mean histograms per dimension against N(0, 1)
     runs/NAME/latent_stats/norms.png           ||z_mean|| against the norms of prior samples
     runs/NAME/latent_stats/pca.png             PC1/PC2 scatter coloured by label, and the spectrum
+    runs/NAME/latent_stats/kl_spectrum.png     per-dimension KL sorted, largest first (VAE only)
 
 Definitions (each a standard one, stated here because papers differ):
 
@@ -12,7 +13,9 @@ Definitions (each a standard one, stated here because papers differ):
   threshold assumes a unit-variance prior; for an AE, whose latent scale is arbitrary, the
   count is still reported but means less.
 - Per-dimension KL: KL(q(z_i|x) || N(0, 1)) = 0.5 * (mu^2 + exp(log_var) - 1 - log_var),
-  averaged over data points; the sum over dimensions is the KL the training loss logs.
+  averaged over data points; the sum over dimensions is the KL the training loss logs. Sorted
+  from largest to smallest it is the "KL spectrum": collapsed dimensions (KL near 0) show as
+  the tail that falls off the log axis.
 - PCA spectrum: singular values s_k of the centred z_mean matrix; explained variance
   s_k^2 / sum s^2.
 - Effective rank (Roy & Vetterli 2007): exp(H(p)) with p_k = s_k / sum s and H the Shannon
@@ -228,7 +231,7 @@ def latent_stats(
 
 def _save(run: Run, result: LatentStats, folder: Path, seed: int) -> None:
     from vaecli.data.sources import SOURCES
-    from vaecli.figures import dimension_histograms, norm_histogram, pca_figure
+    from vaecli.figures import dimension_histograms, kl_spectrum, norm_histogram, pca_figure
 
     statistics, z_mean = result.statistics, result.z_mean
     stats_file = write_text_atomic(folder / "stats.json", json.dumps(statistics, indent=2) + "\n")
@@ -267,5 +270,8 @@ def _save(run: Run, result: LatentStats, folder: Path, seed: int) -> None:
             f"{name}: PCA of z_mean",
         )
     )
+    if statistics["kl_per_dimension"] is not None:
+        spectrum = np.asarray(statistics["kl_per_dimension"])
+        figures.append(kl_spectrum(folder / "kl_spectrum.png", {run.paths.name: spectrum}, f"{name}: KL spectrum"))
     result.files = [stats_file, *figures]
     result.summary += f" -> {stats_file} (+ {', '.join(figure.name for figure in figures)})"

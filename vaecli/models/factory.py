@@ -46,7 +46,9 @@ def build_autoencoder(config, image_shape, steps_per_epoch: int, jit_compile: bo
     import keras
     import tensorflow as tf
 
+    from vaecli.losses import KLObjective
     from vaecli.models import AutoEncoder, build_decoder, build_encoder
+    from vaecli.models.builders import layer_seed
 
     model = AutoEncoder(
         build_encoder(config, image_shape),
@@ -54,8 +56,8 @@ def build_autoencoder(config, image_shape, steps_per_epoch: int, jit_compile: bo
         kind=config.model.kind,
         reconstruction=config.loss.reconstruction,
         reduction=config.loss.reduction,
-        kl_factor=kl_factor_of(config),
-        seed=config.train_seed,
+        kl_objective=KLObjective.from_config(config, steps_per_epoch),
+        seed=layer_seed(config.train_seed, "sampling"),
     )
     optimizer = keras.optimizers.Adam(learning_rate_schedule(config.train, steps_per_epoch))
     # Keras 3.15 fails to run fused multi-step executions on a distributed iterator ("You must feed a

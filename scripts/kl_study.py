@@ -1,0 +1,89 @@
+"""The KL-schedule study's table and KL-spectrum figure from evaluated runs (README, "The KL term over time").
+
+    python scripts/kl_study.py runs/study_* --out docs/images/study_kl_spectra.png
+
+Runs that differ only in their seed (names ending in `_seed=N`) form one group. Each run needs
+`vae evaluate` (its latest evaluation is read) and `vae latent-stats` (stats.json). Prints a
+Markdown table of mean ± sd over each group's runs, and draws every group's sorted
+per-dimension KL (the mean over seeds, with the min-max band) in one figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+
+from vaecli.evaluation.aggregate import group_name, mean_and_sd
+from vaecli.figures import kl_spectrum
+
+INFORMATIVE_NATS = 0.25  # nats per image: between the two free-bits floors of the study (0.1, 0.5)
+COLUMNS = {
+    "active": "active units (Var z_mean > 0.01)",
+    "informative": f"dims with KL > {INFORMATIVE_NATS:g} nats",
+    "kl": "KL, nats",
+    "elbo": "ELBO, nats",
+    "iwae": "IWAE (K=16), nats",
+    "precision": "precision, prior",
+    "recall": "recall, prior",
+}
+
+
+def run_numbers(run: Path) -> tuple[dict[str, float], np.ndarray]:
+    evaluation = json.loads((run / "evaluation.json").read_text())
+    statistics = json.loads((run / "latent_stats" / "stats.json").read_text())
+    kl = np.asarray(statistics["kl_per_dimension"])
+    prior = next(row for row in evaluation["plausibility"]["rows"] if row["label"] == "prior")
+    likelihood = evaluation["likelihood"]
+    numbers = {
+        "active": evaluation["active_units"]["count"],
+        "informative": int(np.sum(kl > INFORMATIVE_NATS)),
+        "kl": likelihood["kl_nats"],
+        "elbo": likelihood["elbo_nats"],
+        "iwae": likelihood["iwae_nats"],
+        "precision": prior["precision"],
+        "recall": prior["recall"],
+    }
+    return numbers, kl
+
+
+DIGITS = {"precision": 3, "recall": 3}  # fractions; counts and nats get one decimal
+ORDER = ("constant", "warmup", "cyclical", "free_bits", "capacity")  # the table's row order
+
+
+def _cell(values: list[float], key: str) -> str:
+    mean, sd = mean_and_sd(values)
+    digits = DIGITS.get(key, 1)
+    return f"{mean:.{digits}f} ± {sd or 0:.{digits}f}"
+
+
+def _rank(label: str) -> tuple[int, str]:
+    return next((index for index, word in enumerate(ORDER) if word in label), len(ORDER)), label
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="+", type=Path)
+    parser.add_argument("--out", type=Path, required=True)
+    arguments = parser.parse_args()
+    groups: dict[str, list[Path]] = {}
+    for run in sorted(arguments.runs):
+        groups.setdefault(re.sub(r"_seed=\d+$", "", run.name), []).append(run)
+    print("| variant | n | " + " | ".join(COLUMNS.values()) + " |")
+    print("|---|---:|" + "---:|" * len(COLUMNS))
+    spectra = {}
+    for name, runs in sorted(groups.items(), key=lambda item: _rank(item[0])):
+        measured = [run_numbers(run) for run in runs]
+        cells = [_cell([numbers[key] for numbers, _ in measured], key) for key in COLUMNS]
+        label = group_name([run.name for run in runs]).removeprefix("study_").replace("kl_schedule=", "")
+        print(f"| {label} | {len(runs)} | " + " | ".join(cells) + " |")
+        spectra[label] = np.stack([kl for _, kl in measured])
+    kl_spectrum(arguments.out, spectra, "KL spectra: per-dimension KL sorted (mean over seeds, band: min-max)")
+    print(f"wrote {arguments.out}")
+
+
+if __name__ == "__main__":
+    main()
