@@ -19,8 +19,8 @@ quickstart: install
 	$(BIN)/vae train configs/quickstart.yaml
 
 lint: install
-	$(BIN)/ruff check vaecli tests benchmarks
-	$(BIN)/ruff format --check vaecli tests benchmarks
+	$(BIN)/ruff check vaecli tests benchmarks scripts
+	$(BIN)/ruff format --check vaecli tests benchmarks scripts
 	$(BIN)/mypy
 
 test: lint

@@ -75,7 +75,7 @@ def main() -> None:
     print("| variant | n | " + " | ".join(COLUMNS.values()) + " |")
     print("|---|---:|" + "---:|" * len(COLUMNS))
     spectra = {}
-    for name, runs in sorted(groups.items(), key=lambda item: _rank(item[0])):
+    for _name, runs in sorted(groups.items(), key=lambda item: _rank(item[0])):
         measured = [run_numbers(run) for run in runs]
         cells = [_cell([numbers[key] for numbers, _ in measured], key) for key in COLUMNS]
         label = group_name([run.name for run in runs]).removeprefix("study_").replace("kl_schedule=", "")
