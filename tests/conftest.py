@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -21,6 +23,18 @@ def vae(*args):
     from vaecli.cli import app
 
     return CliRunner().invoke(app, [str(arg) for arg in args])
+
+
+def vae_process(*args, environment: dict | None = None, **popen) -> subprocess.Popen:
+    """The real `vae` as its own process (python -m vaecli.cli), output merged: for kills, signals and races."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "vaecli.cli", *map(str, args)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(environment or {})},
+        **popen,
+    )
 
 
 def ok(*args) -> str:

@@ -107,3 +107,23 @@ def test_existing_run_folder_is_refused_without_force(write_config, tmp_path):
         app, ["train", str(write_config(tiny_config())), "--runs-dir", str(tmp_path / "runs"), "--force"]
     )
     assert result.exit_code == 2 and "not a run folder" in result.output
+
+
+def test_each_short_option_means_one_thing_in_every_command():
+    """-n is the number of points everywhere, -b the box boundary, -o the output file, ...: one meaning per letter."""
+    import typer.main
+
+    meanings: dict[str, set[str]] = {}
+
+    def walk(command, path):
+        for parameter in getattr(command, "params", []):
+            shorts = [name for name in parameter.opts if not name.startswith("--")]
+            longs = [name for name in parameter.opts if name.startswith("--")]
+            for short in shorts:
+                meanings.setdefault(short, set()).add(longs[0])
+        for name, sub in getattr(command, "commands", {}).items():
+            walk(sub, f"{path} {name}")
+
+    walk(typer.main.get_command(app), "vae")
+    assert {short: names for short, names in meanings.items() if len(names) > 1} == {}
+    assert meanings["-n"] == {"--n-samples"} and meanings["-b"] == {"--boundary"} and meanings["-s"] == {"--set"}

@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -16,19 +14,10 @@ import pytest
 from PIL import Image
 
 from tests.conftest import tiny_config, vae
+from tests.conftest import vae_process as start
 from tests.hostile import assert_one_clean_line
 
 pytestmark = pytest.mark.slow
-
-
-def start(*args) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "vaecli.cli", *map(str, args)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
-    )
 
 
 def test_two_starts_of_one_name_one_trains_the_other_refuses(write_config, tmp_path):

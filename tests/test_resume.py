@@ -1,10 +1,7 @@
 """Kill and resume in real subprocesses: SIGKILL + --resume equals an uninterrupted run; Ctrl-C is clean."""
 
 import json
-import os
 import signal
-import subprocess
-import sys
 import time
 
 import h5py
@@ -12,20 +9,10 @@ import numpy as np
 import pytest
 
 from tests.conftest import tiny_config
+from tests.conftest import vae_process as vae
 
 pytestmark = pytest.mark.slow
 TIMING_KEYS = ("seconds", "images_per_second")
-
-
-def vae(*args, **popen):
-    return subprocess.Popen(
-        [sys.executable, "-m", "vaecli.cli", *map(str, args)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
-        **popen,
-    )
 
 
 def finish(process, timeout=240):

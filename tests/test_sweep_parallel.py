@@ -15,20 +15,14 @@ import numpy as np
 import pytest
 import yaml
 
-from tests.conftest import ok, tiny_config, vae
+from tests.conftest import ok, tiny_config, vae, vae_process
 
 TIMING_KEYS = ("seconds", "images_per_second")
 
 
 def sweep_process(*args, environment: dict | None = None) -> subprocess.Popen:
     """`vae sweep ...` as its own process (not a terminal: the display prints plain lines)."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "vaecli.cli", "sweep", *map(str, args)],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", **(environment or {})},
-    )
+    return vae_process("sweep", *args, environment=environment)
 
 
 def manifest(run: Path) -> dict:

@@ -67,9 +67,7 @@ def clean(
             metavar="[RUNS_DIR|RUN]", help="A runs folder or one run (default: --runs-dir).", show_default=False
         ),
     ] = None,
-    dry_run: Annotated[
-        bool, typer.Option("--dry-run", "-n", help="List what would be removed; remove nothing.")
-    ] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be removed; remove nothing.")] = False,
     runs_dir: RunsDir = Path("runs"),
 ):
     """Remove temporary files, lock files and half-made run folders left by killed processes.

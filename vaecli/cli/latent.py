@@ -158,10 +158,11 @@ def sample(
     n: Annotated[
         Optional[int],
         typer.Option(
+            "--n-samples",
             "--n",
             "-n",
             min=1,
-            help="Points per value (default 100 for one value, 10 per row for several).",
+            help="Points per value (default 100 for one value, 10 per row for several; --n is the same).",
             show_default=False,
         ),
     ] = None,
