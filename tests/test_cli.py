@@ -117,6 +117,8 @@ def test_each_short_option_means_one_thing_in_every_command():
 
     def walk(command, path):
         for parameter in getattr(command, "params", []):
+            if parameter.param_type_name != "option":
+                continue
             shorts = [name for name in parameter.opts if not name.startswith("--")]
             longs = [name for name in parameter.opts if name.startswith("--")]
             for short in shorts:
