@@ -158,7 +158,7 @@ def test_decode_refuses_bad_points_with_one_line(runs, tmp_path):
 
 
 def test_box_samples_lie_inside_the_box_and_are_deterministic(runs, tmp_path):
-    output = ok("sample", "--run", runs / "tiny", "--boundary", "10", "--n", 12, "--seed", 4)
+    output = ok("sample", "--run", runs / "tiny", "--boundary", "10", "-n", 12, "--seed", 4)
     assert "0 < z_i < 10" in output and "box_B10_seed4.png" in output
     samples = runs / "tiny" / "samples"
     picture, points_file = samples / "box_B10_seed4.png", samples / "box_B10_seed4.h5"
@@ -174,7 +174,7 @@ def test_box_samples_lie_inside_the_box_and_are_deterministic(runs, tmp_path):
 
 
 def test_several_boundaries_make_one_labelled_figure(runs):
-    output = ok("sample", "--runs-dir", runs, "--run", "tiny_ae", "--boundary", "0.5,5,50", "--n", 6)
+    output = ok("sample", "--runs-dir", runs, "--run", "tiny_ae", "--boundary", "0.5,5,50", "--n-samples", 6)
     assert "box_B0.5-50.png" in output
     with h5py.File(runs / "tiny_ae" / "samples" / "box_B0.5-50.h5") as handle:
         z, parameter = handle["z"][()], handle["parameter"][()]

@@ -110,7 +110,7 @@ def test_encode_onto_a_full_disk_is_one_line_not_a_segfault(trained, tmp_path):
         (["sample", "--boundary", "2,1e39"], "1e39 (in '2,1e39') is beyond the range of float32"),
         (["sample", "--boundary", "0"], "0 is not a positive number"),
         (["sample", "--prior", "normal", "--scale", "1e38"], "overflow float32"),
-        (["sample", "--boundary", "2", "--n", "1000000000"], "--n: 1,000,000,000 images of 16x16x3 need about"),
+        (["sample", "--boundary", "2", "--n", "1000000000"], "--n-samples: 1,000,000,000 images of 16x16x3 need about"),
         (["latent-stats", "--box", "-1"], "-1 is not a positive number"),
     ],
 )

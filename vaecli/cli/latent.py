@@ -199,7 +199,7 @@ def sample(
 
       vae sample --run runs/celeba_z200 --boundary 3 --symmetric
 
-      vae sample --radius 5,10,14 --n 8
+      vae sample --radius 5,10,14 -n 8
 
       vae sample --prior normal --scale 1 --seed 7
     """

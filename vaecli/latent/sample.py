@@ -73,7 +73,7 @@ def sample(
     if not 0 <= seed <= MAX_SEED:
         raise LatentError(f"--seed must be between 0 and {MAX_SEED}, got {seed}")
     check_images_fit(
-        n * len(parameters), run.image_shape, "--n", "ask for fewer points", copies=FLOAT_BYTES
+        n * len(parameters), run.image_shape, "--n-samples", "ask for fewer points", copies=FLOAT_BYTES
     )  # the decoded images are float32
     if save:
         picture = output_path(out, run.paths.samples, sample_file_stem(region, parameters, seed) + ".png")
