@@ -338,14 +338,19 @@ def latest_run(runs_dir: str | Path = "runs") -> RunPaths:
     return existing_run(Path(runs_dir) / pointer.read_text().strip())
 
 
+def run_folder(run: str | Path, runs_dir: str | Path = "runs") -> Path:
+    """The folder a user means by run: the path itself, or a bare name looked up in runs_dir."""
+    run = Path(run)
+    if not run.exists() and (Path(runs_dir) / run).is_dir():
+        return Path(runs_dir) / run
+    return run
+
+
 def resolve_run(run: str | Path | None, runs_dir: str | Path = "runs") -> RunPaths:
     """The run folder: the latest run when none is given; a bare name is also looked up in runs_dir."""
     if run is None:
         return latest_run(runs_dir)
-    run = Path(run)
-    if not run.exists() and (Path(runs_dir) / run).is_dir():
-        run = Path(runs_dir) / run
-    return existing_run(run)
+    return existing_run(run_folder(run, runs_dir))
 
 
 def _missing_models_error(paths: RunPaths, manifest: Manifest) -> RunError:

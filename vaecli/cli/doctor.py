@@ -44,10 +44,10 @@ def doctor(
       vae doctor runs/celeba_z200
     """
     from vaecli.doctor import diagnose, diagnose_runs
+    from vaecli.runs import run_folder
 
     if run is not None:
-        folder = Path(run) if Path(run).exists() or not (runs_dir / run).is_dir() else runs_dir / run
-        reports, own = [diagnose(folder)], []
+        reports, own = [diagnose(run_folder(run, runs_dir))], []
     else:
         reports, own = diagnose_runs(runs_dir)
         if not reports and not own:
