@@ -129,3 +129,22 @@ def test_each_short_option_means_one_thing_in_every_command():
     walk(typer.main.get_command(app), "vae")
     assert {short: names for short, names in meanings.items() if len(names) > 1} == {}
     assert meanings["-n"] == {"--n-samples"} and meanings["-b"] == {"--boundary"} and meanings["-s"] == {"--set"}
+
+
+def test_help_texts_survive_rich_markup():
+    """Help is rendered as Rich markup: "[default: 3]" would vanish as a tag and "H:M:S" turn into an emoji."""
+    import typer.main
+    from rich.text import Text
+
+    mangled = []
+
+    def walk(command, path):
+        texts = [command.help or ""] + [getattr(parameter, "help", None) or "" for parameter in command.params]
+        for text in texts:
+            if Text.from_markup(text, emoji=True).plain != text:
+                mangled.append(f"{path}: {text[:80]}")
+        for name, sub in getattr(command, "commands", {}).items():
+            walk(sub, f"{path} {name}")
+
+    walk(typer.main.get_command(app), "vae")
+    assert mangled == []

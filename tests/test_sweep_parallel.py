@@ -276,6 +276,7 @@ def test_plan_and_index_round_trip_every_point(write_config, tmp_path):
         (["--index", "2"], {}, "--index 2 is out of range: this grid has 2 points (0 to 1)"),
         (["--index", "-1"], {}, "--index -1 is out of range"),
         (["--gpus-per-run", "1"], {}, "--gpus-per-run applies only with --executor slurm"),
+        (["--requeues", "5"], {}, "--requeues applies only with --executor slurm"),
         (["--time", "1:00:00", "--partition", "gpu"], {}, "--partition, --time apply only with --executor slurm"),
         (["--executor", "kubernetes"], {}, "--executor kubernetes: expected one of local, slurm"),
         (["--executor", "slurm", "--devices", "0"], {"PATH": "SLURM"}, "--devices is for this machine"),

@@ -68,6 +68,12 @@ def wait_for_completed(runs: Path, names: list[str], timeout: float = 600) -> No
     )
 
 
+def queued_states(job: str) -> str:
+    return subprocess.run(
+        ["squeue", "--noheader", "--job", job, "--format", "%T"], capture_output=True, text=True
+    ).stdout
+
+
 def wait_for_queue_to_drain(job_ids: list[str], timeout: float = 120) -> None:
     """A job whose run is COMPLETED stays in the queue a moment longer (submitit saves its result, srun exits)."""
     deadline = time.time() + timeout
@@ -129,3 +135,49 @@ def test_a_two_point_sweep_runs_as_one_slurm_array_and_resubmits_only_what_is_le
     wait_for_completed(runs, names)
     assert (runs / names[1] / "decoder.keras").is_file()
     assert "1 run(s) submitted" in output and re.search(r"Nothing to submit", ok("sweep", *grid, *slurm))
+
+
+@pytest.mark.slow
+def test_a_run_stopped_at_its_time_limit_is_requeued_and_resumes(slurm_partition, write_config, tmp_path):
+    config = write_config(
+        tiny_config(name="requeue", data={"num_images": 300}, train={"epochs": 100}, output={"image_every": 100})
+    )
+    runs = tmp_path / "runs"
+    run = runs / "requeue_kl_factor=1"
+    ok("sweep", config, "--set", "loss.kl_factor=1", "--runs-dir", runs, "--executor", "slurm", "--cpus-per-run", "1")
+    job = json.loads((runs / "sweeps" / "requeue.json").read_text())["runs"][0]["slurm_job_id"]
+
+    deadline = time.time() + 300
+    while manifest(run).get("epochs_completed", 0) < 3:  # a checkpoint to resume from
+        assert time.time() < deadline, f"no progress: {manifest(run)}"
+        time.sleep(0.2)
+    # What Slurm sends 90 s before --time (submitit's --signal USR2@90), sent now.
+    subprocess.run(["scancel", "--signal=USR2", job], check=True, timeout=30)
+    deadline = time.time() + 120
+    while manifest(run).get("status") != "KILLED":
+        assert time.time() < deadline, f"USR2 did not stop the run: {manifest(run)}"
+        time.sleep(0.1)
+    assert 3 <= manifest(run)["epochs_completed"] < 100
+
+    # The task requeued itself. Slurm lets a requeued job start only after a delay (about 2 minutes);
+    # the test lifts it once the job is back in the queue.
+    deadline = time.time() + 60
+    while "PENDING" not in queued_states(job):
+        assert time.time() < deadline, f"job {job} not requeued: {queued_states(job)}"
+        time.sleep(0.2)
+    subprocess.run(["scontrol", "update", f"JobId={job}", "StartTime=now"], check=True, timeout=30)
+    wait_for_completed(runs, [run.name])  # started again, resumed
+    assert manifest(run)["epochs_completed"] == 100
+    epochs = [json.loads(line)["epoch"] for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert epochs == list(range(1, 101))  # each epoch once: resumed, not started over
+    log = next((runs / "sweeps" / "requeue" / "logs").glob("*_log.out")).read_text()
+    assert f"requeueing job {job} (1 of at most 3)" in log, log[-3000:]
+
+
+def test_a_task_requeued_as_often_as_allowed_stays_out_of_the_queue(monkeypatch, capsys):
+    from vaecli.sweeps.slurm import requeue_this_task
+
+    monkeypatch.setenv("SLURM_RESTART_COUNT", "3")
+    monkeypatch.setenv("PATH", "/nonexistent")  # scontrol must not be called
+    assert requeue_this_task(3) is False
+    assert "requeued 3 times already (--requeues 3); submit the sweep again" in capsys.readouterr().out

@@ -110,8 +110,20 @@ def sweep(
         Optional[str],
         typer.Option(
             "--time",
-            help="Time limit of each run, as sbatch takes it (H:M:S, minutes, D-H) [default: 4:00:00]. 90 s "
-            "before it the run stops, KILLED with its checkpoint; submit again to resume it.",
+            help="Time limit of each run, in any sbatch format (4:00:00; 90 for minutes; 1-12 for days-hours). "
+            "90 s before it the run stops, KILLED with its checkpoint, and its task is requeued to resume it. "
+            "Default 4:00:00.",
+            show_default=False,
+            rich_help_panel=SLURM_PANEL,
+        ),
+    ] = None,
+    requeues: Annotated[
+        Optional[int],
+        typer.Option(
+            "--requeues",
+            min=0,
+            help="How often a run stopped at its time limit goes back into the queue; "
+            "after that, submit the sweep again to resume it. Default 3.",
             show_default=False,
             rich_help_panel=SLURM_PANEL,
         ),
@@ -148,8 +160,15 @@ def sweep(
             raise ConfigError("give --plan or --status, not both")
         return _plan_or_status(config_path, settings, seeds, name, runs_dir, plan_only)
     slurm = None
-    if any(value is not None for value in (partition, gpus_per_run, cpus_per_run, time_limit)):
-        slurm = sweeps.SlurmOptions(partition, gpus_per_run, cpus_per_run, time_limit or sweeps.SlurmOptions.time)
+    if any(value is not None for value in (partition, gpus_per_run, cpus_per_run, time_limit, requeues)):
+        defaults = sweeps.SlurmOptions
+        slurm = defaults(
+            partition,
+            gpus_per_run,
+            cpus_per_run,
+            time_limit or defaults.time,
+            defaults.requeues if requeues is None else requeues,
+        )
     result = sweeps.sweep(
         config_path,
         settings,

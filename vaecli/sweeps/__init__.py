@@ -65,6 +65,8 @@ def check_options(
         raise ConfigError(f"{', '.join(given)} {verb} only with --executor slurm{hint}")
     if index is not None and (jobs is not None or devices is not None or executor != "local"):
         raise ConfigError("--index trains one grid point in this process; give no --jobs, --devices or --executor")
+    if slurm is not None and slurm.requeues < 0:
+        raise ConfigError(f"--requeues must be 0 or more, got {slurm.requeues}")
     if executor == "slurm":
         if devices is not None:
             raise ConfigError("--devices is for this machine; on Slurm give --gpus-per-run")
@@ -84,6 +86,7 @@ def _slurm_flags(slurm: SlurmOptions) -> list[tuple[str, object]]:
         ("--gpus-per-run", slurm.gpus_per_run),
         ("--cpus-per-run", slurm.cpus_per_run),
         ("--time", slurm.time if slurm.time != SlurmOptions.time else None),
+        ("--requeues", slurm.requeues if slurm.requeues != SlurmOptions.requeues else None),
     ]
 
 

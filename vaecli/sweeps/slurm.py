@@ -36,6 +36,7 @@ class SlurmOptions:
     gpus_per_run: int | None = None
     cpus_per_run: int | None = None  # also the run's TensorFlow threads
     time: str = "4:00:00"  # per run, in any of sbatch's --time formats
+    requeues: int = 3  # times a run stopped at its time limit goes back into the queue to resume
 
     @property
     def minutes(self) -> int:
@@ -47,6 +48,7 @@ class SlurmOptions:
             "gpus_per_run": self.gpus_per_run,
             "cpus_per_run": self.cpus_per_run,
             "time": self.time,
+            "requeues": self.requeues,
         }
 
 
@@ -96,35 +98,61 @@ class GridSpec:
     name: str
     runs_dir: str
     retry_failed: bool
+    requeues: int = SlurmOptions.requeues
 
 
 def train_grid_point(spec: GridSpec, index: int) -> str:
     """The body of array task `index`, run by submitit in the job: train grid point `index` in this process."""
-    # submitit asks for SIGUSR2 90 s before the time limit; stop the run then, marked KILLED with its
-    # checkpoint, rather than be killed mid-epoch: submitting the sweep again resumes it.
-    signal.signal(signal.SIGUSR2, _interrupt)
-    if os.environ.get("SLURM_CPUS_PER_TASK"):
-        os.environ.setdefault(THREADS_VARIABLE, os.environ["SLURM_CPUS_PER_TASK"])
+    from vaecli.errors import TrainingInterrupted
     from vaecli.sweeps import sweep
 
-    result = sweep(
-        spec.config,
-        list(spec.settings),
-        seeds=spec.seeds,
-        name=spec.name,
-        runs_dir=spec.runs_dir,
-        index=index,
-        retry_failed=spec.retry_failed,
-        quiet=False,
-    )
+    # Slurm sends SIGUSR2 90 s before the time limit (submitit's --signal): the run stops then,
+    # marked KILLED with its checkpoint, rather than be killed mid-epoch, and the task goes back
+    # into the queue (at most spec.requeues times), where it starts again and resumes the run.
+    signal.signal(signal.SIGUSR2, _stop_at_time_limit)
+    if os.environ.get("SLURM_CPUS_PER_TASK"):
+        os.environ.setdefault(THREADS_VARIABLE, os.environ["SLURM_CPUS_PER_TASK"])
+    try:
+        result = sweep(
+            spec.config,
+            list(spec.settings),
+            seeds=spec.seeds,
+            name=spec.name,
+            runs_dir=spec.runs_dir,
+            index=index,
+            retry_failed=spec.retry_failed,
+            quiet=False,
+        )
+    except TrainingInterrupted:
+        if _time_limit_reached and requeue_this_task(spec.requeues):
+            raise SystemExit(0) from None  # as submitit does after a requeue: no result, the next start gives one
+        raise
     point = result.plan.points[0]
     if point.outcome == "failed":
         raise RuntimeError(f"{point.name} failed: {point.error}")
     return f"{point.name}: {point.outcome}"
 
 
-def _interrupt(signum, frame):
+_time_limit_reached = False
+
+
+def _stop_at_time_limit(signum, frame):
+    global _time_limit_reached
+    _time_limit_reached = True
     raise KeyboardInterrupt
+
+
+def requeue_this_task(limit: int) -> bool:
+    """Put this job (array task) back into Slurm's queue, unless it has been requeued `limit` times already."""
+    restarts = int(os.environ.get("SLURM_RESTART_COUNT") or 0)
+    if restarts >= limit:
+        print(f"Not requeued: requeued {restarts} times already (--requeues {limit}); submit the sweep again to resume")
+        return False
+    array, task = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
+    job = f"{array}_{task}" if array and task else os.environ["SLURM_JOB_ID"]
+    print(f"Time limit near: requeueing job {job} ({restarts + 1} of at most {limit}); it resumes the run")
+    subprocess.run(["scontrol", "requeue", job], check=True, timeout=60)
+    return True
 
 
 def queued_jobs() -> dict[str, str]:
@@ -186,7 +214,9 @@ def submit(plan: SweepPlan, runs_dir: Path, options: SlurmOptions, jobs: int | N
         executor = submitit.AutoExecutor(folder=logs, cluster="slurm")
         executor.update_parameters(**_parameters(plan, options, jobs or len(todo)))
         config = str(Path(plan.config_path).resolve())
-        spec = GridSpec(config, tuple(plan.settings), plan.seeds, plan.name, str(runs_dir), retry_failed)
+        spec = GridSpec(
+            config, tuple(plan.settings), plan.seeds, plan.name, str(runs_dir), retry_failed, options.requeues
+        )
         try:
             submitted = executor.map_array(train_grid_point, [spec] * len(todo), [point.index for point in todo])
         except Exception as error:  # sbatch refused (an unknown partition, too many GPUs): its own words
@@ -208,6 +238,7 @@ def _parameters(plan: SweepPlan, options: SlurmOptions, parallelism: int) -> dic
         "timeout_min": options.minutes,
         "slurm_array_parallelism": parallelism,  # at most this many runs at once (--jobs)
         "stderr_to_stdout": True,  # one log per run
+        "slurm_additional_parameters": {"requeue": True},  # a task may requeue itself (clusters with JobRequeue=0)
     }
     if options.partition:
         parameters["slurm_partition"] = options.partition
