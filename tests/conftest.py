@@ -14,6 +14,13 @@ os.environ.setdefault("VAECLI_OFFLINE", "1")  # tests never download
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 FASHION_MNIST = Path(os.environ.get("VAECLI_FASHION_MNIST", "/usr/share/datasets/fashion-mnist"))
+WAITS_ON_THE_CLUSTER = "tests/test_sweep_slurm.py"
+
+
+def pytest_collection_modifyitems(config, items):
+    """The Slurm tests first: they spend minutes waiting on the cluster (a requeued job's hold), and under
+    `make test`'s two workers (one file each, in this order) the other worker's tests fill that wait."""
+    items.sort(key=lambda item: item.nodeid.split("::")[0] != WAITS_ON_THE_CLUSTER)
 
 
 def vae(*args):
