@@ -146,8 +146,8 @@ def test_devices_pin_each_run_to_its_own_gpu_and_hand_a_freed_one_on(write_confi
     while process.poll() is None:
         running = {}
         for pid, command in processes_mentioning(str(runs)):
-            if " train " in command:
-                environment = environment_of(pid)
+            environment = environment_of(pid)
+            if " train " in command and environment:  # (empty: the process ended after it was listed)
                 name = command.split("--name ")[1].split()[0]
                 running[name] = environment.get("CUDA_VISIBLE_DEVICES")
                 assert "VAECLI_THREADS" not in environment  # GPUs: no CPU thread share

@@ -180,3 +180,14 @@ def test_a_task_requeued_as_often_as_allowed_stays_out_of_the_queue(monkeypatch,
     monkeypatch.setenv("PATH", "/nonexistent")  # scontrol must not be called
     assert requeue_this_task(3) is False
     assert "requeued 3 times already (--requeues 3); submit the sweep again" in capsys.readouterr().out
+
+
+def test_a_task_that_cannot_requeue_says_why_and_ends(monkeypatch, capsys):
+    from vaecli.sweeps.slurm import requeue_this_task
+
+    monkeypatch.setenv("SLURM_RESTART_COUNT", "0")
+    monkeypatch.setenv("SLURM_JOB_ID", "7")
+    monkeypatch.delenv("SLURM_ARRAY_JOB_ID", raising=False)
+    monkeypatch.setenv("PATH", "/nonexistent")  # no scontrol
+    assert requeue_this_task(3) is False
+    assert "Not requeued: scontrol requeue 7 failed" in capsys.readouterr().out

@@ -149,9 +149,14 @@ def requeue_this_task(limit: int) -> bool:
         print(f"Not requeued: requeued {restarts} times already (--requeues {limit}); submit the sweep again to resume")
         return False
     array, task = os.environ.get("SLURM_ARRAY_JOB_ID"), os.environ.get("SLURM_ARRAY_TASK_ID")
-    job = f"{array}_{task}" if array and task else os.environ["SLURM_JOB_ID"]
-    print(f"Time limit near: requeueing job {job} ({restarts + 1} of at most {limit}); it resumes the run")
-    subprocess.run(["scontrol", "requeue", job], check=True, timeout=60)
+    job = f"{array}_{task}" if array and task else os.environ.get("SLURM_JOB_ID", "?")
+    print(f"Time limit near: requeueing job {job} ({restarts + 1} of at most {limit}); it resumes the run", flush=True)
+    try:
+        subprocess.run(["scontrol", "requeue", job], check=True, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.SubprocessError) as error:
+        said = (getattr(error, "stderr", None) or str(error)).strip()
+        print(f"Not requeued: scontrol requeue {job} failed ({said}); submit the sweep again to resume")
+        return False
     return True
 
 
