@@ -16,6 +16,7 @@ meets a full disk, which made h5py crash the whole process (SIGSEGV) after `No s
 from __future__ import annotations
 
 import errno
+import glob
 import hashlib
 import json
 import os
@@ -28,7 +29,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from vaecli.errors import OutputError
+from vaecli.errors import OutputError, first_line
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -67,9 +68,7 @@ def free_bytes(path: Path) -> int | None:
 
 def _reason(error: OSError) -> str:
     """One line for an OSError: its strerror, or the first line of its message (h5py's span several)."""
-    if error.strerror:
-        return error.strerror.splitlines()[0][:200]
-    return (str(error).splitlines() or [type(error).__name__])[0][:200]
+    return first_line(error.strerror or error)
 
 
 def _no_inodes(folder: Path) -> bool:
@@ -139,7 +138,7 @@ def remove_stale_temporaries(
     so temporaries of other machines and older versions go too, whatever their age.
     """
     folder = Path(folder)
-    pattern = f".{glob_escape(target_name)}.*" if target_name else ".*"
+    pattern = f".{glob.escape(target_name)}.*" if target_name else ".*"
     try:
         candidates = list(folder.rglob(pattern) if recursive else folder.glob(pattern))
     except OSError:
@@ -156,10 +155,6 @@ def remove_stale_temporaries(
             except OSError:
                 pass  # read-only folder: `vae doctor` still reports it
     return removed
-
-
-def glob_escape(text: str) -> str:
-    return re.sub(r"([*?[])", r"[\1]", text)
 
 
 @contextmanager

@@ -12,7 +12,7 @@ from pathlib import Path
 import h5py
 
 from vaecli.atomic import write_hdf5_atomic
-from vaecli.errors import RunError
+from vaecli.errors import RunError, first_line
 
 
 def _variable_groups(model) -> dict[str, list]:
@@ -45,11 +45,7 @@ def checkpoint_epoch(path: Path) -> int:
         with h5py.File(path, "r") as handle:
             return int(handle.attrs["epoch"])
     except (OSError, KeyError) as error:
-        raise RunError(f"{path}: unreadable checkpoint ({_first_line(error)})") from None
-
-
-def _first_line(error: Exception) -> str:
-    return (str(error).splitlines() or [type(error).__name__])[0][:200]
+        raise RunError(f"{path}: unreadable checkpoint ({first_line(error)})") from None
 
 
 def load_checkpoint(path: Path, model) -> int:
@@ -68,4 +64,4 @@ def load_checkpoint(path: Path, model) -> int:
                     variable.assign(stored[f"{index:05d}"][()])
             return int(handle.attrs["epoch"])
     except (OSError, KeyError, ValueError) as error:
-        raise RunError(f"{path}: unreadable checkpoint ({_first_line(error)})") from None
+        raise RunError(f"{path}: unreadable checkpoint ({first_line(error)})") from None

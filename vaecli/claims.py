@@ -24,7 +24,7 @@ from contextlib import suppress
 from pathlib import Path
 
 from vaecli.atomic import output_error, timestamp, write_text_atomic
-from vaecli.errors import OutputError, RunError
+from vaecli.errors import RunError
 
 LOCK_NAME = ".lock"
 CLAIM_MARK, TRASH_MARK = ".claim-", ".trash-"  # hidden folders beside the runs: .<name>.claim-xxxx
@@ -179,7 +179,7 @@ def claim_new_run(root: Path, config_yaml: str, manifest_json: str) -> RunLock:
         shutil.rmtree(staging, ignore_errors=True)
         if isinstance(error, RunError):
             raise
-        problem = error if isinstance(error, OutputError) else output_error(root, error)
+        problem = output_error(root, error)
         raise RunError(problem.lines[0]) from None
     return lock
 

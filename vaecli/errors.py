@@ -4,6 +4,11 @@ The Python API raises the same errors, so a notebook sees the sentence the CLI w
 """
 
 
+def first_line(error: BaseException | str, limit: int = 200) -> str:
+    """The first line of an error's message (h5py's and TensorFlow's span many), or its type when it has none."""
+    return (str(error).splitlines() or [type(error).__name__])[0][:limit]
+
+
 class VaeError(Exception):
     """A failure the user can understand and fix; `lines` are printed one per line."""
 

@@ -257,11 +257,11 @@ def loss_curve(path: Path, rows: list[dict]) -> Path:
         if f"val_{key}" in rows[0]:
             axis.plot(epochs, [row[f"val_{key}"] for row in rows], marker="o", label="validation")
         axis.set_title(key)
+        axis.set_xlabel("epoch")
+        axis.grid(alpha=0.3)
     if "kl_penalty" in rows[0]:  # the KL term that entered the loss, beside the true KL
         axes[2].plot(epochs, [row["kl_penalty"] for row in rows], linestyle="--", label="kl_penalty (train)")
         axes[2].legend(fontsize=7)
-        axis.set_xlabel("epoch")
-        axis.grid(alpha=0.3)
     axes[0].legend()
     figure.tight_layout()
     return _save(figure, path, dpi=90)

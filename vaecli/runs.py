@@ -34,7 +34,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from vaecli.atomic import write_text_atomic
-from vaecli.errors import RunError
+from vaecli.errors import RunError, first_line
 
 LATEST_POINTER = "LATEST"
 SWEEPS_FOLDER = "sweeps"
@@ -387,7 +387,5 @@ def load_final_models(paths: RunPaths, manifest: Manifest) -> tuple[Any, Any]:
         try:
             models.append(keras.models.load_model(target, compile=False))
         except Exception as error:  # a truncated or foreign file: say which, in one line
-            raise RunError(
-                f"{target}: cannot load the model ({type(error).__name__}: {str(error).splitlines()[0][:200]})"
-            ) from None
+            raise RunError(f"{target}: cannot load the model ({type(error).__name__}: {first_line(error)})") from None
     return models[0], models[1]

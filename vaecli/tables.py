@@ -41,7 +41,7 @@ SCREEN_NUMBERS = {
 }
 
 
-def _decoder_label(likelihood: dict) -> str:
+def decoder_label(likelihood: dict) -> str:
     """'Bernoulli' or 'Gaussian, sigma^2 = 0.5' (evaluations before the decoder was recorded: Bernoulli)."""
     if likelihood.get("decoder") == "gaussian":
         variance = likelihood.get("gaussian_variance")
@@ -72,7 +72,7 @@ def likelihood_table(evaluation: dict):
     reconstruction = likelihood["reconstruction"]
     table = Table(
         title=f"{evaluation['provenance']['run']}: {evaluation['num_images']:,} {evaluation['split']} images "
-        f"(decoder: {_decoder_label(likelihood)})",
+        f"(decoder: {decoder_label(likelihood)})",
         title_justify="left",
         show_header=True,
     )

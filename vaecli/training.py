@@ -18,7 +18,7 @@ from rich.markup import escape
 from vaecli import __version__
 from vaecli.atomic import atomic_path, output_error, timestamp
 from vaecli.data.sources import image_shape as data_image_shape
-from vaecli.errors import OutputError, RunError, TrainingFailed, TrainingInterrupted
+from vaecli.errors import OutputError, RunError, TrainingFailed, TrainingInterrupted, first_line
 from vaecli.runs import (
     STATUS_COMPLETED,
     STATUS_FAILED,
@@ -66,10 +66,9 @@ def _new_manifest(config, splits, acceleration, shape, distribution: dict, cache
 
     from vaecli.data.pipeline import steps_per_epoch
     from vaecli.losses import KLObjective, effective_kl_factor
-    from vaecli.models.factory import kl_factor_of
 
-    kl_factor = kl_factor_of(config)
     kl_objective = KLObjective.from_config(config, steps_per_epoch(len(splits.train), config.train.batch_size))
+    kl_factor = kl_objective.kl_factor  # 0 for an AE
     return Manifest.model_validate(
         {
             "status": STATUS_RUNNING,
@@ -180,7 +179,7 @@ def _failure_states(paths: RunPaths, config, display):
             f"Continue with: vae train --resume {paths.root}",
         ) from None
     except OSError as error:  # a full disk, a folder removed under us (OutputError is one too)
-        problem = error if isinstance(error, OutputError) else output_error(Path(error.filename or paths.root), error)
+        problem = output_error(Path(error.filename or paths.root), error)
         mark(STATUS_FAILED, problem.lines[0])
         raise RunError(problem.lines[0], _kept_checkpoint(paths)) from None
     except Exception as error:
@@ -189,7 +188,7 @@ def _failure_states(paths: RunPaths, config, display):
             raise
         mark(STATUS_FAILED, "out of memory")
         raise TrainingFailed(
-            f"Training stopped: the device ran out of memory ({str(error).splitlines()[0][:160]}).",
+            f"Training stopped: the device ran out of memory ({first_line(error, 160)}).",
             f"Use a smaller train.batch_size (now {config.train.batch_size}) or fewer filters. "
             f"{_kept_checkpoint(paths)}",
         ) from None

@@ -65,18 +65,16 @@ def print_error(*lines: str) -> None:
         )
 
 
-def _machine_error(error: BaseException) -> tuple[str, int] | None:
+def _machine_error(error: OSError | MemoryError | EOFError) -> str:
     """The one line for a failure of the machine rather than of vaecli (a safety net: the code paths that
-    can meet these say more, closer to where they happen); None for anything else."""
+    can meet these say more, closer to where they happen)."""
     if isinstance(error, OSError):
         where = f"{error.filename}: " if error.filename else ""
         reason = error.strerror or (str(error).splitlines() or [type(error).__name__])[0][:200]
-        return f"{where}{reason}", 1
+        return f"{where}{reason}"
     if isinstance(error, MemoryError):
-        return "out of memory; ask for less (fewer images or points, a smaller batch or model)", 1
-    if isinstance(error, EOFError):  # click would print a bare "Aborted."
-        return f"unexpected end of a file ({error or 'EOFError'})", 1
-    return None
+        return "out of memory; ask for less (fewer images or points, a smaller batch or model)"
+    return f"unexpected end of a file ({error or 'EOFError'})"  # EOFError: click would print a bare "Aborted."
 
 
 def user_errors(command):
@@ -90,12 +88,11 @@ def user_errors(command):
             print_error(*error.lines)
             raise typer.Exit(error.exit_code) from None
         except KeyboardInterrupt:  # Ctrl-C before anything was started: nothing to clean up
-            error_console.print("[red]error:[/red] interrupted")
+            print_error("interrupted")
             raise typer.Exit(130) from None
         except (OSError, MemoryError, EOFError) as error:
-            line, code = _machine_error(error) or (str(error), 1)
-            print_error(line)
-            raise typer.Exit(code) from None
+            print_error(_machine_error(error))
+            raise typer.Exit(1) from None
 
     return wrapper
 

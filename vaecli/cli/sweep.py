@@ -159,16 +159,11 @@ def sweep(
         if plan_only and show_status:
             raise ConfigError("give --plan or --status, not both")
         return _plan_or_status(config_path, settings, seeds, name, runs_dir, plan_only)
-    slurm = None
-    if any(value is not None for value in (partition, gpus_per_run, cpus_per_run, time_limit, requeues)):
-        defaults = sweeps.SlurmOptions
-        slurm = defaults(
-            partition,
-            gpus_per_run,
-            cpus_per_run,
-            time_limit or defaults.time,
-            defaults.requeues if requeues is None else requeues,
-        )
+    given = dict(
+        partition=partition, gpus_per_run=gpus_per_run, cpus_per_run=cpus_per_run, time=time_limit, requeues=requeues
+    )
+    given = {key: value for key, value in given.items() if value is not None}
+    slurm = sweeps.SlurmOptions(**given) if given else None
     result = sweeps.sweep(
         config_path,
         settings,

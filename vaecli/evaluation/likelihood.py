@@ -46,14 +46,16 @@ DECODES_PER_CALL = 1024  # latent points per decoder call: images per chunk = th
 DECODERS = {"bce": "bernoulli", "mse": "gaussian"}  # loss.reconstruction -> the decoder it trains
 
 
-def reconstruction_nats(images: np.ndarray, logits: np.ndarray) -> dict[str, np.ndarray]:
+def reconstruction_nats(
+    images: np.ndarray, logits: np.ndarray, kinds: tuple[str, ...] = ("bce", "mse")
+) -> dict[str, np.ndarray]:
     """Per-image BCE (nats) and squared error (summed), float64, from uint8 targets and decoder logits."""
     import keras
 
     from vaecli.losses import reconstruction_loss
 
     targets = images.astype(np.float32) / 255.0
-    errors = {kind: reconstruction_loss(targets, logits, kind, "sum") for kind in ("bce", "mse")}
+    errors = {kind: reconstruction_loss(targets, logits, kind, "sum") for kind in kinds}
     return {kind: keras.ops.convert_to_numpy(value).astype(np.float64) for kind, value in errors.items()}
 
 
@@ -96,15 +98,16 @@ def importance_samples(
     num_samples: int,
     seed: int = 0,
     on_batch=None,
+    kinds: tuple[str, ...] = ("bce", "mse"),
 ) -> dict[str, np.ndarray]:
-    """(N, K) arrays for K posterior draws per image: bce, mse (sums) and log p(z) - log q(z|x).
+    """(N, K) arrays for K posterior draws per image: bce, mse (sums; those in kinds) and log p(z) - log q(z|x).
 
     Image i draws its noise from its own stream (seed, i): the first k columns of a run with
     K samples are exactly the draws of a run with k (nested estimates), results do not depend
     on the batch size, and memory stays bounded however large N * K * z_dim is.
     """
     count, z_dim = z_mean.shape
-    samples = {name: np.empty((count, num_samples)) for name in ("bce", "mse", "log_prior_ratio")}
+    samples = {name: np.empty((count, num_samples)) for name in (*kinds, "log_prior_ratio")}
     per_chunk = max(1, DECODES_PER_CALL // num_samples)
     for start in range(0, count, per_chunk):
         stop = min(start + per_chunk, count)
@@ -114,8 +117,8 @@ def importance_samples(
         )
         z = mean + np.exp(0.5 * log_var) * noise
         logits = decode_logits(run, z.reshape(-1, z_dim))
-        errors = reconstruction_nats(np.repeat(images[start:stop], num_samples, axis=0), logits)
-        for kind in ("bce", "mse"):
+        errors = reconstruction_nats(np.repeat(images[start:stop], num_samples, axis=0), logits, kinds)
+        for kind in kinds:
             samples[kind][start:stop] = errors[kind].reshape(stop - start, num_samples)
         log_ratio = standard_normal_log_density(z) - diagonal_normal_log_density(z, mean, log_var)
         samples["log_prior_ratio"][start:stop] = log_ratio
@@ -154,9 +157,10 @@ def measure_likelihood(
     per_image = reconstruction_errors(run, images, decode_logits(run, z_mean))
     if z_log_var is None:
         return per_image, z_mean
-    samples = importance_samples(run, images, z_mean, z_log_var, num_samples, seed, advance)
-    per_image["kl"] = analytic_kl(z_mean, z_log_var)
     decoder, variance = trained_decoder(run)
+    kinds = ("bce", "mse") if decoder == "gaussian" else ("bce",)  # a Bernoulli run's bounds need no squared error
+    samples = importance_samples(run, images, z_mean, z_log_var, num_samples, seed, advance, kinds)
+    per_image["kl"] = analytic_kl(z_mean, z_log_var)
     if decoder == "bernoulli":
         per_image.update(bounds(samples["bce"], samples["log_prior_ratio"], per_image["kl"], ""))
         return per_image, z_mean

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from vaecli.atomic import write_text_atomic
 from vaecli.runs import Manifest, RunPaths, read_evaluation, read_manifest, read_metrics
+from vaecli.tables import decoder_label
 
 MAX_EPOCH_ROWS = 8  # epochs with grids shown: evenly spaced, the first and last included
 STYLE = """
@@ -233,9 +234,7 @@ def evaluation_section(paths: RunPaths, features: str | None = None) -> str:
     likelihood = evaluation["likelihood"]
     reconstruction = likelihood["reconstruction"]
     pairs = [("images", f"{evaluation['num_images']:,} ({evaluation['split']} split)")]
-    decoder = likelihood.get("decoder", "bernoulli")
-    variance = likelihood.get("gaussian_variance")
-    pairs.append(("decoder", decoder + (f", sigma^2 = {variance:.4g}" if variance is not None else "")))
+    pairs.append(("decoder", decoder_label(likelihood)))
     if likelihood["applicable"]:
         pairs += _bound_pairs(likelihood, likelihood["iw_samples"])
         pairs.append(("KL", f"{likelihood['kl_nats']:.2f} nats"))

@@ -59,26 +59,24 @@ def decode_latents(
     run: Run, z: np.ndarray, batch_size: int = BATCH_SIZE, on_batch: Callable[[int], None] | None = None
 ) -> np.ndarray:
     """Latent points (N, z_dim) -> float32 images (N, H, W, C) in [0, 1]."""
-    import keras
-
-    z = np.asarray(z, np.float32)
-    images = np.empty((len(z), *run.image_shape), np.float32)
-    for start, stop in _in_batches(len(z), batch_size, on_batch):
-        images[start:stop] = keras.ops.convert_to_numpy(run.decoder(z[start:stop], training=False))
-    return images
+    return _decode_with(run.decoder, run.image_shape, z, batch_size, on_batch)
 
 
 def decode_logits(
     run: Run, z: np.ndarray, batch_size: int = BATCH_SIZE, on_batch: Callable[[int], None] | None = None
 ) -> np.ndarray:
     """Latent points (N, z_dim) -> float32 decoder logits (N, H, W, C): what every likelihood is computed from."""
+    return _decode_with(run.decoder_logits, run.image_shape, z, batch_size, on_batch)
+
+
+def _decode_with(network, image_shape, z, batch_size: int, on_batch) -> np.ndarray:
     import keras
 
     z = np.asarray(z, np.float32)
-    logits = np.empty((len(z), *run.image_shape), np.float32)
+    outputs = np.empty((len(z), *image_shape), np.float32)
     for start, stop in _in_batches(len(z), batch_size, on_batch):
-        logits[start:stop] = keras.ops.convert_to_numpy(run.decoder_logits(z[start:stop], training=False))
-    return logits
+        outputs[start:stop] = keras.ops.convert_to_numpy(network(z[start:stop], training=False))
+    return outputs
 
 
 def encode_with_progress(run: Run, images: np.ndarray, console, description: str):

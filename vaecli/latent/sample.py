@@ -75,8 +75,8 @@ def sample(
     check_images_fit(
         n * len(parameters), run.image_shape, "--n-samples", "ask for fewer points", copies=FLOAT_BYTES
     )  # the decoded images are float32
+    picture = output_path(out, run.paths.samples, sample_file_stem(region, parameters, seed) + ".png")
     if save:
-        picture = output_path(out, run.paths.samples, sample_file_stem(region, parameters, seed) + ".png")
         check_writable(picture, "--out" if out is not None else "")
     with np.errstate(over="ignore"):  # checked just below, with a message that says what to do
         rows_of_points = [sample_region(region, parameter, n, run.z_dim, seed) for parameter in parameters]
@@ -92,16 +92,15 @@ def sample(
     where += ", ..." if len(parameters) > 3 else ""
     samples.summary = f"Decoded {len(points):,} points of {run.paths.root} drawn {where}"
     if save:
-        _save(run, samples, n, columns, out)
+        _save(run, samples, n, columns, picture)
     return samples
 
 
-def _save(run: Run, samples: Samples, n: int, columns: int | None, out: str | Path | None) -> None:
+def _save(run: Run, samples: Samples, n: int, columns: int | None, picture: Path) -> None:
     from vaecli.figures import labelled_rows
     from vaecli.images import make_grid, save_png
 
     region, parameters, seed = samples.region, samples.parameters, samples.seed
-    picture = output_path(out, run.paths.samples, sample_file_stem(region, parameters, seed) + ".png")
     description = REGIONS[region].description
     if len(parameters) == 1:
         save_png(picture, make_grid(samples.images, columns))

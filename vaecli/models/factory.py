@@ -65,8 +65,3 @@ def build_autoencoder(config, image_shape, steps_per_epoch: int, jit_compile: bo
     fused_steps = 1 if tf.distribute.has_strategy() else steps_per_execution(steps_per_epoch)
     model.compile(optimizer=optimizer, jit_compile=jit_compile, steps_per_execution=fused_steps)
     return model
-
-
-def kl_factor_of(config) -> float:
-    """The KL factor the model applies: an AE has no KL term."""
-    return config.loss.kl_factor if config.model.kind == "vae" else 0.0

@@ -15,11 +15,11 @@ import re
 import shutil
 import signal
 import subprocess
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from vaecli.atomic import timestamp
-from vaecli.errors import ConfigError
+from vaecli.errors import ConfigError, TrainingInterrupted
 from vaecli.runtime import THREADS_VARIABLE
 from vaecli.sweeps.plan import SweepPlan, SweepPoint, decide, describe_action
 from vaecli.sweeps.record import carry_over, previous_runs, read_record, sweep_folder, write_record
@@ -43,13 +43,7 @@ class SlurmOptions:
         return time_minutes(self.time)
 
     def describe(self) -> dict:
-        return {
-            "partition": self.partition,
-            "gpus_per_run": self.gpus_per_run,
-            "cpus_per_run": self.cpus_per_run,
-            "time": self.time,
-            "requeues": self.requeues,
-        }
+        return asdict(self)
 
 
 def time_minutes(text: str) -> int:
@@ -103,7 +97,6 @@ class GridSpec:
 
 def train_grid_point(spec: GridSpec, index: int) -> str:
     """The body of array task `index`, run by submitit in the job: train grid point `index` in this process."""
-    from vaecli.errors import TrainingInterrupted
     from vaecli.sweeps import sweep
 
     # Slurm sends SIGUSR2 90 s before the time limit (submitit's --signal): the run stops then,
