@@ -109,10 +109,10 @@ def _process_alive(pid: int) -> bool:
     return True
 
 
-def is_stale_temporary(path: Path, now: float | None = None) -> bool:
+def is_stale_temporary(path: Path) -> bool:
     """A temporary of a write that will never finish: its process is gone (this machine) or it is a day old."""
     try:
-        age = (now or time.time()) - path.lstat().st_mtime
+        age = time.time() - path.lstat().st_mtime
     except OSError:
         return False
     match = _TEMPORARY.match(path.name)
@@ -129,18 +129,12 @@ def temporary_target(path: Path) -> str | None:
     return match["target"] if match else None
 
 
-def remove_stale_temporaries(
-    folder: Path, target_name: str | None = None, recursive: bool = False, writer_gone: bool = False
-) -> list[Path]:
-    """Delete the stale temporaries in folder (only those of target_name when given); returns what was removed.
-
-    writer_gone: the caller knows every writer of this folder is gone (it holds the run's lock),
-    so temporaries of other machines and older versions go too, whatever their age.
-    """
+def remove_stale_temporaries(folder: Path, target_name: str | None = None) -> list[Path]:
+    """Delete the stale temporaries in folder (only those of target_name when given); returns what was removed."""
     folder = Path(folder)
     pattern = f".{glob.escape(target_name)}.*" if target_name else ".*"
     try:
-        candidates = list(folder.rglob(pattern) if recursive else folder.glob(pattern))
+        candidates = list(folder.glob(pattern))
     except OSError:
         return []
     removed = []
@@ -148,7 +142,7 @@ def remove_stale_temporaries(
         target = temporary_target(path)
         if target is None or (target_name and target != target_name) or not path.is_file():
             continue
-        if writer_gone or is_stale_temporary(path):
+        if is_stale_temporary(path):
             try:
                 path.unlink()
                 removed.append(path)

@@ -137,14 +137,21 @@ def _runs_folder(parent: Path) -> None:
         raise RunError(f"cannot create the runs folder {parent}: {reason}") from None
 
 
-def remove_stale_claims(parent: Path, name: str | None = None) -> list[Path]:
+def stale_claims(parent: Path, name: str | None = None) -> list[Path]:
     """Hidden claim and trash folders whose process is gone (killed while claiming or replacing a run)."""
     pattern = f".{name}.*" if name else ".*"
-    removed = []
-    for folder in sorted(parent.glob(pattern)):
-        if (CLAIM_MARK in folder.name or TRASH_MARK in folder.name) and folder.is_dir() and not holder(folder):
-            shutil.rmtree(folder, ignore_errors=True)
-            removed.append(folder)
+    return [
+        folder
+        for folder in sorted(parent.glob(pattern))
+        if (CLAIM_MARK in folder.name or TRASH_MARK in folder.name) and folder.is_dir() and not holder(folder)
+    ]
+
+
+def remove_stale_claims(parent: Path, name: str | None = None) -> list[Path]:
+    """Remove stale_claims(parent, name); returns them."""
+    removed = stale_claims(parent, name)
+    for folder in removed:
+        shutil.rmtree(folder, ignore_errors=True)
     return removed
 
 

@@ -15,8 +15,8 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vaecli.atomic import human_bytes, is_stale_temporary, temporary_target
-from vaecli.claims import CLAIM_MARK, LOCK_NAME, TRASH_MARK, holder, remove_stale_claims
+from vaecli.atomic import human_bytes, is_stale_temporary
+from vaecli.claims import LOCK_NAME, holder, remove_stale_claims, stale_claims
 from vaecli.errors import RunError, VaeError
 from vaecli.runs import (
     LATEST_POINTER,
@@ -191,12 +191,8 @@ def diagnose_runs(runs_dir: str | Path) -> tuple[list[Diagnosis], list[Finding]]
             own.append(Finding(f"LATEST names {named!r}, which is not a run folder", f"rm {pointer}"))
     elif pointer.is_dir():  # a run an older vaecli let be named LATEST
         own.append(Finding(f"{pointer} is a folder, not the latest-run pointer", f"mv {pointer} {pointer}-run"))
-    leftovers = [
-        folder
-        for folder in runs_dir.glob(".*")
-        if (CLAIM_MARK in folder.name or TRASH_MARK in folder.name) and not holder(folder)
-    ]
-    leftovers += [path for path in runs_dir.glob(".*") if temporary_target(path) and is_stale_temporary(path)]
+    leftovers = stale_claims(runs_dir)
+    leftovers += [path for path in runs_dir.glob(".*") if is_stale_temporary(path)]
     if leftovers:
         own.append(Finding(f"{len(leftovers)} folder(s) or file(s) left by killed processes", _clean(runs_dir)))
     return reports, own
@@ -252,14 +248,7 @@ def clean(path: str | Path = "runs", dry_run: bool = False) -> Cleaning:
         if is_run_folder(folder):
             _clean_run(folder, cleaning, dry_run)
     for stale in path.glob(".*"):
-        if temporary_target(stale) and is_stale_temporary(stale):
+        if is_stale_temporary(stale):
             _remove(stale, cleaning, dry_run)
-    if dry_run:
-        cleaning.removed += [
-            folder
-            for folder in path.glob(".*")
-            if (CLAIM_MARK in folder.name or TRASH_MARK in folder.name) and not holder(folder)
-        ]
-    else:
-        cleaning.removed += remove_stale_claims(path)
+    cleaning.removed += stale_claims(path) if dry_run else remove_stale_claims(path)
     return cleaning
