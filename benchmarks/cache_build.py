@@ -140,13 +140,13 @@ def step_stream(folder: str, cache: str, model: str, epochs: int) -> dict:
 
 def _train(batches, steps: int, config, epochs: int) -> dict:
     from vaecli.models.factory import build_autoencoder
-    from vaecli.runtime import configure_runtime
+    from vaecli.runtime import configured_runtime
 
-    acceleration = configure_runtime(config)
-    model = build_autoencoder(config, (IMAGE_SIZE, IMAGE_SIZE, 3), steps, acceleration.jit_compile)
-    model.fit(batches, epochs=1, steps_per_epoch=steps, verbose=0)  # warm-up: tracing
-    started = time.perf_counter()
-    model.fit(batches, epochs=1 + epochs, initial_epoch=1, steps_per_epoch=steps, verbose=0)
+    with configured_runtime(config) as acceleration:
+        model = build_autoencoder(config, (IMAGE_SIZE, IMAGE_SIZE, 3), steps, acceleration.jit_compile)
+        model.fit(batches, epochs=1, steps_per_epoch=steps, verbose=0)  # warm-up: tracing
+        started = time.perf_counter()
+        model.fit(batches, epochs=1 + epochs, initial_epoch=1, steps_per_epoch=steps, verbose=0)
     return {"seconds": (time.perf_counter() - started) / epochs, "precision": acceleration.precision_policy}
 
 

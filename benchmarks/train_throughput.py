@@ -32,7 +32,7 @@ def run_vaecli(epochs: int, num_images: int, data: str, overrides: list[str]) ->
     from vaecli.data.pipeline import steps_per_epoch, training_batches
     from vaecli.data.sources import SOURCES
     from vaecli.models.factory import build_autoencoder
-    from vaecli.runtime import configure_runtime, import_tensorflow
+    from vaecli.runtime import configured_runtime, import_tensorflow
 
     config = validate(
         apply_overrides(
@@ -52,15 +52,15 @@ def run_vaecli(epochs: int, num_images: int, data: str, overrides: list[str]) ->
         )
     )
     import_tensorflow()
-    acceleration = configure_runtime(config)
-    images = SOURCES["fashion_mnist"].load(config.data).train_images[:num_images]
-    steps = steps_per_epoch(len(images), config.train.batch_size)
-    model = build_autoencoder(config, images.shape[1:], steps, acceleration.jit_compile)
-    batches = training_batches(images, config.train.batch_size, config.train_seed, 0, epochs + 1)
-    model.fit(batches, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False)  # warm-up: tracing
-    started = time.perf_counter()
-    model.fit(batches, epochs=epochs + 1, initial_epoch=1, steps_per_epoch=steps, verbose=0, shuffle=False)
-    seconds = time.perf_counter() - started
+    with configured_runtime(config) as acceleration:
+        images = SOURCES["fashion_mnist"].load(config.data).train_images[:num_images]
+        steps = steps_per_epoch(len(images), config.train.batch_size)
+        model = build_autoencoder(config, images.shape[1:], steps, acceleration.jit_compile)
+        batches = training_batches(images, config.train.batch_size, config.train_seed, 0, epochs + 1)
+        model.fit(batches, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False)  # warm-up: tracing
+        started = time.perf_counter()
+        model.fit(batches, epochs=epochs + 1, initial_epoch=1, steps_per_epoch=steps, verbose=0, shuffle=False)
+        seconds = time.perf_counter() - started
     print(f"vaecli precision={acceleration.precision_policy} images_per_s={epochs * len(images) / seconds:.0f}")
 
 

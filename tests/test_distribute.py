@@ -32,7 +32,7 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 
 from vaecli.config import validate
 from vaecli.runs import RunPaths
-from vaecli.training import train
+from vaecli.training import run_training as train
 
 config = yaml.safe_load(Path(sys.argv[1]).read_text())
 for distribute in sys.argv[3:]:
@@ -142,7 +142,7 @@ from vaecli.callbacks import EpochRecorder
 from vaecli.config import validate
 from vaecli.errors import TrainingInterrupted
 from vaecli.runs import RunPaths
-from vaecli.training import train
+from vaecli.training import run_training as train
 
 config = validate(yaml.safe_load(Path(sys.argv[1]).read_text()))
 runs = Path(sys.argv[2])

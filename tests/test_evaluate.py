@@ -255,14 +255,14 @@ def test_sweep_skips_resumes_and_records_failures(workspace, tmp_path, monkeypat
     assert (runs / names[0] / "decoder.keras").is_file() and finished_decoder.stat().st_mtime_ns == stamp
 
     # A failing run is recorded and the sweep goes on to the next one; the exit code says so.
-    real_train = vaecli.training.train
+    real_train = vaecli.training.run_training
 
     def failing_train(config, paths, **options):
         if "kl_factor=2" in paths.name:
             raise TrainingFailed("Training stopped: the loss became NaN or Inf at epoch 1, step 3.")
         return real_train(config, paths, **options)
 
-    monkeypatch.setattr(vaecli.training, "train", failing_train)
+    monkeypatch.setattr(vaecli.training, "run_training", failing_train)
     result = vae("sweep", config, "--set", "loss.kl_factor=2,3", "--runs-dir", runs)
     assert result.exit_code == 1, result.output
     record = json.loads((runs / "sweeps" / "grid.json").read_text())

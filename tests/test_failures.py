@@ -18,10 +18,10 @@ def test_full_disk_while_checkpointing_fails_cleanly(write_config, tmp_path, mon
 
     original = callbacks.save_checkpoint
 
-    def disk_full_at_epoch_2(path, model, epoch):
+    def disk_full_at_epoch_2(paths, model, epoch, config_hash):
         if epoch == 2:
-            raise OSError(errno.ENOSPC, "No space left on device", str(path))
-        original(path, model, epoch)
+            raise OSError(errno.ENOSPC, "No space left on device", str(paths.checkpoint))
+        original(paths, model, epoch, config_hash)
 
     monkeypatch.setattr(callbacks, "save_checkpoint", disk_full_at_epoch_2)
     result = CliRunner().invoke(

@@ -53,7 +53,7 @@ def wait_until(condition, process, timeout=240):
 
 
 def test_a_live_run_is_refused_then_recovered_once_killed(write_config, tmp_path):
-    from vaecli.claims import holder
+    from vaecli.runs.claims import holder
 
     runs, long = tmp_path / "runs", tiny_config(data={"num_images": 4000}, train={"epochs": 200, "batch_size": 50})
     process = start("train", write_config(long, "long.yaml"), "--runs-dir", runs, "-q")

@@ -274,7 +274,7 @@ def test_doctor_of_a_runs_folder(run):
 
 
 def test_a_live_run_is_never_replaced_resumed_or_cleaned(run, tmp_path):
-    from vaecli.claims import RunLock
+    from vaecli.runs.claims import RunLock
 
     stale, _ = _leftovers(run)
     lock = RunLock.acquire(run)  # as the process training it holds it

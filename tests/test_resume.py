@@ -112,7 +112,7 @@ def test_an_interrupted_image_folder_run_resumes_exactly(tmp_path, monkeypatch):
     from vaecli.config import validate
     from vaecli.errors import TrainingInterrupted
     from vaecli.runs import RunPaths
-    from vaecli.training import train
+    from vaecli.training import run_training as train
 
     write_jpeg_folder(tmp_path / "photos", 150, size=(30, 30))
     config = validate(

@@ -24,6 +24,7 @@ def train(
     runs_dir: str | Path = "runs",
     resume: str | Path | None = None,
     force: bool = False,
+    from_checkpoint: int | None = None,
     quiet: bool = False,
     console=None,
 ) -> Run:
@@ -31,7 +32,9 @@ def train(
 
     config is a YAML file or an ExperimentConfig; overrides are `--set` values, as a dict
     {"train.epochs": 2} or a list ["train.epochs=2"]. A finished run given to resume is returned
-    as it is. Per-epoch lines go to console (a rich Console) unless quiet.
+    as it is. A resume verifies the checkpoint's checksum and that checkpoint, metrics and manifest agree;
+    from_checkpoint continues from the intact checkpoint of that epoch instead of the last one.
+    Per-epoch lines go to console (a rich Console) unless quiet.
 
     Example:
         >>> run = vaecli.train("configs/quickstart.yaml", overrides={"train.epochs": 2}, name="nb")
@@ -41,20 +44,22 @@ def train(
     from rich.console import Console
     from rich.markup import escape
 
-    from vaecli.claims import refuse_live
     from vaecli.config import ExperimentConfig, apply_overrides, load_config, read_yaml, run_name_problem, validate
     from vaecli.run import Run
     from vaecli.runs import existing_run, is_completed, prepare_new_run
-    from vaecli.training import train as train_loop
+    from vaecli.runs.claims import refuse_live
+    from vaecli.training import run_training
 
     console = console or Console()
     override_list = _override_list(overrides)
+    if from_checkpoint is not None and resume is None:
+        raise ConfigError("from_checkpoint chooses where a resume continues; give resume (the run) with it")
     if resume is not None:
         if config is not None or override_list or name is not None:
             raise ConfigError("--resume continues a run with its own config; give no CONFIG, --set or --name with it")
         paths = existing_run(resume)
         refuse_live(paths.root)
-        if is_completed(paths):
+        if is_completed(paths) and from_checkpoint is None:
             if not quiet:
                 console.print(f"{escape(str(paths.root))} is already COMPLETED; nothing to do.", highlight=False)
             return Run(paths)
@@ -80,7 +85,9 @@ def train(
             f"{experiment.train.epochs} epochs)",
             highlight=False,
         )
-    train_loop(experiment, paths, resume=resume is not None, console=console, quiet=quiet)
+    run_training(
+        experiment, paths, resume=resume is not None, console=console, quiet=quiet, from_checkpoint=from_checkpoint
+    )
     return Run(paths)
 
 

@@ -238,12 +238,12 @@ def write_json_atomic(target: Path, data: Any) -> Path:
     return write_text_atomic(target, json.dumps(data, indent=2, allow_nan=False) + "\n")
 
 
-def write_hdf5_atomic(target: Path, fill: Callable[[Any], None]) -> Path:
-    """Build an HDF5 file in memory with fill(h5py.File), then write its bytes atomically.
+def hdf5_bytes(fill: Callable[[Any], None]) -> bytes:
+    """The bytes of an HDF5 file built in memory with fill(h5py.File).
 
     On a full disk libhdf5 fails to flush, and h5py then crashes the process (SIGSEGV) while
     closing the file; built in memory (the "core" driver, no backing store), HDF5 never writes
-    to disk, and a full disk is an ordinary OSError of write_bytes_atomic. The files written
+    to disk, and a full disk is an ordinary OSError of the caller's write. The files written
     this way (latent points, checkpoints) are small next to the arrays already in memory.
     """
     import h5py
@@ -251,5 +251,9 @@ def write_hdf5_atomic(target: Path, fill: Callable[[Any], None]) -> Path:
     with h5py.File(f"in-memory-{id(fill)}.h5", "w", driver="core", backing_store=False) as handle:
         fill(handle)
         handle.flush()
-        image = handle.id.get_file_image()
-    return write_bytes_atomic(Path(target), image)
+        return bytes(handle.id.get_file_image())
+
+
+def write_hdf5_atomic(target: Path, fill: Callable[[Any], None]) -> Path:
+    """Build an HDF5 file in memory with fill(h5py.File) (hdf5_bytes), then write its bytes atomically."""
+    return write_bytes_atomic(Path(target), hdf5_bytes(fill))

@@ -9,10 +9,11 @@ import keras
 import numpy as np
 
 from vaecli import images as image_io
-from vaecli.checkpoints import save_checkpoint
 from vaecli.figures import loss_curve
 from vaecli.progress import epoch_bar
 from vaecli.runs import RunPaths, update_manifest, write_metrics
+from vaecli.runs.checkpoints import save_checkpoint
+from vaecli.runs.integrity import config_hash
 
 LOSS_KEYS = ("loss", "reconstruction_loss", "kl_loss")
 
@@ -68,6 +69,7 @@ class EpochRecorder(keras.callbacks.Callback):
         self.grid_images, self.sample_z = grid_images, sample_z
         self.grid_inputs = grid_inputs  # corrupted inputs (denoise, recolor): grids get a third row
         self.images_per_epoch = images_per_epoch
+        self.config_hash = config_hash(paths)  # each checkpoint's record names the config it belongs to
         import tensorflow as tf
 
         self.tf = tf
@@ -100,7 +102,7 @@ class EpochRecorder(keras.callbacks.Callback):
         self.writer.flush()
         write_metrics(self.paths, self.rows)
         if epoch_number % self.config.output.checkpoint_every == 0 or last_epoch:
-            save_checkpoint(self.paths.checkpoint, self.model, epoch_number)
+            save_checkpoint(self.paths, self.model, epoch_number, self.config_hash)
             update_manifest(self.paths, epochs_completed=epoch_number)
 
     def _write_images(self, epoch_number: int) -> None:

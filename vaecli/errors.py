@@ -37,6 +37,11 @@ class RunError(VaeError):
     exit_code = 2
 
 
+class CheckpointDamaged(RunError):
+    """A run file whose bytes match no recorded checksum (a flipped bit, an edited or foreign file), or run files
+    that disagree (checkpoint, metrics.jsonl and manifest.json name different epochs)."""
+
+
 class LatentError(VaeError):
     """A latent file, array or latent-space option that cannot be used as given."""
 

@@ -8,6 +8,7 @@ import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 
 @contextmanager
@@ -90,9 +91,17 @@ class Acceleration:
     precision_policy: str  # keras dtype policy: float32, mixed_float16 or mixed_bfloat16
 
 
+# "1" or "0": the CPU's answer to "has native bfloat16?", overriding /proc/cpuinfo. How the test suite runs
+# the bfloat16 path of `mixed_precision: auto` on every machine (TensorFlow emulates bfloat16 where the CPU lacks it).
+CPU_BFLOAT16_VARIABLE = "VAECLI_CPU_BFLOAT16"
+
+
 def cpu_has_bfloat16() -> bool:
     """True on x86 CPUs with native bfloat16 arithmetic (AVX512_BF16 or AMX), where oneDNN runs
     bfloat16 convolutions about 1.4x faster than float32 (benchmarks/train_throughput.py)."""
+    forced = os.environ.get(CPU_BFLOAT16_VARIABLE, "").strip()
+    if forced in ("0", "1"):
+        return forced == "1"
     try:
         flags = Path("/proc/cpuinfo").read_text()
     except OSError:
@@ -159,12 +168,47 @@ def avoid_remapper_failure(model_config) -> bool:
     return True
 
 
-def configure_runtime(config) -> Acceleration:
-    """Everything a training process sets up before building a model: devices, precision, seeds."""
+@contextmanager
+def configured_runtime(config) -> Iterator[Acceleration]:
+    """Everything a training process sets up before building a model (devices, precision, seeds), undone on exit.
+
+    Keras' dtype policy, the Python, NumPy and TensorFlow global seeds, op determinism and grappler's options
+    are process-wide: a notebook that trains a run and then builds its own model must get float32 and its own
+    randomness back. TensorFlow's thread pools cannot change once its runtime started, so they stay.
+    """
     import keras
 
-    acceleration = resolve_acceleration(config.train)
-    keras.mixed_precision.set_global_policy(acceleration.precision_policy)
-    seed_everything(config.train_seed, config.train.deterministic)
-    avoid_remapper_failure(config.model)
-    return acceleration
+    with restored_global_state():
+        acceleration = resolve_acceleration(config.train)
+        keras.mixed_precision.set_global_policy(acceleration.precision_policy)
+        seed_everything(config.train_seed, config.train.deterministic)
+        avoid_remapper_failure(config.model)
+        yield acceleration
+
+
+@contextmanager
+def restored_global_state() -> Iterator[None]:
+    """Run the block, then put back every process-wide setting it may change (see configured_runtime)."""
+    import random
+
+    import keras
+    import numpy as np
+    from tensorflow.python.eager import context
+    from tensorflow.python.framework import config as framework_config  # disable_op_determinism is not public
+
+    tf = import_tensorflow()
+    policy = keras.mixed_precision.global_policy()
+    python_random, numpy_random = random.getstate(), np.random.get_state()
+    tf_seed = context.global_seed()
+    determinism = framework_config.is_op_determinism_enabled()
+    optimizer_options = tf.config.optimizer.get_experimental_options()
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
+        random.setstate(python_random)
+        np.random.set_state(numpy_random)
+        tf.random.set_seed(tf_seed)
+        if not determinism:
+            framework_config.disable_op_determinism()
+        tf.config.optimizer.set_experimental_options({"remapping": optimizer_options.get("remapping", True)})

@@ -1,4 +1,4 @@
-"""The training loop: train(config, paths) -> Manifest: data, model, fit() with callbacks, resume, failure states."""
+"""The training loop: run_training(config, paths) -> Manifest: data, model, fit(), callbacks, resume, failures."""
 
 from __future__ import annotations
 
@@ -57,6 +57,7 @@ def _first_manifest(config) -> Manifest:
         epochs=config.train.epochs,
         seed=config.seed,
         train_seed=config.train_seed,
+        checked_files=True,
     )
 
 
@@ -109,6 +110,7 @@ def _new_manifest(config, splits, acceleration, shape, distribution: dict, cache
             },
             "git_commit": _git_commit(),
             "error": None,
+            "checked_files": True,
         }
     )
 
@@ -131,20 +133,23 @@ def _sigterm_as_interrupt():
         signal.signal(signal.SIGTERM, previous)
 
 
-def _save_final_models(paths: RunPaths, model) -> None:
+def _save_final_models(paths: RunPaths, model) -> dict[str, str]:
+    """Write encoder.keras and decoder.keras; returns their sha256 for the manifest (verified on every load)."""
+    from vaecli.runs.checkpoints import file_sha256
+
+    checksums = {}
     for network, target in ((model.encoder, paths.encoder), (model.decoder, paths.decoder)):
         with atomic_path(target, suffix=".keras") as temporary:
             network.save(temporary)
+            checksums[target.name] = file_sha256(temporary)
+    return checksums
 
 
 def _kept_checkpoint(paths: RunPaths, kind: str = "complete") -> str:
     """What the user still has: the last complete (or good) checkpoint, or the fact that none was written."""
-    from vaecli.checkpoints import checkpoint_epoch
+    from vaecli.runs.checkpoints import saved_epoch
 
-    try:
-        saved = checkpoint_epoch(paths.checkpoint)
-    except RunError:
-        saved = 0
+    saved = saved_epoch(paths)
     if not saved:
         return "No checkpoint was written yet; the run starts from epoch 0 when resumed."
     return f"The last {kind} checkpoint (epoch {saved}) is kept in {paths.checkpoint}."
@@ -154,7 +159,7 @@ def _kept_checkpoint(paths: RunPaths, kind: str = "complete") -> str:
 def _failure_states(paths: RunPaths, config, display):
     """Map every way training can stop early to a manifest status and one clear message."""
     from vaecli.callbacks import NonFiniteLoss
-    from vaecli.checkpoints import checkpoint_epoch
+    from vaecli.runs.checkpoints import saved_epoch
 
     def mark(status: str, error: str) -> None:
         display.on_train_end()
@@ -173,7 +178,7 @@ def _failure_states(paths: RunPaths, config, display):
         ) from None
     except KeyboardInterrupt:
         mark(STATUS_KILLED, "interrupted")
-        saved = checkpoint_epoch(paths.checkpoint)
+        saved = saved_epoch(paths)
         raise TrainingInterrupted(
             f"Interrupted; the run is marked KILLED with {saved} completed epoch(s) saved.",
             f"Continue with: vae train --resume {paths.root}",
@@ -210,7 +215,7 @@ def _claimed(config, paths: RunPaths, resume: bool):
     """Own the run folder for the whole of training: claim a new one atomically (before any data is
     loaded), or lock an existing one for resume. A new run that fails before it begins (its data
     cannot be loaded, Ctrl-C during the cache build) is removed: nothing is left behind."""
-    from vaecli.claims import lock_existing_run
+    from vaecli.runs.claims import lock_existing_run
 
     if resume:
         lock = lock_existing_run(paths.root)
@@ -287,11 +292,21 @@ def _fit(model, config, splits, steps: int, first_epoch: int, callbacks: list) -
     )
 
 
-def train(config, paths: RunPaths, resume: bool = False, console: Console | None = None, quiet: bool = False) -> dict:
-    """Train config into the run folder `paths` (new, or resumed from its last checkpoint).
+def run_training(
+    config,
+    paths: RunPaths,
+    resume: bool = False,
+    console: Console | None = None,
+    quiet: bool = False,
+    from_checkpoint: int | None = None,
+) -> Manifest:
+    """Train config into the run folder `paths` (new, or resumed from its last intact checkpoint) and return the
+    final manifest.
 
     The folder is claimed (new) or locked (resume) before any data is loaded, and held until
-    training ends: a second start, --force or --resume of a live run is refused (vaecli.claims).
+    training ends: a second start, --force or --resume of a live run is refused (vaecli.runs.claims).
+    A resume first checks the checkpoint's checksum and that checkpoint, metrics.jsonl and manifest agree
+    (vaecli.runs.integrity); from_checkpoint names the epoch of an intact earlier checkpoint to continue from.
     """
     from vaecli.resources import check_model_fits
 
@@ -300,44 +315,76 @@ def train(config, paths: RunPaths, resume: bool = False, console: Console | None
     # SIGTERM (a scheduler, a sweep stopping its runs) during set-up is Ctrl-C too: a new run not yet
     # begun is removed, a resumed one left as it was; once training runs, _failure_states marks it KILLED.
     with _sigterm_as_interrupt(), _claimed(config, paths, resume) as claim:
-        return _train_claimed(config, paths, resume, console, quiet, claim)
+        start = _resume_point(config, paths, from_checkpoint) if resume else None
+        return _train_claimed(config, paths, start, console, quiet, claim)
 
 
-def _train_claimed(config, paths: RunPaths, resume: bool, console: Console, quiet: bool, claim: _Claim) -> dict:
+def _resume_point(config, paths: RunPaths, from_checkpoint: int | None):
+    """The verified checkpoint a resume continues from (None: epoch 0), before any data is loaded."""
+    from vaecli.runs.integrity import check_agreement, resume_point
+
+    manifest = read_manifest(paths)
+    start = resume_point(paths, manifest, from_checkpoint)
+    if start is not None and manifest.checked_files:
+        check_agreement(
+            paths, manifest, read_metrics(paths), start.epoch, config.train.epochs, chosen=from_checkpoint is not None
+        )
+    return start
+
+
+def _train_claimed(config, paths: RunPaths, start, console: Console, quiet: bool, claim: _Claim) -> Manifest:
     from vaecli.data.prepare import prepare_data
-    from vaecli.distribute import check_even_first_batches, describe, make_strategy, strategy_scope
+    from vaecli.distribute import check_even_first_batches, describe, make_strategy
 
     # MultiWorkerMirroredStrategy must exist before TensorFlow runs any op (the cache build runs many);
     # the others do not mind.
     strategy = make_strategy(config.train.distribute) if config.train.distribute == "multi_worker" else None
     cache = prepare_data(config.data, console, quiet)  # an image folder's cache, built if missing
-    from vaecli.runtime import configure_runtime, import_tensorflow, thread_settings
+    from vaecli.runtime import configured_runtime, import_tensorflow
 
     import_tensorflow()
-    from vaecli.callbacks import EpochRecorder, NonFiniteGuard, ProgressDisplay
-    from vaecli.checkpoints import checkpoint_epoch, load_checkpoint
-    from vaecli.data.pipeline import steps_per_epoch
     from vaecli.data.sources import load_image_folder
     from vaecli.data.splits import load_splits
-    from vaecli.models.factory import build_autoencoder
 
-    acceleration = configure_runtime(config)
-    if strategy is None:
-        strategy = make_strategy(config.train.distribute)
-    splits = load_splits(config, load_image_folder(config.data, cache) if cache else None)
-    check_even_first_batches(
-        strategy, config.train.batch_size, {"training": len(splits.train), "validation": len(splits.validation)}
-    )
-    shape = data_image_shape(config.data)
-    _record_start(config, paths, resume, splits, acceleration, shape, describe(strategy), cache, console)
-    claim.begun = True
+    # Precision, seeds and grappler options are process-wide: configured_runtime puts them back on return.
+    with configured_runtime(config) as acceleration:
+        if strategy is None:
+            strategy = make_strategy(config.train.distribute)
+        splits = load_splits(config, load_image_folder(config.data, cache) if cache else None)
+        check_even_first_batches(
+            strategy, config.train.batch_size, {"training": len(splits.train), "validation": len(splits.validation)}
+        )
+        shape = data_image_shape(config.data)
+        _record_start(config, paths, start is not None, splits, acceleration, shape, describe(strategy), cache, console)
+        claim.begun = True
+        return _train_epochs(config, paths, start, splits, acceleration, strategy, shape, console, quiet)
+
+
+def _restore(paths: RunPaths, model, start) -> int:
+    """Load the resume point into model; continuing from previous.h5 makes it last.h5 again. Returns its epoch."""
+    from vaecli.atomic import write_bytes_atomic
+    from vaecli.runs.checkpoints import load_checkpoint
+
+    if start is None:
+        return 0
+    load_checkpoint(start.file, model)
+    if start.file != paths.checkpoint:
+        write_bytes_atomic(paths.checkpoint, start.file.read_bytes())
+    return start.epoch
+
+
+def _train_epochs(config, paths: RunPaths, start, splits, acceleration, strategy, shape, console, quiet) -> Manifest:
+    from vaecli.callbacks import EpochRecorder, NonFiniteGuard, ProgressDisplay
+    from vaecli.data.pipeline import steps_per_epoch
+    from vaecli.distribute import strategy_scope
+    from vaecli.models.factory import build_autoencoder
+    from vaecli.runtime import thread_settings
 
     steps = steps_per_epoch(len(splits.train), config.train.batch_size)
     display = ProgressDisplay(console, config.train.epochs, steps, config.train.batch_size, quiet)
     with _failure_states(paths, config, display), strategy_scope(strategy):
         model = build_autoencoder(config, shape, steps, acceleration.jit_compile)
-        resumable = resume and checkpoint_epoch(paths.checkpoint) > 0
-        first_epoch = load_checkpoint(paths.checkpoint, model) if resumable else 0
+        first_epoch = _restore(paths, model, start)
         rows = [row for row in read_metrics(paths) if row["epoch"] <= first_epoch]
         write_metrics(paths, rows)  # drops rows of epochs that ran past the last checkpoint
         # threads: TensorFlow's thread pools of this process (a resumed run may get others than it started with)
@@ -349,7 +396,6 @@ def _train_claimed(config, paths: RunPaths, resume: bool, console: Console, quie
             ended=None,
             threads=thread_settings(),
         )
-
         grid_split = splits.validation if len(splits.validation) else splits.test
         grid_images = np.asarray(grid_split.images[: config.output.grid_images])
         sample_z = (
@@ -361,13 +407,13 @@ def _train_claimed(config, paths: RunPaths, resume: bool, console: Console, quie
             paths, config, rows, grid_images, sample_z, len(splits.train), grid_inputs=_grid_inputs(config, grid_images)
         )
         if first_epoch < config.train.epochs:
-            _fit(
-                model,
-                config,
-                splits,
-                steps,
-                first_epoch,
-                [NonFiniteGuard(model.steps_per_execution), display, recorder],
-            )
-        _save_final_models(paths, model)
-    return update_manifest(paths, status=STATUS_COMPLETED, ended=timestamp(), final_metrics=rows[-1] if rows else None)
+            callbacks = [NonFiniteGuard(model.steps_per_execution), display, recorder]
+            _fit(model, config, splits, steps, first_epoch, callbacks)
+        final_models = _save_final_models(paths, model)
+    return update_manifest(
+        paths,
+        status=STATUS_COMPLETED,
+        ended=timestamp(),
+        final_metrics=rows[-1] if rows else None,
+        final_models=final_models,
+    )

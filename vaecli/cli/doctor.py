@@ -43,8 +43,8 @@ def doctor(
 
       vae doctor runs/celeba_z200
     """
-    from vaecli.doctor import diagnose, diagnose_runs
     from vaecli.runs import run_folder
+    from vaecli.runs.doctor import diagnose, diagnose_runs
 
     if run is not None:
         reports, own = [diagnose(run_folder(run, runs_dir))], []
@@ -83,7 +83,7 @@ def clean(
       vae clean runs/celeba_z200 --dry-run
     """
     from vaecli.atomic import human_bytes
-    from vaecli.doctor import clean as clean_folder
+    from vaecli.runs.clean import clean as clean_folder
 
     target = path if path is not None else runs_dir
     cleaning = clean_folder(target, dry_run=dry_run)

@@ -27,6 +27,17 @@ def train(
             show_default=False,
         ),
     ] = None,
+    from_checkpoint: Annotated[
+        Optional[int],
+        typer.Option(
+            "--from-checkpoint",
+            min=0,
+            metavar="EPOCH",
+            help="With --resume: continue from the intact checkpoint of this epoch (last.h5 or previous.h5), "
+            "training later epochs again. vae doctor names the epochs that are intact.",
+            show_default=False,
+        ),
+    ] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing run folder of the same name.")] = False,
     quiet: Quiet = False,
 ):
@@ -44,6 +55,8 @@ def train(
       --name fmnist_kl1e-3
 
       vae train --resume runs/fmnist_kl1e-3
+
+      vae train --resume runs/fmnist_kl1e-3 --from-checkpoint 4
     """
     from vaecli.api import train as train_run
     from vaecli.runs import final_losses
@@ -55,6 +68,7 @@ def train(
         runs_dir=runs_dir,
         resume=resume,
         force=force,
+        from_checkpoint=from_checkpoint,
         quiet=quiet,
         console=console,
     )

@@ -18,12 +18,14 @@ from vaecli.sweeps.record import write_record
 
 def _run_point(point: SweepPoint, action: str, runs_dir: Path, console, quiet: bool) -> None:
     from vaecli.runs import prepare_new_run
-    from vaecli.training import train
+    from vaecli.training import run_training
 
     paths = RunPaths(runs_dir / point.name) if action == "resume" else prepare_new_run(runs_dir, point.name, False)
     started = time.perf_counter()
     try:
-        point.losses = final_losses(train(point.config, paths, resume=action == "resume", console=console, quiet=quiet))
+        point.losses = final_losses(
+            run_training(point.config, paths, resume=action == "resume", console=console, quiet=quiet)
+        )
         point.outcome = "resumed" if action == "resume" else "trained"
     except TrainingInterrupted:
         point.outcome = "interrupted"

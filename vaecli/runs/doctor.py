@@ -1,8 +1,6 @@
-"""`vae doctor` and `vae clean`: what is wrong with a run folder and the command that fixes it; removing
-what killed processes left behind.
+"""`vae doctor`: what is wrong with a run folder, and the command that fixes it.
 
     report = vaecli.diagnose("runs/quickstart")     # a Diagnosis: findings, each with its fix
-    cleaning = vaecli.clean("runs")                 # stale temporaries, stale locks, dead claims
 
 Nothing here loads TensorFlow or a model: a diagnosis reads the files (JSON, YAML, HDF5
 attributes, zip directories) and asks the run's lock whether a process is training it.
@@ -16,18 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from vaecli.atomic import human_bytes, is_stale_temporary
-from vaecli.claims import LOCK_NAME, holder, remove_stale_claims, stale_claims
-from vaecli.errors import RunError, VaeError
-from vaecli.runs import (
-    LATEST_POINTER,
-    STATUS_COMPLETED,
-    STATUS_RUNNING,
-    Manifest,
-    RunPaths,
-    read_manifest,
-    read_metrics,
-    stale_temporaries,
-)
+from vaecli.errors import VaeError
+from vaecli.runs.claims import holder, stale_claims
+from vaecli.runs.folders import is_run_folder, stale_temporaries
+from vaecli.runs.manifest import STATUS_COMPLETED, STATUS_RUNNING, Manifest, read_manifest
+from vaecli.runs.paths import LATEST_POINTER, RunPaths
+from vaecli.runs.records import read_metrics
 
 
 @dataclass(frozen=True)
@@ -86,7 +78,7 @@ def _readable_files(paths: RunPaths, findings: list[Finding]) -> Manifest | None
 
 
 def _checkpoint_epoch(paths: RunPaths, findings: list[Finding]) -> int | None:
-    from vaecli.checkpoints import checkpoint_epoch
+    from vaecli.runs.checkpoints import checkpoint_epoch
 
     try:
         return checkpoint_epoch(paths.checkpoint)
@@ -172,11 +164,6 @@ def _clean(path: Path) -> str:
     return f"vae clean {path}"
 
 
-def is_run_folder(folder: Path) -> bool:
-    """A folder of the runs folder that is (or was meant to be) a run: not hidden, not the sweep records."""
-    return folder.is_dir() and not folder.name.startswith(".") and folder.name != "sweeps"
-
-
 def diagnose_runs(runs_dir: str | Path) -> tuple[list[Diagnosis], list[Finding]]:
     """diagnose() for every run in runs_dir, and the findings about the runs folder itself."""
     runs_dir = Path(runs_dir)
@@ -196,59 +183,3 @@ def diagnose_runs(runs_dir: str | Path) -> tuple[list[Diagnosis], list[Finding]]
     if leftovers:
         own.append(Finding(f"{len(leftovers)} folder(s) or file(s) left by killed processes", _clean(runs_dir)))
     return reports, own
-
-
-@dataclass
-class Cleaning:
-    """What `vae clean` removed, and the live runs it left alone."""
-
-    removed: list[Path] = field(default_factory=list)
-    bytes: int = 0
-    live: list[Path] = field(default_factory=list)
-
-
-def _remove(path: Path, cleaning: Cleaning, dry_run: bool) -> None:
-    try:
-        size = path.stat().st_size if path.is_file() else 0
-        if not dry_run:
-            path.unlink()
-    except OSError:
-        return  # gone meanwhile, or a read-only folder
-    cleaning.removed.append(path)
-    cleaning.bytes += size
-
-
-def _clean_run(root: Path, cleaning: Cleaning, dry_run: bool) -> None:
-    if holder(root):
-        cleaning.live.append(root)
-        return
-    for path in stale_temporaries(RunPaths(root)):
-        _remove(path, cleaning, dry_run)
-    if (root / LOCK_NAME).is_file():
-        _remove(root / LOCK_NAME, cleaning, dry_run)
-
-
-def clean(path: str | Path = "runs", dry_run: bool = False) -> Cleaning:
-    """Remove stale temporaries and lock files from a run folder, or from every run of a runs folder (with the
-    runs folder's dead claims); a run being trained is left alone.
-
-    Example:
-        >>> cleaning = vaecli.clean("runs")
-        >>> len(cleaning.removed), cleaning.live
-        (3, [])
-    """
-    path = Path(path)
-    cleaning = Cleaning()
-    if not path.is_dir():
-        raise RunError(f"{path}: no such folder (give a runs folder or a run folder)")
-    if (path / "manifest.json").exists() or (path / "config.yaml").exists():
-        _clean_run(path, cleaning, dry_run)
-        return cleaning
-    for folder in sorted(path.iterdir()):
-        if is_run_folder(folder):
-            _clean_run(folder, cleaning, dry_run)
-    for stale in path.glob(".*"):
-        if is_stale_temporary(stale):
-            _remove(stale, cleaning, dry_run)
-    cleaning.removed += stale_claims(path) if dry_run else remove_stale_claims(path)
-    return cleaning
