@@ -77,14 +77,47 @@ def _readable_files(paths: RunPaths, findings: list[Finding]) -> Manifest | None
         return None
 
 
-def _checkpoint_epoch(paths: RunPaths, findings: list[Finding]) -> int | None:
+def _checkpoint_epoch(paths: RunPaths, manifest: Manifest | None, findings: list[Finding]) -> int | None:
+    """The epoch a resume would continue from (0: none), after verifying checksums; None when it cannot resume."""
     from vaecli.runs.checkpoints import checkpoint_epoch
+    from vaecli.runs.integrity import intact_checkpoints, resume_point
+
+    if manifest is None or not manifest.checked_files:  # no manifest, or a run written before checksums
+        try:
+            return checkpoint_epoch(paths.checkpoint)
+        except VaeError:
+            findings.append(Finding(f"{paths.checkpoint} is unreadable: the run cannot be resumed", _restart(paths)))
+            return None
+    damaged_fallback = intact_checkpoints(paths).get(paths.previous_checkpoint)
+    if isinstance(damaged_fallback, VaeError):  # resume does not need it; it is no fallback any more
+        findings.append(Finding(damaged_fallback.lines[0] + "; it is no fallback", None, serious=False))
+    try:
+        start = resume_point(paths, manifest)
+    except VaeError as error:
+        findings.append(Finding(error.lines[0], _fix(error)))
+        return None
+    return start.epoch if start else 0
+
+
+def _fix(error: VaeError) -> str | None:
+    """The recovery sentence of an integrity error (its second line), if it has one."""
+    return error.lines[1] if len(error.lines) > 1 else None
+
+
+def _agreement_findings(paths: RunPaths, manifest: Manifest, saved: int, findings: list[Finding]) -> None:
+    """Checkpoint, metrics.jsonl and manifest name epochs that can all be true; final models match their sha256."""
+    from vaecli.runs.integrity import check_agreement, verify_final_models
 
     try:
-        return checkpoint_epoch(paths.checkpoint)
+        rows = read_metrics(paths)
     except VaeError:
-        findings.append(Finding(f"{paths.checkpoint} is unreadable: the run cannot be resumed", _restart(paths)))
-        return None
+        return  # reported by _metrics_findings
+    try:
+        verify_final_models(paths, manifest)
+        if saved:
+            check_agreement(paths, manifest, rows, saved, manifest.epochs or saved)
+    except VaeError as error:
+        findings.append(Finding(error.lines[0], _fix(error)))
 
 
 def _status_findings(paths: RunPaths, manifest: Manifest, saved: int | None, findings: list[Finding]) -> None:
@@ -107,7 +140,7 @@ def _metrics_findings(paths: RunPaths, manifest: Manifest, saved: int | None, fi
     try:
         rows = read_metrics(paths)
     except VaeError as error:
-        findings.append(Finding(error.lines[0], f"rm {paths.metrics_jsonl} (the run keeps training without it)"))
+        findings.append(Finding(error.lines[0], f"restore it from a backup, or start again: {_restart(paths)}"))
         return
     if saved is not None and manifest.status != STATUS_COMPLETED:
         ahead = [row["epoch"] for row in rows if row["epoch"] > saved]
@@ -140,11 +173,13 @@ def diagnose(run: str | Path) -> Diagnosis:
         findings.append(Finding(f"being trained right now ({live}); nothing to check", serious=False))
         return diagnosis
     manifest = _readable_files(paths, findings)
-    saved = _checkpoint_epoch(paths, findings)
+    saved = _checkpoint_epoch(paths, manifest, findings)
     if manifest is not None:
         diagnosis.summary = f"{manifest.status}, {manifest.epochs_completed} of {manifest.epochs or '?'} epochs"
         _status_findings(paths, manifest, saved, findings)
         _metrics_findings(paths, manifest, saved, findings)
+        if saved is not None and manifest.checked_files:
+            _agreement_findings(paths, manifest, saved, findings)
     stale = stale_temporaries(paths)
     if stale:
         size = sum(path.stat().st_size for path in stale if path.exists())
