@@ -64,7 +64,15 @@ def tiny_config(**sections) -> dict:
             "decoder": {"filters": [16, 3], "kernel_sizes": [3, 3], "strides": [2, 2]},
         },
         "loss": {"reconstruction": "bce", "kl_factor": 1.0},
-        "train": {"epochs": 3, "batch_size": 100, "learning_rate": 3e-3, "validation_split": 0.1},
+        # float32 on every CPU: tests compare numbers at float32 precision; the bfloat16 path is forced on where a
+        # test exercises it (mixed_precision "on", or VAECLI_CPU_BFLOAT16=1 for "auto").
+        "train": {
+            "epochs": 3,
+            "batch_size": 100,
+            "learning_rate": 3e-3,
+            "validation_split": 0.1,
+            "mixed_precision": False,
+        },
         "output": {"image_every": 1, "grid_images": 8},
     }
     for section, values in sections.items():

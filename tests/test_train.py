@@ -200,6 +200,31 @@ def test_mixed_precision_on_cpu_trains_and_is_recorded(write_config, tmp_path):
     assert decoder(np.zeros((1, 4), "float32")).dtype == "float32"
 
 
+@pytest.mark.parametrize("cpu_bfloat16, policy", [("1", "mixed_bfloat16"), ("0", "float32")])
+def test_auto_precision_follows_the_cpu_and_training_leaves_no_global_state(
+    write_config, tmp_path, monkeypatch, cpu_bfloat16, policy
+):
+    """`mixed_precision: auto` computes in bfloat16 on CPUs that have it (forced here, emulated by TensorFlow where
+    the CPU lacks it); afterwards the process has float32 and its own randomness back (a notebook's next model)."""
+    import random
+
+    import keras
+
+    import vaecli
+
+    monkeypatch.setenv("VAECLI_CPU_BFLOAT16", cpu_bfloat16)
+    config = tiny_config(name="auto", train={"epochs": 1, "mixed_precision": "auto", "jit_compile": "off"})
+    random.seed(5), np.random.seed(5)
+    expected = random.random(), np.random.rand()
+    random.seed(5), np.random.seed(5)
+    run = vaecli.train(write_config(config), runs_dir=tmp_path / "runs", quiet=True)
+    assert run.manifest.precision_policy == policy
+    assert (random.random(), np.random.rand()) == expected  # the caller's random streams are untouched
+    assert keras.mixed_precision.global_policy().name == "float32"
+    layer = keras.layers.Dense(2)
+    assert layer(np.ones((1, 3), "float32")).dtype == "float32" and layer.compute_dtype == "float32"
+
+
 @pytest.mark.parametrize(
     "loss, expected_weights",
     [
