@@ -38,7 +38,6 @@ HOST_TAG = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:6]
 FOREIGN_STALE_SECONDS = 24 * 3600  # a temporary of another machine (or an older vaecli) is stale after a day
 # .<target>.<host>-<pid>-<random><suffix>; mkstemp's random part is 8 characters of [a-z0-9_]
 _TEMPORARY = re.compile(r"^\.(?P<target>.+)\.(?P<host>[0-9a-f]{6})-(?P<pid>\d+)-[a-z0-9_]{8}(?:\.[A-Za-z0-9]+)?$")
-_OLD_TEMPORARY = re.compile(r"^\.(?P<target>.+)\.[a-z0-9_]{8}(?:\.[A-Za-z0-9]+)?$")  # vaecli before the host-pid tag
 
 
 def timestamp() -> str:
@@ -110,14 +109,15 @@ def _process_alive(pid: int) -> bool:
 
 
 def is_stale_temporary(path: Path) -> bool:
-    """A temporary of a write that will never finish: its process is gone (this machine) or it is a day old."""
+    """A file vaecli began writing and no process will finish: named `.TARGET.HOST-PID-XXXXXXXX[.ext]` (HOST a hash
+    of the machine's name), and its process is gone (this machine) or it is a day old (another machine)."""
     try:
         age = time.time() - path.lstat().st_mtime
     except OSError:
         return False
     match = _TEMPORARY.match(path.name)
-    if match is None:
-        return bool(_OLD_TEMPORARY.match(path.name)) and age > FOREIGN_STALE_SECONDS
+    if match is None or not path.is_file() or path.is_symlink():
+        return False
     if match["host"] != HOST_TAG:
         return age > FOREIGN_STALE_SECONDS
     return not _process_alive(int(match["pid"]))
@@ -125,7 +125,7 @@ def is_stale_temporary(path: Path) -> bool:
 
 def temporary_target(path: Path) -> str | None:
     """The name of the file a temporary is written for ('last.h5'), or None when path is no temporary."""
-    match = _TEMPORARY.match(path.name) or _OLD_TEMPORARY.match(path.name)
+    match = _TEMPORARY.match(path.name)
     return match["target"] if match else None
 
 

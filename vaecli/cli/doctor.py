@@ -72,9 +72,12 @@ def clean(
 ):
     """Remove temporary files, lock files and half-made run folders left by killed processes.
 
-    Only what no live process will finish is removed: a run that is being
-    trained is skipped whole, and a file another `vae` command is writing
-    right now is kept. Finished results are never touched.
+    Only inside a run folder or a runs folder, and only what vaecli itself
+    made: temporaries named .FILE.HOST-PID-XXXXXXXX whose process is gone,
+    lock files holding vaecli's lock record, claim and trash folders holding
+    nothing but vaecli's files. A run that is being trained is skipped whole;
+    anything that only looks like vaecli's is listed as kept, never removed.
+    Finished results are never touched.
 
     Examples:
 
@@ -91,6 +94,8 @@ def clean(
         say(f"{'would remove' if dry_run else 'removed'} {removed}")
     for live in cleaning.live:
         say(f"skipped {live}: it is being trained right now")
+    for kept, reason in cleaning.kept:
+        say(f"kept {kept}: {reason}")
     verb = "Would remove" if dry_run else "Removed"
     say(f"{verb} {len(cleaning.removed)} item(s) ({human_bytes(cleaning.bytes)}) from {target}")
 

@@ -16,14 +16,16 @@ from __future__ import annotations
 
 import errno
 import fcntl
+import glob
 import os
+import re
 import shutil
 import socket
 import tempfile
 from contextlib import suppress
 from pathlib import Path
 
-from vaecli.atomic import output_error, timestamp, write_text_atomic
+from vaecli.atomic import is_stale_temporary, output_error, timestamp, write_text_atomic
 from vaecli.errors import RunError
 
 LOCK_NAME = ".lock"
@@ -84,6 +86,17 @@ class RunLock:
         self.release()
 
 
+_LOCK_RECORD = re.compile(r"^(pid \d+ on \S+( since \S+)?\s*)?$")  # what RunLock._record writes (or nothing yet)
+
+
+def is_lock_record(path: Path) -> bool:
+    """A lock file as vaecli writes it: its holder's record, or empty (killed before writing it)."""
+    try:
+        return path.stat().st_size < 512 and bool(_LOCK_RECORD.match(path.read_text(errors="strict")))
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
 def holder(folder: Path) -> str | None:
     """'pid 123 on host since ...' when a live process holds folder's lock; None when nobody does."""
     path = Path(folder) / LOCK_NAME
@@ -137,14 +150,40 @@ def _runs_folder(parent: Path) -> None:
         raise RunError(f"cannot create the runs folder {parent}: {reason}") from None
 
 
-def stale_claims(parent: Path, name: str | None = None) -> list[Path]:
-    """Hidden claim and trash folders whose process is gone (killed while claiming or replacing a run)."""
-    pattern = f".{name}.*" if name else ".*"
+_CLAIM_OR_TRASH = re.compile(r"^\.(?P<name>.+)\.(?P<kind>claim|trash)-[a-z0-9_]{8}$")  # tempfile.mkdtemp's names
+_CLAIM_FILES = {LOCK_NAME, "config.yaml", "manifest.json"}
+
+
+def foreign_content(folder: Path) -> str | None:
+    """Why a hidden claim or trash folder may hold something vaecli did not put there (None: only vaecli's).
+
+    A claim holds the lock, config.yaml, manifest.json and temporaries of those; a trash folder holds one
+    folder of its run's name (a run being removed by --force) or nothing.
+    """
+    match = _CLAIM_OR_TRASH.match(folder.name)
+    if match is None or folder.is_symlink() or not folder.is_dir():
+        return "not a folder vaecli makes"
+    entries = list(folder.iterdir())
+    if match["kind"] == "trash":
+        extra = [entry.name for entry in entries if entry.name != match["name"] or not entry.is_dir()]
+    else:
+        extra = [entry.name for entry in entries if entry.name not in _CLAIM_FILES and not is_stale_temporary(entry)]
+    return f"it holds files vaecli does not write there: {', '.join(sorted(extra)[:3])}" if extra else None
+
+
+def claim_folders(parent: Path, name: str | None = None) -> list[Path]:
+    """Hidden folders named like vaecli's claims and trash (.NAME.claim-xxxxxxxx, .NAME.trash-xxxxxxxx)."""
     return [
         folder
-        for folder in sorted(parent.glob(pattern))
-        if (CLAIM_MARK in folder.name or TRASH_MARK in folder.name) and folder.is_dir() and not holder(folder)
+        for folder in sorted(parent.glob(f".{glob.escape(name)}.*" if name else ".*"))
+        if _CLAIM_OR_TRASH.match(folder.name) and (name is None or _CLAIM_OR_TRASH.match(folder.name)["name"] == name)
     ]
+
+
+def stale_claims(parent: Path, name: str | None = None) -> list[Path]:
+    """Claim and trash folders whose process is gone (killed while claiming or replacing a run) and that hold
+    nothing but vaecli's files."""
+    return [folder for folder in claim_folders(parent, name) if not holder(folder) and not foreign_content(folder)]
 
 
 def remove_stale_claims(parent: Path, name: str | None = None) -> list[Path]:

@@ -16,7 +16,7 @@ from pathlib import Path
 from vaecli.atomic import human_bytes, is_stale_temporary
 from vaecli.errors import VaeError
 from vaecli.runs.claims import holder, stale_claims
-from vaecli.runs.folders import is_run_folder, stale_temporaries
+from vaecli.runs.folders import run_candidates, stale_temporaries
 from vaecli.runs.manifest import STATUS_COMPLETED, STATUS_RUNNING, Manifest, read_manifest
 from vaecli.runs.paths import LATEST_POINTER, RunPaths
 from vaecli.runs.records import read_metrics
@@ -204,7 +204,7 @@ def diagnose_runs(runs_dir: str | Path) -> tuple[list[Diagnosis], list[Finding]]
     runs_dir = Path(runs_dir)
     if not runs_dir.is_dir():
         return [], [Finding(f"{runs_dir} is not a folder")]
-    reports = [diagnose(folder) for folder in sorted(runs_dir.iterdir()) if is_run_folder(folder)]
+    reports = [diagnose(folder) for folder in run_candidates(runs_dir)]
     own: list[Finding] = []
     pointer = runs_dir / LATEST_POINTER
     if pointer.is_file():
