@@ -259,7 +259,9 @@ def test_doctor_names_each_damage_and_its_fix(run, tmp_path):
         "last.h5 is damaged (checksum mismatch)",
         lambda c: f"vae train --resume {c} --from-checkpoint 1",
     )
-    damage(lambda c: (c / "metrics.jsonl").write_text("{not json\n"), "line 1 is not a metrics row", lambda c: "--force")
+    damage(
+        lambda c: (c / "metrics.jsonl").write_text("{not json\n"), "line 1 is not a metrics row", lambda _: "--force"
+    )
     for code, found, fixed, result in checks:
         assert code == 1 and found and fixed, result.output
 
