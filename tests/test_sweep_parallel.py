@@ -366,3 +366,32 @@ def test_the_public_sweep_stays_the_function_after_its_package_is_imported():
 
     assert callable(vaecli.sweep) and vaecli.sweep.__module__ == "vaecli.sweeps"
     assert callable(vaecli.sweep) and callable(vaecli.sweep_plan) and callable(vaecli.sweep_status)
+
+
+# ----------------------------------------------------------------------------------- one sweep per name
+
+
+@pytest.mark.slow
+def test_a_second_sweep_of_the_same_name_is_refused_and_never_touches_the_live_runs(write_config, tmp_path):
+    config = write_config(tiny_config(name="sw", data={"num_images": 3000}, train={"epochs": 4, "batch_size": 50}))
+    runs = tmp_path / "runs"
+    names = ["sw_kl_factor=0.5", "sw_kl_factor=1"]
+    grid = ("--set", "loss.kl_factor=0.5,1", "--runs-dir", runs)
+    first = sweep_process(config, *grid, "--jobs", 2)
+    begun = lambda name: manifest(runs / name).get("data", {}).get("fingerprint")  # noqa: E731
+    wait_until(lambda: all(begun(name) for name in names), 240, first, "both training")
+    for extra in (["--jobs", 2], [], ["--index", 0]):
+        second = vae("sweep", config, *grid, *extra)
+        assert second.exit_code == 2, second.output
+        assert "sweep sw is running right now (pid" in second.output and "another --name" in second.output
+    # Another sweep that reaches the same runs (here: a serial one under another name, given the same run
+    # names by a second config) leaves them alone.
+    from vaecli.sweeps.plan import decide, plan_sweep
+
+    plan = plan_sweep(Path(config), ["loss.kl_factor=0.5,1"], None, None)
+    assert [decide(point, runs, False) for point in plan.points] == ["live", "live"]
+    output, _ = first.communicate(timeout=400)
+    assert first.returncode == 0, output
+    assert [manifest(runs / name)["status"] for name in names] == ["COMPLETED", "COMPLETED"]
+    assert not (runs / "sweeps" / ".sw.lock").exists()
+    assert vae("sweep", config, *grid).exit_code == 0  # the name is free again: every point skipped

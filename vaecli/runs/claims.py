@@ -41,7 +41,11 @@ class RunLock:
     @classmethod
     def acquire(cls, folder: Path) -> RunLock | None:
         """The lock of folder, or None when another process holds it."""
-        path = Path(folder) / LOCK_NAME
+        return cls.acquire_file(Path(folder) / LOCK_NAME)
+
+    @classmethod
+    def acquire_file(cls, path: Path) -> RunLock | None:
+        """The lock file at path (a sweep's name lock), or None when another process holds it."""
         while True:
             descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
             try:
@@ -99,7 +103,11 @@ def is_lock_record(path: Path) -> bool:
 
 def holder(folder: Path) -> str | None:
     """'pid 123 on host since ...' when a live process holds folder's lock; None when nobody does."""
-    path = Path(folder) / LOCK_NAME
+    return file_holder(Path(folder) / LOCK_NAME)
+
+
+def file_holder(path: Path) -> str | None:
+    """Who holds the lock file at path (see holder)."""
     try:
         descriptor = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
     except OSError:

@@ -15,12 +15,15 @@ that name would replace it as an attribute of `vaecli` the moment it is imported
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vaecli.errors import ConfigError
+from vaecli.errors import ConfigError, RunError
 from vaecli.results import Result
 from vaecli.runs import RunPaths, sweep_record_path
+from vaecli.runs.paths import sweep_lock_path
 from vaecli.sweeps.plan import SweepPlan, SweepPoint, plan_lines, plan_sweep, select_point
 from vaecli.sweeps.slurm import SlurmOptions
 
@@ -139,17 +142,52 @@ def sweep(
     device_list = check_options(jobs, devices, index, executor, slurm)
     plan = plan_sweep(Path(config), settings, seeds, name)
     runs_dir = Path(runs_dir)
-    if index is not None:
+    if index is not None:  # tasks of one array job run side by side; each run's own lock keeps them apart
+        _refuse_running(runs_dir, plan.name)
         return _train_index(select_point(plan, index), runs_dir, evaluate, retry_failed, console, quiet)
     if executor == "slurm":
+        _refuse_running(runs_dir, plan.name)
         return _submit(plan, runs_dir, slurm or SlurmOptions(), jobs, retry_failed, console)
-    console.print(f"Sweep {plan.name}: {len(plan.points)} runs in {runs_dir}", highlight=False)
-    if jobs is None and device_list is None:
-        from vaecli.sweeps.serial import run_serial
+    with _sweep_lock(runs_dir, plan.name):
+        console.print(f"Sweep {plan.name}: {len(plan.points)} runs in {runs_dir}", highlight=False)
+        if jobs is None and device_list is None:
+            from vaecli.sweeps.serial import run_serial
 
-        run_serial(plan, runs_dir, evaluate, retry_failed, console, quiet)
-        return _finish(SweepResult(plan, sweep_record_path(runs_dir, plan.name), "serial"))
-    return _run_parallel(plan, runs_dir, jobs, device_list, evaluate, retry_failed, console)
+            run_serial(plan, runs_dir, evaluate, retry_failed, console, quiet)
+            return _finish(SweepResult(plan, sweep_record_path(runs_dir, plan.name), "serial"))
+        return _run_parallel(plan, runs_dir, jobs, device_list, evaluate, retry_failed, console)
+
+
+def _running_error(name: str, holder: str) -> RunError:
+    return RunError(
+        f"sweep {name} is running right now ({holder}); wait for it, follow it with `vae sweep-status {name}`, "
+        "or give this sweep another --name"
+    )
+
+
+def _refuse_running(runs_dir: Path, name: str) -> None:
+    from vaecli.runs.claims import file_holder
+
+    holder = file_holder(sweep_lock_path(runs_dir, name))
+    if holder:
+        raise _running_error(name, holder)
+
+
+@contextmanager
+def _sweep_lock(runs_dir: Path, name: str) -> Iterator[None]:
+    """Hold sweep NAME's lock while it runs: a second sweep of that name is refused, never crosses it."""
+    from vaecli.runs.claims import RunLock, file_holder
+
+    path = sweep_lock_path(runs_dir, name)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = RunLock.acquire_file(path)
+    except OSError as error:
+        raise RunError(f"cannot lock sweep {name} ({path}: {error.strerror or error})") from None
+    if lock is None:
+        raise _running_error(name, file_holder(path) or "another process")
+    with lock:
+        yield
 
 
 def _run_parallel(plan, runs_dir, jobs, device_list, evaluate, retry_failed, console) -> SweepResult:

@@ -25,6 +25,7 @@ from vaecli.atomic import timestamp
 from vaecli.errors import TrainingInterrupted
 from vaecli.runs import STATUS_COMPLETED, STATUS_FAILED, STATUS_KILLED, STATUS_RUNNING, RunPaths, update_manifest
 from vaecli.runs import read_manifest as read_run_manifest
+from vaecli.runs.claims import holder
 from vaecli.runtime import THREADS_VARIABLE
 from vaecli.sweeps.devices import DevicePool, thread_share
 from vaecli.sweeps.live import SweepDisplay, format_duration, read_view
@@ -134,6 +135,9 @@ def settle(child: Child, runs_dir: Path, stopping: bool) -> None:
     point.exit_code, point.seconds = code, round(time.monotonic() - child.started, 1)
     paths = RunPaths(runs_dir / point.name)
     status = read_run_manifest(paths).status if paths.manifest.exists() else None
+    if holder(paths.root):  # another process trains it now (this child was refused): its manifest is not ours
+        point.outcome, point.error = "failed", last_log_line(point.log) or f"exited with code {code}"
+        return
     if code == 0 and status == STATUS_COMPLETED:
         point.outcome = "resumed" if child.action == "resume" else "trained"
         return
@@ -184,6 +188,8 @@ class Scheduler:
                 point.outcome, self.states[point.name] = "skipped", "COMPLETED (skipped)"
             elif action == "failed earlier":
                 point.outcome, self.states[point.name] = action, "FAILED earlier"
+            elif action == "live":
+                point.outcome, self.states[point.name] = "live", "trained by another process"
             else:
                 self.waiting.append((point, action))
                 self.states[point.name] = "pending"

@@ -133,11 +133,20 @@ def plan_lines(plan: SweepPlan) -> list[str]:
     return [f"{point.index}\t{point.name}\t{' '.join(point.overrides)}" for point in plan.points]
 
 
+# The actions of points a sweep does not train, and the outcome each records.
+NOT_TRAINED = {"skip": "skipped", "failed earlier": "failed earlier", "live": "live"}
+
+
 def decide(point: SweepPoint, runs_dir: Path, retry_failed: bool) -> str:
-    """What to do with one grid point: train, resume, skip or 'failed earlier'."""
+    """What to do with one grid point: train, resume, skip, 'failed earlier', or 'live' (another process trains
+    it right now: a sweep never touches a live run)."""
+    from vaecli.runs.claims import holder
+
     paths = RunPaths(runs_dir / point.name)
     if not paths.root.exists():
         return "train"
+    if holder(paths.root):
+        return "live"
     if not paths.manifest.exists():
         raise RunError(f"{paths.root} exists but is not a run folder; move it away or pick another --name")
     # Compare resolved configs, not file text: a folder written before a new config key existed
@@ -158,4 +167,5 @@ def describe_action(action: str) -> str:
         "resume": "resuming from its last checkpoint",
         "skip": "COMPLETED, skipped",
         "failed earlier": "FAILED earlier, skipped (--retry-failed resumes it)",
+        "live": "being trained by another process right now, left alone",
     }[action]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from vaecli.errors import TrainingInterrupted, VaeError
 from vaecli.runs import RunPaths, final_losses
-from vaecli.sweeps.plan import SweepPlan, SweepPoint, decide, describe_action
+from vaecli.sweeps.plan import NOT_TRAINED, SweepPlan, SweepPoint, decide, describe_action
 from vaecli.sweeps.record import write_record
 
 
@@ -85,8 +85,8 @@ def run_serial(
     try:
         for number, (point, action) in enumerate(zip(plan.points, actions), start=1):
             console.print(f"[{number}/{len(plan.points)}] {point.name}: {describe_action(action)}", highlight=False)
-            if action in ("skip", "failed earlier"):
-                point.outcome = "skipped" if action == "skip" else action
+            if action in NOT_TRAINED:
+                point.outcome = NOT_TRAINED[action]
             else:
                 _run_point(point, action, runs_dir, console, quiet)
                 console.print(outcome_line(point), highlight=False)

@@ -21,7 +21,7 @@ from pathlib import Path
 from vaecli.atomic import timestamp
 from vaecli.errors import ConfigError, TrainingInterrupted
 from vaecli.runtime import THREADS_VARIABLE
-from vaecli.sweeps.plan import SweepPlan, SweepPoint, decide, describe_action
+from vaecli.sweeps.plan import NOT_TRAINED, SweepPlan, SweepPoint, decide, describe_action
 from vaecli.sweeps.record import carry_over, previous_runs, read_record, sweep_folder, write_record
 
 SQUEUE_TIMEOUT = 30  # seconds
@@ -190,8 +190,8 @@ def triage(plan: SweepPlan, runs_dir: Path, retry_failed: bool, say) -> list[Swe
         if point.slurm_job_id in queue and action != "skip":
             point.outcome = "queued"
             said = f"queued as job {point.slurm_job_id} ({queue[point.slurm_job_id]})"
-        elif action in ("skip", "failed earlier"):
-            point.outcome = "skipped" if action == "skip" else action
+        elif action in NOT_TRAINED:
+            point.outcome = NOT_TRAINED[action]
             said = describe_action(action)
         else:
             todo.append(point)
