@@ -177,12 +177,14 @@ def _leftovers(run: Path) -> tuple[list[Path], Path]:
     stale = [
         run / "checkpoints" / temporary_name("last.h5", gone),
         run / temporary_name("encoder.keras", gone),
-        run / ".manifest.json.x7y8z9w0.json",  # an older vaecli's temporary: no host or pid in its name
+        run / temporary_name("manifest.json", gone),
         run / "images" / temporary_name("samples_e0001.png", gone),
         run / "latent" / temporary_name("z_all.h5", gone),
     ]
     live = run / "latent" / temporary_name("z_test.h5", os.getpid())  # this process: still writing
-    for path in [*stale, live]:
+    # Named like an older vaecli's temporary, but with no host or pid in its name nothing proves vaecli wrote it.
+    unproven = run / ".manifest.json.x7y8z9w0.json"
+    for path in [*stale, live, unproven]:
         path.parent.mkdir(exist_ok=True)
         path.write_bytes(b"\0" * 4096)
     return stale, live
@@ -199,6 +201,7 @@ def test_doctor_and_clean_find_and_remove_what_killed_processes_left(run):
     result = vae("clean", run.parent)
     assert result.exit_code == 0 and "Removed 6 item(s)" in result.output, result.output
     assert not any(path.exists() for path in stale) and live.exists() and not (run / ".lock").exists()
+    assert (run / ".manifest.json.x7y8z9w0.json").exists()  # unproven: kept
     assert vae("doctor", run).exit_code == 0
 
 

@@ -82,7 +82,8 @@ def _checkpoint_epoch(paths: RunPaths, manifest: Manifest | None, findings: list
     from vaecli.runs.checkpoints import checkpoint_epoch
     from vaecli.runs.integrity import intact_checkpoints, resume_point
 
-    if manifest is None or not manifest.checked_files:  # no manifest, or a run written before checksums
+    # No manifest or config (reported already), or a run written before checksums: the file's own epoch.
+    if manifest is None or not manifest.checked_files or not paths.config.is_file():
         try:
             return checkpoint_epoch(paths.checkpoint)
         except VaeError:
