@@ -6,8 +6,10 @@ works on a trained run, compare and sweep live with their commands.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from vaecli.errors import ConfigError
 
@@ -17,7 +19,7 @@ if TYPE_CHECKING:
 
 
 def train(
-    config: str | Path | ExperimentConfig | None = None,
+    config: str | Path | ExperimentConfig | Mapping[str, Any] | None = None,
     *,
     overrides: dict | list[str] | None = None,
     name: str | None = None,
@@ -30,10 +32,11 @@ def train(
 ) -> Run:
     """Train a config into runs_dir/NAME (or continue the run in `resume`) and return the finished Run.
 
-    config is a YAML file or an ExperimentConfig; overrides are `--set` values, as a dict
-    {"train.epochs": 2} or a list ["train.epochs=2"]. A finished run given to resume is returned
-    as it is. A resume verifies the checkpoint's checksum and that checkpoint, metrics and manifest agree;
-    from_checkpoint continues from the intact checkpoint of that epoch instead of the last one.
+    config is a YAML file, an ExperimentConfig or a dict of config sections (as the YAML holds);
+    overrides are `--set` values, as a dict {"train.epochs": 2} or a list ["train.epochs=2"]. A finished
+    run given to resume is returned as it is. A resume verifies the checkpoint's checksum and that
+    checkpoint, metrics and manifest agree; from_checkpoint continues from the intact checkpoint of
+    that epoch instead of the last one.
     Per-epoch lines go to console (a rich Console) unless quiet.
 
     Example:
@@ -44,7 +47,7 @@ def train(
     from rich.console import Console
     from rich.markup import escape
 
-    from vaecli.config import ExperimentConfig, apply_overrides, load_config, read_yaml, run_name_problem, validate
+    from vaecli.config import apply_overrides, load_config, run_name_problem, validate
     from vaecli.run import Run
     from vaecli.runs import existing_run, is_completed, prepare_new_run
     from vaecli.runs.claims import refuse_live
@@ -54,6 +57,9 @@ def train(
     override_list = _override_list(overrides)
     if from_checkpoint is not None and resume is None:
         raise ConfigError("from_checkpoint chooses where a resume continues; give resume (the run) with it")
+    for value, argument in ((name, "name"), (resume, "resume"), (runs_dir, "runs_dir")):
+        if value is not None and not isinstance(value, (str, os.PathLike)):
+            raise ConfigError(f"{argument} must be text or a path, not a {type(value).__name__}")
     if resume is not None:
         if config is not None or override_list or name is not None:
             raise ConfigError("--resume continues a run with its own config; give no CONFIG, --set or --name with it")
@@ -71,8 +77,7 @@ def train(
             )
         if name is not None and run_name_problem(name):
             raise ConfigError(f"--name: {run_name_problem(name)}")
-        source = "config" if isinstance(config, ExperimentConfig) else str(config)
-        data = config.to_dict() if isinstance(config, ExperimentConfig) else read_yaml(Path(config))
+        source, data = _config_data(config)
         data = apply_overrides(data, override_list)
         if name is not None:  # a name is text as given: 2024, 007 and yes are names, not YAML numbers or booleans
             data["name"] = name
@@ -91,15 +96,30 @@ def train(
     return Run(paths)
 
 
+def _config_data(config: object) -> tuple[str, dict[str, Any]]:
+    """(where it came from, the config as a dict) from a YAML path, an ExperimentConfig or a dict."""
+    from vaecli.config import ExperimentConfig, read_yaml
+
+    if isinstance(config, ExperimentConfig):
+        return "config", config.to_dict()
+    if isinstance(config, Mapping):
+        return "config", dict(config)
+    if isinstance(config, (str, os.PathLike)):
+        return str(config), read_yaml(Path(config))
+    raise ConfigError(f"config must be a YAML file, an ExperimentConfig or a dict, not a {type(config).__name__}")
+
+
 def _override_list(overrides: dict | list[str] | None) -> list[str]:
     """{"a.b": 1} or ["a.b=1"] -> ["a.b=1"]; dict values are written as YAML reads them back."""
     if overrides is None:
         return []
-    if isinstance(overrides, dict):
+    if isinstance(overrides, Mapping):
         import yaml
 
         return [
             f"{key}={yaml.safe_dump(value, default_flow_style=True).strip().removesuffix('...').strip()}"
             for key, value in overrides.items()
         ]
+    if isinstance(overrides, (str, bytes)) or not all(isinstance(item, str) for item in overrides):
+        raise ConfigError('overrides must be a dict {"train.epochs": 2} or a list of "KEY=VALUE" strings')
     return list(overrides)

@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from vaecli.errors import ConfigError
+from vaecli.runs.paths import RESERVED_NAMES, is_reserved
 
 MAX_NAME_LENGTH = 100  # a run name is a folder name; its hidden temporaries add ~30 characters (255 at most)
 MAX_SEED = 2**32 - 1  # NumPy's and TensorFlow's seeds: 0 .. 2^32-1
@@ -221,8 +222,6 @@ NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=+-]*$")
 
 def run_name_problem(name: str) -> str | None:
     """Why name cannot name a run folder, or None: the characters, the length, the runs folder's own names."""
-    from vaecli.runs import RESERVED_NAMES, is_reserved
-
     if not NAME_PATTERN.match(name) or len(name) > MAX_NAME_LENGTH:
         return (
             f"{shorten(name)} is not a usable run name: 1 to {MAX_NAME_LENGTH} letters, digits and . _ = + -, "
@@ -259,20 +258,24 @@ class ExperimentConfig(Section):
         return self.model_dump(mode="json")
 
     def to_yaml(self) -> str:
-        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+        return yaml.dump(self.to_dict(), Dumper=_Dumper, sort_keys=False)
 
 
 class _Loader(yaml.SafeLoader):
     """SafeLoader that also reads `1e-3` as a float (YAML 1.1 insists on `1.0e-3`)."""
 
 
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:float",
-    re.compile(
-        r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$|^[-+]?(\d[\d_]*\.\d*|\.\d+)$|^[-+]?\.(inf|Inf|INF)$|^\.(nan|NaN|NAN)$"
-    ),
-    list("-+0123456789."),
+_FLOAT_WITHOUT_DOT = re.compile(
+    r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$|^[-+]?(\d[\d_]*\.\d*|\.\d+)$|^[-+]?\.(inf|Inf|INF)$|^\.(nan|NaN|NAN)$"
 )
+_Loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT_WITHOUT_DOT, list("-+0123456789."))
+
+
+class _Dumper(yaml.SafeDumper):
+    """SafeDumper that quotes the strings _Loader would read as floats: a run named 1e3 stays the text '1e3'."""
+
+
+_Dumper.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT_WITHOUT_DOT, list("-+0123456789."))
 
 
 def _expanded_size(value: Any) -> int:

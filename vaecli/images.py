@@ -9,6 +9,40 @@ import numpy as np
 from PIL import Image
 
 from vaecli.atomic import atomic_path
+from vaecli.errors import LatentError
+
+FLOAT_TOLERANCE = 1e-6  # float images may stray this far outside [0, 1] (rounding of decoded images)
+
+
+def checked_images(images: object, image_shape: tuple[int, int, int], name: str = "images") -> np.ndarray:
+    """images as a (N, H, W, C) uint8 or float array the run can encode, or one LatentError sentence naming what
+    was given and what the run expects: uint8 in 0..255, or float in [0, 1], finite, of the run's image shape."""
+    if not isinstance(images, np.ndarray):
+        try:
+            images = np.asarray(images)
+        except (ValueError, TypeError):
+            raise LatentError(f"{name} must be an array of images, not a {type(images).__name__}") from None
+    if images.ndim == 3:
+        images = images[None]
+    expected = "x".join(str(size) for size in image_shape)
+    if images.ndim != 4 or tuple(images.shape[1:]) != tuple(image_shape):
+        raise LatentError(
+            f"{name} have shape {images.shape}; the run expects (N, {', '.join(map(str, image_shape))})"
+            f" images ({expected}: height x width x channels)"
+        )
+    if images.dtype == np.uint8:
+        return images
+    if not np.issubdtype(images.dtype, np.floating):
+        raise LatentError(
+            f"{name} are {images.dtype}; the run expects uint8 images in 0..255 or float images in [0, 1]"
+        )
+    if not np.all(np.isfinite(images)):
+        raise LatentError(f"{name} hold {int(np.sum(~np.isfinite(images)))} NaN or Inf value(s)")
+    low, high = (float(images.min()), float(images.max())) if images.size else (0.0, 0.0)
+    if low < -FLOAT_TOLERANCE or high > 1 + FLOAT_TOLERANCE:
+        hint = " (0..255 images: give them as uint8, or divide by 255)" if high > 1 else ""
+        raise LatentError(f"float {name} must lie in [0, 1]; these span {low:g} to {high:g}{hint}")
+    return images
 
 
 def to_uint8(images: np.ndarray) -> np.ndarray:

@@ -16,6 +16,7 @@ to finish it.
 from __future__ import annotations
 
 import hashlib
+import os
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Sequence
@@ -166,9 +167,6 @@ class Run:
         """
         from vaecli.latent.inference import encode_images
 
-        images = np.asarray(images)
-        if images.ndim == 3:
-            images = images[None]
         z_mean, z_log_var = encode_images(self.require_models(), images)
         return (z_mean, z_log_var) if return_log_var else z_mean
 
@@ -393,4 +391,7 @@ def load_run(run: str | Path | None = None, runs_dir: str | Path = "runs") -> Ru
         >>> run.metrics[-1]["val_loss"]
         1622.8
     """
+    for value, argument in ((run, "run"), (runs_dir, "runs_dir")):
+        if value is not None and not isinstance(value, (str, os.PathLike)):
+            raise RunError(f"{argument} must be a run folder or name (str or Path), not a {type(value).__name__}")
     return Run(resolve_run(run, runs_dir))

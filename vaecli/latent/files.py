@@ -194,9 +194,11 @@ def checked_points(values: np.ndarray, name: str, z_dim: int | None = None, run:
     values = np.asarray(values)
     if values.ndim == 1:
         values = values[None, :]
-    if values.ndim != 2 or not np.issubdtype(values.dtype, np.number):
+    real = np.issubdtype(values.dtype, np.integer) or np.issubdtype(values.dtype, np.floating)
+    if values.ndim != 2 or not real:
         raise LatentError(
-            f"{name} has shape {values.shape} ({values.dtype}); latent points must be a (N, z_dim) array of numbers"
+            f"{name} has shape {values.shape} ({values.dtype}); latent points must be a (N, z_dim) array of real "
+            "numbers"
         )
     if len(values) == 0:
         raise LatentError(f"{name} holds no points (shape {values.shape})")

@@ -39,6 +39,9 @@ def encode_images(
     """
     import keras
 
+    from vaecli.images import checked_images
+
+    images = checked_images(images, run.image_shape)
     count = len(images)
     z_mean = np.empty((count, run.z_dim), np.float32)
     z_log_var = np.empty((count, run.z_dim), np.float32) if run.is_vae else None
