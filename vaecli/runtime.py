@@ -40,14 +40,20 @@ def quiet_stderr(replay: bool = True):
 THREADS_VARIABLE = "VAECLI_THREADS"
 
 
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def _limit_threads(tf) -> None:
-    """Apply VAECLI_THREADS; only possible before TensorFlow's runtime starts (import_tensorflow starts it)."""
+    """Apply VAECLI_THREADS, at most one thread per core (more only slow TensorFlow down, and a huge number
+    crashes it); only possible before TensorFlow's runtime starts (import_tensorflow starts it)."""
     value = os.environ.get(THREADS_VARIABLE, "").strip()
     if not value.isdigit() or int(value) < 1:
         return
+    threads = min(int(value[:9]), _cores())
     try:
-        tf.config.threading.set_intra_op_parallelism_threads(int(value))
-        tf.config.threading.set_inter_op_parallelism_threads(min(int(value), 2))
+        tf.config.threading.set_intra_op_parallelism_threads(threads)
+        tf.config.threading.set_inter_op_parallelism_threads(min(threads, 2))
     except RuntimeError:  # the runtime started already (an op ran); the manifest records what is in force
         pass
 
@@ -58,7 +64,7 @@ def thread_settings() -> dict:
     return {
         "intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
         "inter_op": tf.config.threading.get_inter_op_parallelism_threads(),
-        "cores": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count(),
+        "cores": _cores(),
     }
 
 

@@ -31,6 +31,13 @@ class Decoding(Result):
     images: np.ndarray  # (N, H, W, C) float32 in [0, 1]
 
 
+def _refuse_same_file(array_target: Path, others: dict[Path, str]) -> None:
+    """array_out must not overwrite the grid or the very file being decoded."""
+    for other, what in others.items():
+        if array_target.resolve() == Path(other).resolve():
+            raise LatentError(f"array_out {array_target} is {what}; give the array its own file")
+
+
 def decode_file(
     run: Run,
     file: str | Path,
@@ -53,6 +60,7 @@ def decode_file(
     if save:  # before decoding: a folder, a read-only place or a path under a file is refused at once
         check_writable(target, "--out" if out is not None else "")
         if array_out is not None:
+            _refuse_same_file(Path(array_out), {target: "the PNG grid (out)", points.path: "the latent file"})
             check_writable(Path(array_out), "--array-out")
     warnings = []
     if points.attrs.get("config_hash") not in (None, "", run.config_hash):

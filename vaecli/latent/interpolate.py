@@ -54,12 +54,13 @@ def _is_index(value) -> bool:
 def resolve_endpoint(run: Run, value, chosen, split: str, option: str) -> tuple[np.ndarray, str]:
     """(uint8 image, short name for file names) for an index into the split, an image file or an image array."""
     if isinstance(value, np.ndarray):
-        if value.shape != run.image_shape:
+        from vaecli.images import checked_images, to_uint8
+
+        if value.ndim != 3:
             raise LatentError(
                 f"{option}: an image array must have the run's shape {run.image_shape}, got {value.shape}"
             )
-        image = value if value.dtype == np.uint8 else np.clip(np.round(value * 255.0), 0, 255).astype(np.uint8)
-        return image, "array"
+        return to_uint8(checked_images(value, run.image_shape, name=f"{option} image")[0]), "array"
     if _is_index(value):
         index = int(value)
         if not 0 <= index < len(chosen):

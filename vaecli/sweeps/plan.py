@@ -7,6 +7,7 @@ starts from the same plan, so grid point I is the same run everywhere.
 from __future__ import annotations
 
 import itertools
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,6 +80,11 @@ def value_text(value: str) -> str:
     return UNSAFE_NAME_CHARACTERS.sub("-", str(parse_scalar(value))).strip("-") or "empty"
 
 
+# Each point holds its validated config (a few kB): ten thousand runs are more than any machine trains, and a
+# grid of millions would fill the memory while being planned.
+MAX_GRID_POINTS = 10_000
+
+
 def plan_sweep(config_path: Path, settings: list[str], seeds: int | None, name: str | None) -> SweepPlan:
     """Every grid point with its index, name and validated config; ConfigError before anything runs.
 
@@ -98,6 +104,10 @@ def plan_sweep(config_path: Path, settings: list[str], seeds: int | None, name: 
         axes.append(("train.seed", [str(seed) for seed in range(seeds)]))
     if not axes:
         raise ConfigError("give at least one --set KEY=V1,V2,... (or --seeds N) to sweep over")
+    size = math.prod(len(values) for _, values in axes)
+    if size > MAX_GRID_POINTS:
+        shape = " x ".join(str(len(values)) for _, values in axes)
+        raise ConfigError(f"the grid has {size:,} points ({shape}); a sweep takes at most {MAX_GRID_POINTS:,}")
     base = load_config(config_path, fixed)
     plan = SweepPlan(name or base.name, config_path=Path(config_path), settings=list(settings), seeds=seeds)
     plan.fixed = fixed

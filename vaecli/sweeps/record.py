@@ -67,6 +67,9 @@ def read_record(runs_dir: str | Path, name: str) -> dict:
         raise RunError(f"{path}: cannot read the sweep record ({error})") from None
     if not isinstance(record, dict) or not isinstance(record.get("runs"), list):
         raise RunError(f"{path}: not a sweep record (no list of runs)")
+    for number, run in enumerate(record["runs"]):
+        if not isinstance(run, dict) or not isinstance(run.get("name"), str) or not isinstance(run.get("index"), int):
+            raise RunError(f"{path}: run entry {number} is not a sweep record entry (it needs a name and an index)")
     return record
 
 
