@@ -379,7 +379,7 @@ def _one_region(**regions) -> tuple[str, list[float]]:
     if len(chosen) != 1:
         raise LatentError(f"give exactly one region of {', '.join(regions)} (got {', '.join(chosen) or 'none'})")
     name, value = chosen.popitem()
-    values = [value] if np.isscalar(value) else list(value)
+    values = [value] if isinstance(value, (int, float, np.number)) else list(value)
     return name, [float(item) for item in values]
 
 

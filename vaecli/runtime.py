@@ -75,9 +75,9 @@ def import_tensorflow(start_runtime: bool = True):
     configure it (its caller keeps stderr quiet while it does).
     """
     if "tensorflow" in sys.modules:  # imported as a dependency (keras): the runtime may not have started yet
-        tf = sys.modules["tensorflow"]
-        _limit_threads(tf)
-        return tf
+        imported = sys.modules["tensorflow"]
+        _limit_threads(imported)
+        return imported
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     with quiet_stderr():
         import keras  # noqa: F401  (keras' own import prints too)

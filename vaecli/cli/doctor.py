@@ -44,10 +44,11 @@ def doctor(
       vae doctor runs/celeba_z200
     """
     from vaecli.runs import run_folder
-    from vaecli.runs.doctor import diagnose, diagnose_runs
+    from vaecli.runs.doctor import Finding, diagnose, diagnose_runs
 
+    own: list[Finding] = []
     if run is not None:
-        reports, own = [diagnose(run_folder(run, runs_dir))], []
+        reports = [diagnose(run_folder(run, runs_dir))]
     else:
         reports, own = diagnose_runs(runs_dir)
         if not reports and not own:

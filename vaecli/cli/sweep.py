@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, List, Optional
+from typing import Annotated, Any, List, Optional
 
 import typer
 
@@ -159,7 +159,7 @@ def sweep(
         if plan_only and show_status:
             raise ConfigError("give --plan or --status, not both")
         return _plan_or_status(config_path, settings, seeds, name, runs_dir, plan_only)
-    given = dict(
+    given: dict[str, Any] = dict(
         partition=partition, gpus_per_run=gpus_per_run, cpus_per_run=cpus_per_run, time=time_limit, requeues=requeues
     )
     given = {key: value for key, value in given.items() if value is not None}

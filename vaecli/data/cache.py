@@ -313,7 +313,7 @@ def _write_images(
                     log.write(f"{entry.relative_path}\t{reason}\n")
             if images:
                 block = np.ascontiguousarray(np.stack(images), np.uint8)
-                _write_all(descriptor, memoryview(block).cast("B"), offset + len(kept) * row_bytes)
+                _write_all(descriptor, block.data.cast("B"), offset + len(kept) * row_bytes)
                 kept += [entry.relative_path for entry, image in batch if isinstance(image, np.ndarray)]
             num_done += len(batch)
             if progress is not None:

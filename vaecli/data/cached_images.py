@@ -68,7 +68,7 @@ class CachedImages:
 
     def __getitem__(self, key) -> np.ndarray:
         if isinstance(key, tuple):  # images[rows, ...]: rows first, the rest on the loaded array
-            return self[key[0]][(slice(None), *key[1:])]
+            return self[key[0]][(slice(None),) + tuple(key[1:])]
         if isinstance(key, (int, np.integer)):
             position = int(key) + (len(self) if key < 0 else 0)
             if not 0 <= position < len(self):
@@ -97,13 +97,15 @@ class CachedImages:
         flat = images.reshape(len(unique_rows), -1)
         row_bytes = flat.shape[1]
         run_starts = np.flatnonzero(np.diff(unique_rows, prepend=-2) != 1)
+        offset = self._offset
+        assert offset is not None  # called only for data stored raw (see __getitem__)
         descriptor = os.open(self.path, os.O_RDONLY)
         try:
             for start, end in zip(run_starts.tolist(), [*run_starts[1:].tolist(), len(unique_rows)]):
                 _read_exactly(
                     descriptor,
-                    self._offset + int(unique_rows[start]) * row_bytes,
-                    memoryview(flat[start:end]).cast("B"),
+                    offset + int(unique_rows[start]) * row_bytes,
+                    flat[start:end].data.cast("B"),
                     self.path,
                 )
         finally:

@@ -50,7 +50,7 @@ def finish(cropped, preprocessing: Preprocessing):
     def resize(method):
         return lambda: tf.image.resize(image, (size, size), method=method)
 
-    if preprocessing.crop == "center":
+    if isinstance(preprocessing.crop, str):  # "center"
         image = tf.cond(tf.reduce_min(tf.shape(cropped)[:2]) >= size, resize("area"), resize("bilinear"))
     else:
         image = resize("area" if min(preprocessing.crop[2:]) >= size else "bilinear")()
@@ -78,7 +78,7 @@ def _decode_jpeg(data, preprocessing: Preprocessing):
     import tensorflow as tf
 
     crop, size = preprocessing.crop, preprocessing.image_size
-    fixed_ratio = None if crop == "center" else _dct_ratio(min(crop[2:]), size)
+    fixed_ratio = None if isinstance(crop, str) else _dct_ratio(min(crop[2:]), size)
     if fixed_ratio == 1:
         return tf.io.decode_and_crop_jpeg(data, crop, channels=3)  # CelebA's case: no header read, no branch
     height, width = tf.unstack(tf.io.extract_jpeg_shape(data)[:2])
@@ -171,7 +171,8 @@ def decoded_images(
 
     JPEGs and the rest go through two pipelines (so neither branches per image) merged by index.
     """
-    jpeg, other = [], []
+    jpeg: list[int] = []
+    other: list[int] = []
     for index, path in enumerate(paths):
         if skip and index in skip:
             continue

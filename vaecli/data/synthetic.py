@@ -66,7 +66,7 @@ def _draw_parameters(num_images: int, seed: int) -> tuple[dict[str, np.ndarray],
     face_size = streams[5].uniform(MIN_FACE_SIZE, MAX_FACE_SIZE, num_images)
     # Shift range shrinks for big heads so the hair and chin never leave the frame.
     free_range = 0.5 - HEAD_EXTENT_RADII * face_size - FRAME_GAP
-    attributes = {
+    attributes: dict[str, np.ndarray] = {
         "smile": streams[0].integers(0, 2, num_images),
         "hair_colour": streams[1].integers(0, len(HAIR_COLOURS), num_images),
         "glasses": streams[2].integers(0, 2, num_images),

@@ -181,11 +181,12 @@ def foreign_content(folder: Path) -> str | None:
 
 def claim_folders(parent: Path, name: str | None = None) -> list[Path]:
     """Hidden folders named like vaecli's claims and trash (.NAME.claim-xxxxxxxx, .NAME.trash-xxxxxxxx)."""
-    return [
-        folder
-        for folder in sorted(parent.glob(f".{glob.escape(name)}.*" if name else ".*"))
-        if _CLAIM_OR_TRASH.match(folder.name) and (name is None or _CLAIM_OR_TRASH.match(folder.name)["name"] == name)
-    ]
+    found = []
+    for folder in sorted(parent.glob(f".{glob.escape(name)}.*" if name else ".*")):
+        match = _CLAIM_OR_TRASH.match(folder.name)
+        if match and (name is None or match["name"] == name):
+            found.append(folder)
+    return found
 
 
 def stale_claims(parent: Path, name: str | None = None) -> list[Path]:
