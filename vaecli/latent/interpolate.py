@@ -43,7 +43,9 @@ def load_image_file(path: Path, image_shape: tuple[int, int, int]) -> np.ndarray
     crop_width = min(image.width, round(image.height * width / height))
     crop_height = min(image.height, round(image.width * height / width))
     left, top = (image.width - crop_width) // 2, (image.height - crop_height) // 2
-    image = image.crop((left, top, left + crop_width, top + crop_height)).resize((width, height), Image.Resampling.LANCZOS)
+    image = image.crop((left, top, left + crop_width, top + crop_height)).resize(
+        (width, height), Image.Resampling.LANCZOS
+    )
     return np.asarray(image, np.uint8).reshape(height, width, channels)
 
 

@@ -6,6 +6,7 @@
     devices.py  visible GPUs (no TensorFlow import), CPU thread shares, the device pool
     live.py     the live table / plain lines, read from the runs' own files
     slurm.py    --executor slurm: one array job through submitit; squeue
+    hparams.py  runs/sweeps/NAME/: the sweep in TensorBoard's HParams dashboard
     status.py   --status, `vae sweep-status`: manifests + Slurm's queue
     record.py   runs/sweeps/NAME.json, rewritten atomically
 
@@ -238,8 +239,14 @@ def _submit(plan, runs_dir, options, jobs, retry_failed, console) -> SweepResult
 
 
 def _finish(result: SweepResult) -> SweepResult:
+    from vaecli.sweeps.hparams import write_hparams
+
     failed = result.failed
     result.files = [result.record] if result.record.exists() else []
+    try:
+        result.files.append(write_hparams(result.plan, result.record.parent.parent))
+    except OSError as error:  # only a view: the runs and the record are written
+        result.warnings.append(f"the TensorBoard HParams view was not written ({error.strerror or error})")
     result.summary = f"Sweep record: {result.record}" + (
         f"; {len(failed)} failed: {', '.join(failed)}" if failed else ""
     )
