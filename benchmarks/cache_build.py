@@ -71,7 +71,7 @@ def step_build(folder: str, cache: str, model: str, epochs: int) -> dict:
     import shutil
 
     from vaecli.data.cache import find_or_build
-    from vaecli.runtime import import_tensorflow
+    from vaecli.runtime.tensorflow import import_tensorflow
 
     import_tensorflow()  # as the Keras step: the import (~3 s, once per command) is not a per-image cost
     shutil.rmtree(cache, ignore_errors=True)  # always a fresh build
@@ -117,7 +117,7 @@ def _time_epoch(batches, count_steps: int | None = None) -> tuple[int, float]:
 
 
 def step_keras(folder: str, cache: str, model: str, epochs: int) -> dict:
-    from vaecli.runtime import import_tensorflow
+    from vaecli.runtime.tensorflow import import_tensorflow
 
     import_tensorflow()
     images, seconds = _time_epoch(_keras_images(folder))
@@ -127,7 +127,7 @@ def step_keras(folder: str, cache: str, model: str, epochs: int) -> dict:
 def step_stream(folder: str, cache: str, model: str, epochs: int) -> dict:
     """Steady state: the first epoch (start-up) is not timed, the next `epochs` are, per epoch."""
     from vaecli.data.pipeline import steps_per_epoch
-    from vaecli.runtime import import_tensorflow
+    from vaecli.runtime.tensorflow import import_tensorflow
 
     import_tensorflow()
     batches, _, count = _cache_images(folder, cache, model, 1 + epochs)
@@ -140,7 +140,7 @@ def step_stream(folder: str, cache: str, model: str, epochs: int) -> dict:
 
 def _train(batches, steps: int, config, epochs: int) -> dict:
     from vaecli.models.factory import build_autoencoder
-    from vaecli.runtime import configured_runtime
+    from vaecli.runtime.tensorflow import configured_runtime
 
     with configured_runtime(config) as acceleration:
         model = build_autoencoder(config, (IMAGE_SIZE, IMAGE_SIZE, 3), steps, acceleration.jit_compile)
@@ -152,7 +152,7 @@ def _train(batches, steps: int, config, epochs: int) -> dict:
 
 def step_train_cache(folder: str, cache: str, model: str, epochs: int) -> dict:
     from vaecli.data.pipeline import steps_per_epoch
-    from vaecli.runtime import import_tensorflow
+    from vaecli.runtime.tensorflow import import_tensorflow
 
     import_tensorflow()
     batches, config, count = _cache_images(folder, cache, model, epochs + 1)
@@ -160,7 +160,7 @@ def step_train_cache(folder: str, cache: str, model: str, epochs: int) -> dict:
 
 
 def step_train_keras(folder: str, cache: str, model: str, epochs: int) -> dict:
-    from vaecli.runtime import import_tensorflow
+    from vaecli.runtime.tensorflow import import_tensorflow
 
     import_tensorflow()
     batches = _keras_images(folder)

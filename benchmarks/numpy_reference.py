@@ -150,9 +150,9 @@ def reference(run_folder: Path, images: np.ndarray) -> dict[str, np.ndarray]:
 
 def compare(run_folder: Path, split: str = "test", limit: int | None = None) -> dict[str, tuple[float, float]]:
     """{"kl": (vae evaluate, NumPy), "bce": (...)}: means in nats per image over the same images."""
+    from vaecli.api import load_run
     from vaecli.evaluation.evaluate import evaluate_run
-    from vaecli.latent.inference import load_split
-    from vaecli.run import load_run
+    from vaecli.runs.run import load_split
 
     run = load_run(run_folder).require_models()
     images = load_split(run, split, limit)[0].images
@@ -170,7 +170,7 @@ def main() -> int:
     parser.add_argument("--split", default="test")
     parser.add_argument("--limit", type=int, default=None)
     arguments = parser.parse_args()
-    from vaecli.runtime import import_tensorflow
+    from vaecli.runtime.tensorflow import import_tensorflow
 
     import_tensorflow()
     worst = 0.0

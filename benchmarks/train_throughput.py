@@ -32,7 +32,7 @@ def run_vaecli(epochs: int, num_images: int, data: str, overrides: list[str]) ->
     from vaecli.data.pipeline import steps_per_epoch, training_batches
     from vaecli.data.sources import SOURCES
     from vaecli.models.factory import build_autoencoder
-    from vaecli.runtime import configured_runtime, import_tensorflow
+    from vaecli.runtime.tensorflow import configured_runtime, import_tensorflow
 
     config = validate(
         apply_overrides(

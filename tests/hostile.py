@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-HOST_TAG = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:6]  # as vaecli.atomic names this machine
+HOST_TAG = hashlib.sha256(socket.gethostname().encode()).hexdigest()[:6]  # as vaecli.io.atomic names this machine
 
 SEGFAULT = -11  # returncode of a process killed by SIGSEGV (a shell shows it as 139)
 

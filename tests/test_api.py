@@ -19,7 +19,7 @@ def readme_api_example() -> str:
 
 def test_importing_vaecli_and_its_api_loads_no_tensorflow():
     code = (
-        "import sys, vaecli, vaecli.api, vaecli.run, vaecli.sweeps, vaecli.evaluation.compare; "
+        "import sys, vaecli, vaecli.api, vaecli.runs.run, vaecli.sweeps, vaecli.evaluation.compare; "
         "vaecli.train, vaecli.load_run, vaecli.compare, vaecli.sweep, vaecli.Run; "
         "sys.exit('tensorflow' in sys.modules or 'keras' in sys.modules)"
     )
@@ -28,11 +28,11 @@ def test_importing_vaecli_and_its_api_loads_no_tensorflow():
 
 def test_every_public_name_has_a_docstring_with_an_example():
     import vaecli
-    from vaecli.run import Run
+    from vaecli.api import Run
 
     for name in ("train", "load_run", "compare", "sweep", "Run"):
         assert "Example" in (getattr(vaecli, name).__doc__ or ""), name
-    methods = [name for name in vars(Run) if not name.startswith("_") and callable(getattr(Run, name))]
+    methods = [name for name in dir(Run) if not name.startswith("_") and callable(getattr(Run, name))]
     assert {"encode", "decode", "sample", "interpolate", "traverse", "latent_stats", "evaluate"} <= set(methods)
     assert [name for name in methods if "Example" not in (getattr(Run, name).__doc__ or "")] == []
 

@@ -4,9 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from vaecli.cache_root import cache_root
 from vaecli.config import validate
 from vaecli.data.cache import cache_folder
+from vaecli.io.cache_root import cache_root
 
 
 @pytest.mark.parametrize(

@@ -32,7 +32,7 @@ tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfigur
 
 from vaecli.config import validate
 from vaecli.runs import RunPaths
-from vaecli.training import run_training as train
+from vaecli.training.loop import run_training as train
 
 config = yaml.safe_load(Path(sys.argv[1]).read_text())
 for distribute in sys.argv[3:]:
@@ -138,11 +138,11 @@ import yaml
 cpu = tf.config.list_physical_devices("CPU")[0]
 tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
 
-from vaecli.callbacks import EpochRecorder
+from vaecli.training.callbacks import EpochRecorder
 from vaecli.config import validate
 from vaecli.errors import TrainingInterrupted
 from vaecli.runs import RunPaths
-from vaecli.training import run_training as train
+from vaecli.training.loop import run_training as train
 
 config = validate(yaml.safe_load(Path(sys.argv[1]).read_text()))
 runs = Path(sys.argv[2])
@@ -255,8 +255,8 @@ def test_a_first_batch_that_does_not_split_over_the_replicas_is_a_clear_error():
     # fail deep inside TensorFlow (AddN / collective shape mismatch), so vae refuses them up front.
     from types import SimpleNamespace
 
-    from vaecli.distribute import check_even_first_batches
     from vaecli.errors import ConfigError
+    from vaecli.training.distribute import check_even_first_batches
 
     two = SimpleNamespace(num_replicas_in_sync=2, extended=SimpleNamespace(worker_devices=["a", "b"]))
     check_even_first_batches(two, 50, {"training": 587, "validation": 65})  # 50 and 50: fine

@@ -112,11 +112,11 @@ def test_inception_without_local_weights_is_one_clear_error(workspace):
 
 
 def test_iwae_bound_tightens_with_k_on_a_trained_model(workspace):
+    from vaecli.api import load_run
     from vaecli.data.splits import load_splits
     from vaecli.evaluation.likelihood import analytic_kl, importance_samples
     from vaecli.evaluation.metrics import importance_weighted_bound
-    from vaecli.latent.inference import encode_images
-    from vaecli.run import load_run
+    from vaecli.runs.run import encode_images
 
     _, runs = workspace
     trained = load_run(runs / "tiny")
@@ -228,7 +228,7 @@ def elbo_of(runs):
 
 
 def test_sweep_skips_resumes_and_records_failures(workspace, tmp_path, monkeypatch):
-    import vaecli.training
+    import vaecli.training.loop
     from vaecli.errors import TrainingFailed
 
     config = tmp_path / "grid.yaml"
@@ -255,14 +255,14 @@ def test_sweep_skips_resumes_and_records_failures(workspace, tmp_path, monkeypat
     assert (runs / names[0] / "decoder.keras").is_file() and finished_decoder.stat().st_mtime_ns == stamp
 
     # A failing run is recorded and the sweep goes on to the next one; the exit code says so.
-    real_train = vaecli.training.run_training
+    real_train = vaecli.training.loop.run_training
 
     def failing_train(config, paths, **options):
         if "kl_factor=2" in paths.name:
             raise TrainingFailed("Training stopped: the loss became NaN or Inf at epoch 1, step 3.")
         return real_train(config, paths, **options)
 
-    monkeypatch.setattr(vaecli.training, "run_training", failing_train)
+    monkeypatch.setattr(vaecli.training.loop, "run_training", failing_train)
     result = vae("sweep", config, "--set", "loss.kl_factor=2,3", "--runs-dir", runs)
     assert result.exit_code == 1, result.output
     record = json.loads((runs / "sweeps" / "grid.json").read_text())
@@ -272,13 +272,13 @@ def test_sweep_skips_resumes_and_records_failures(workspace, tmp_path, monkeypat
 
 
 def test_sweep_stops_cleanly_on_ctrl_c(tmp_path, monkeypatch):
-    import vaecli.training
+    import vaecli.training.loop
     from vaecli.errors import TrainingInterrupted
 
     def interrupted(config, paths, **options):
         raise TrainingInterrupted("Interrupted; the run is marked KILLED with 0 completed epoch(s) saved.")
 
-    monkeypatch.setattr(vaecli.training, "train", interrupted)
+    monkeypatch.setattr(vaecli.training.loop, "train", interrupted)
     config = tmp_path / "grid.yaml"
     config.write_text(yaml.safe_dump(tiny_config(name="grid", train={"epochs": 1})))
     result = vae("sweep", config, "--set", "loss.kl_factor=0.5,1", "--runs-dir", tmp_path / "runs")

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.slow
 
 
 def test_full_disk_while_checkpointing_fails_cleanly(write_config, tmp_path, monkeypatch):
-    from vaecli import callbacks
+    from vaecli.training import callbacks
 
     original = callbacks.save_checkpoint
 

@@ -210,7 +210,7 @@ def test_data_limit_shrinks_the_generated_pool(write_config):
 def test_model_size_estimate_matches_keras(write_config):
     from vaecli.config import load_config
     from vaecli.models.factory import build_autoencoder
-    from vaecli.resources import model_size
+    from vaecli.training.resources import model_size
 
     for settings in ([], ["model.kind=ae", "model.batch_norm=true"], ["model.z_dim=64", "data.image_size=24"]):
         config = load_config(write_config(tiny_config()), settings)

@@ -18,11 +18,11 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def killed_run(tmp_path_factory) -> Path:
     """A run of 4 epochs stopped (KILLED) after epoch 2: last.h5 holds epoch 2, previous.h5 epoch 1."""
-    from vaecli.callbacks import EpochRecorder
     from vaecli.config import validate
     from vaecli.errors import TrainingInterrupted
     from vaecli.runs import RunPaths
-    from vaecli.training import run_training
+    from vaecli.training.callbacks import EpochRecorder
+    from vaecli.training.loop import run_training
 
     base = tmp_path_factory.mktemp("integrity")
     config = validate(tiny_config(train={"epochs": 4}))

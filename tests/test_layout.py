@@ -68,7 +68,9 @@ def test_the_import_graph_has_no_circles():
     graph = {name: imports_of(path, set(known)) for name, path in known.items()}
     # A package's __init__ that re-exports its modules is where its children are found, not a dependency
     # of theirs: drop child -> own package edges (a child importing its parent package's __init__).
-    graph = {name: {target for target in targets if not name.startswith(target + ".")} for name, targets in graph.items()}
+    graph = {
+        name: {target for target in targets if not name.startswith(target + ".")} for name, targets in graph.items()
+    }
     assert find_cycle(graph) is None, " -> ".join(find_cycle(graph) or [])
 
 

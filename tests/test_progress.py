@@ -5,7 +5,7 @@ import re
 
 from rich.console import Console
 
-from vaecli.callbacks import ProgressDisplay, format_losses
+from vaecli.training.callbacks import ProgressDisplay, format_losses
 
 LOGS = {
     "loss": 120.5,

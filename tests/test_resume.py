@@ -108,11 +108,11 @@ def test_ctrl_c_marks_the_run_killed_and_keeps_the_checkpoint(write_config, tmp_
 def test_an_interrupted_image_folder_run_resumes_exactly(tmp_path, monkeypatch):
     """The streamed cache pipeline and a denoise task keep resume exact: order and noise depend on (seed, epoch)."""
     from tests.image_folders import write_jpeg_folder
-    from vaecli.callbacks import EpochRecorder
     from vaecli.config import validate
     from vaecli.errors import TrainingInterrupted
     from vaecli.runs import RunPaths
-    from vaecli.training import run_training as train
+    from vaecli.training.callbacks import EpochRecorder
+    from vaecli.training.loop import run_training as train
 
     write_jpeg_folder(tmp_path / "photos", 150, size=(30, 30))
     config = validate(

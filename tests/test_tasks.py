@@ -94,8 +94,8 @@ def test_denoise_run_end_to_end_with_three_row_grids(write_config, tmp_path):
 
 @pytest.mark.slow
 def test_recolor_run_on_an_image_folder_then_encode_its_test_split(write_config, tmp_path):
+    from vaecli.api import load_run
     from vaecli.cli import app
-    from vaecli.run import load_run
 
     write_jpeg_folder(tmp_path / "photos", 120, size=(40, 48))
     config = tiny_config(

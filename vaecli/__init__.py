@@ -19,8 +19,8 @@ __version__ = "0.1.0"
 
 _PUBLIC = {
     "train": "vaecli.api",
-    "load_run": "vaecli.run",
-    "Run": "vaecli.run",
+    "load_run": "vaecli.api",
+    "Run": "vaecli.api",
     "compare": "vaecli.evaluation.compare",
     "sweep": "vaecli.sweeps",
     "sweep_plan": "vaecli.sweeps",

@@ -1,7 +1,5 @@
-"""vaecli.train: load a config, claim its run folder, train it and return the Run.
-
-The one code path of `vae train` and of notebooks; Run (vaecli.run) carries everything that
-works on a trained run, compare and sweep live with their commands.
+"""The public Python API of a run: `train` (the one code path of `vae train` and of notebooks), `load_run`, and
+`Run`: vaecli.runs.run.Run with every latent and evaluation command as a method.
 """
 
 from __future__ import annotations
@@ -9,13 +7,15 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Sequence
 
-from vaecli.errors import ConfigError
+import numpy as np
+
+from vaecli.errors import ConfigError, LatentError
+from vaecli.runs import run as runs_run
 
 if TYPE_CHECKING:
     from vaecli.config import ExperimentConfig
-    from vaecli.run import Run
 
 
 def train(
@@ -48,10 +48,9 @@ def train(
     from rich.markup import escape
 
     from vaecli.config import apply_overrides, load_config, run_name_problem, validate
-    from vaecli.run import Run
     from vaecli.runs import existing_run, is_completed, prepare_new_run
     from vaecli.runs.claims import refuse_live
-    from vaecli.training import run_training
+    from vaecli.training.loop import run_training
 
     console = console or Console()
     override_list = _override_list(overrides)
@@ -123,3 +122,222 @@ def _override_list(overrides: dict | list[str] | None) -> list[str]:
     if isinstance(overrides, (str, bytes)) or not all(isinstance(item, str) for item in overrides):
         raise ConfigError('overrides must be a dict {"train.epochs": 2} or a list of "KEY=VALUE" strings')
     return list(overrides)
+
+
+class Run(runs_run.Run):
+    """A trained run (config, manifest, metrics, split, models) with the commands of `vae` as methods.
+
+    Example:
+        >>> run = vaecli.load_run("quickstart")
+        >>> points, images = run.sample(box=10, n=64)
+    """
+
+    def encode_split(
+        self,
+        split: str = "test",
+        limit: int | None = None,
+        sample: bool = False,
+        seed: int = 0,
+        save: bool = True,
+        out: str | Path | None = None,
+        console=None,
+    ):
+        """Encode a split (`vae encode`): an Encoding with z_mean, z_log_var, z, index, labels.
+
+        Writes RUN/latent/z_SPLIT.h5 (or out) unless save is False.
+
+        Example:
+            >>> encoding = run.encode_split("test", save=False)
+            >>> encoding.z_mean.shape
+            (2000, 32)
+        """
+        from vaecli.latent.encode import encode_split
+
+        return encode_split(self.require_models(), split, limit, sample, seed, save, out, console)
+
+    def decode_file(
+        self,
+        file: str | Path,
+        dataset: str | None = None,
+        limit: int | None = 256,
+        columns: int | None = None,
+        save: bool = True,
+        out: str | Path | None = None,
+        array_out: str | Path | None = None,
+        console=None,
+    ):
+        """Decode the points of a latent file (.h5, .npy, .npz) (`vae decode`): a Decoding.
+
+        Example:
+            >>> decoding = run.decode_file("runs/quickstart/latent/z_test.h5", limit=64, save=False)
+            >>> decoding.images.shape
+            (64, 32, 32, 3)
+        """
+        from vaecli.latent.decode import decode_file
+
+        return decode_file(self.require_models(), file, dataset, limit, columns, save, out, array_out, console)
+
+    def sample(
+        self,
+        box: float | Sequence[float] | None = None,
+        *,
+        symmetric: float | Sequence[float] | None = None,
+        sphere: float | Sequence[float] | None = None,
+        prior: float | Sequence[float] | None = None,
+        n: int | None = None,
+        seed: int = 0,
+        save: bool = False,
+        columns: int | None = None,
+        out: str | Path | None = None,
+    ):
+        """Decode random latent points of one region (`vae sample`); unpacks as (points, images).
+
+        box=B: uniform in 0 < z_i < B. symmetric=B: -B < z_i < B. sphere=R: uniform on ||z|| = R.
+        prior=s: N(0, s^2 I). A list of values gives n points per value, in that order. n
+        defaults to 100 for one value, 10 per value for several.
+
+        Example:
+            >>> points, images = run.sample(box=10, n=64)
+            >>> points.shape, images.shape
+            ((64, 32), (64, 32, 32, 3))
+        """
+        from vaecli.latent.sample import sample
+
+        region, values = _one_region(box=box, symmetric=symmetric, sphere=sphere, prior=prior)
+        return sample(self.require_models(), region, values, n, seed, save, columns, out)
+
+    def interpolate(
+        self,
+        start,
+        end,
+        *,
+        steps: int = 10,
+        method: str = "linear",
+        split: str = "test",
+        save: bool = False,
+        out: str | Path | None = None,
+    ):
+        """Decode a path between the encodings of two images (`vae interpolate`): an Interpolation.
+
+        start and end are each an index into split, an image file, or an image array (H, W, C).
+
+        Example:
+            >>> walk = run.interpolate(3, 17, method="slerp")
+            >>> walk.path.shape, walk.images.shape
+            ((10, 32), (10, 32, 32, 3))
+        """
+        from vaecli.latent.interpolate import interpolate
+
+        return interpolate(self.require_models(), start, end, split, steps, method, save, out)
+
+    def traverse(
+        self,
+        index: int,
+        *,
+        split: str = "test",
+        dims: str | Sequence[int] | None = None,
+        top_kl: int | None = None,
+        value_range: tuple[float, float] = (-3.0, 3.0),
+        steps: int = 9,
+        block: int = 1,
+        save: bool = False,
+        out: str | Path | None = None,
+        console=None,
+    ):
+        """Vary single latent dimensions around an image's encoding (`vae traverse`): a Traversal.
+
+        Example:
+            >>> traversal = run.traverse(5, top_kl=8)
+            >>> traversal.images.shape
+            (8, 9, 32, 32, 3)
+        """
+        from vaecli.latent.traverse import traverse
+
+        return traverse(
+            self.require_models(), index, split, dims, top_kl, value_range, steps, block, save, out, console
+        )
+
+    # --------------------------------------------------------------------------------- measure
+
+    def latent_stats(
+        self,
+        split: str = "test",
+        limit: int | None = None,
+        boundaries: Sequence[float] | None = None,
+        seed: int = 0,
+        save: bool = True,
+        out: str | Path | None = None,
+        console=None,
+    ):
+        """Statistics of the encoded split (`vae latent-stats`): LatentStats, its numbers in .statistics.
+
+        boundaries: B of the boxes 0 < z_i < B whose coverage is reported (default 1, 2, 5, 10).
+        Writes RUN/latent_stats/ (stats.json and the plots) unless save is False.
+
+        Example:
+            >>> stats = run.latent_stats(save=False)
+            >>> stats.statistics["active_units"]["count"]
+            30
+        """
+        from vaecli.latent.stats import DEFAULT_BOXES, latent_stats
+
+        boxes = DEFAULT_BOXES if boundaries is None else tuple(float(value) for value in boundaries)
+        return latent_stats(self.require_models(), split, limit, boxes, seed, save, out, console)
+
+    def evaluate(
+        self,
+        split: str = "test",
+        iw_samples: int = 16,
+        n_samples: int = 1000,
+        boundaries: Sequence[float] | None = None,
+        features: str | None = None,
+        seed: int = 0,
+        limit: int | None = None,
+        save: bool = True,
+        console=None,
+    ):
+        """Likelihood bounds and plausibility of samples (`vae evaluate`): an Evaluation.
+
+        Its .evaluation holds every number of evaluation.json, which is written unless save is False.
+
+        Example:
+            >>> result = run.evaluate(features="pixels", n_samples=200)
+            >>> result.evaluation["likelihood"]["elbo_nats"]
+            -1615.2
+        """
+        from vaecli.evaluation.evaluate import evaluate_run
+        from vaecli.evaluation.plausibility import DEFAULT_BOXES
+
+        return evaluate_run(
+            self.require_models(),
+            split,
+            iw_samples,
+            n_samples,
+            DEFAULT_BOXES if boundaries is None else tuple(boundaries),
+            features,
+            seed,
+            limit,
+            save,
+            console,
+        )
+
+
+def _one_region(**regions) -> tuple[str, list[float]]:
+    """(region name, its values) from keyword arguments of which exactly one is given."""
+    chosen = {name: value for name, value in regions.items() if value is not None}
+    if len(chosen) != 1:
+        raise LatentError(f"give exactly one region of {', '.join(regions)} (got {', '.join(chosen) or 'none'})")
+    name, value = chosen.popitem()
+    values = [value] if isinstance(value, (int, float, np.number)) else list(value)
+    return name, [float(item) for item in values]
+
+
+def load_run(run: str | Path | None = None, runs_dir: str | Path = "runs") -> Run:
+    """The run in a folder, a bare name looked up in runs_dir, or (None) the latest run there.
+
+    Example:
+        >>> run = vaecli.load_run("runs/quickstart")
+        >>> run.metrics[-1]["val_loss"]
+        1622.8
+    """
+    return Run(runs_run.load_run(run, runs_dir).paths)

@@ -79,7 +79,7 @@ class DataConfig(Section):
     # "white", "black" or [r, g, b] in 0..255. Line art on transparency is drawn for a white page.
     background: Literal["white", "black"] | list[Int] = "white"
     test_split: float = Field(0.1, ge=0.0, lt=1.0)  # image_folder only: fraction of the images held out as test
-    # image_folder only: where decoded uint8 caches go; None = the cache root (vaecli.cache_root).
+    # image_folder only: where decoded uint8 caches go; None = the cache root (vaecli.io.cache_root).
     cache_dir: str | None = None
 
     @model_validator(mode="after")

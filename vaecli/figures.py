@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from vaecli.atomic import atomic_path
 from vaecli.images import make_grid, to_uint8
+from vaecli.io.atomic import atomic_path
 
 DPI = 100
 MIN_DISPLAYED_PIXELS = 48  # small images (16x16, 28x28) are enlarged to at least this on screen

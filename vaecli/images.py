@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from vaecli.atomic import atomic_path
 from vaecli.errors import LatentError
+from vaecli.io.atomic import atomic_path
 
 FLOAT_TOLERANCE = 1e-6  # float images may stray this far outside [0, 1] (rounding of decoded images)
 

@@ -2,7 +2,7 @@
 
     progress_bar      a bar for long work over N items (encoding, decoding, IWAE)
     counting_bar      a bar that appears once a job reports its first count (an image cache build)
-    epoch_bar         the bar of one training epoch (vaecli.callbacks.ProgressDisplay drives it)
+    epoch_bar         the bar of one training epoch (vaecli.training.callbacks.ProgressDisplay drives it)
 
 Bars only appear when the console is a terminal, so logs and notebooks stay clean.
 """

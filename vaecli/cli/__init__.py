@@ -1,4 +1,4 @@
-"""The `vae` command line: a thin shell over the public Python API (vaecli.api, vaecli.run, ...).
+"""The `vae` command line: a thin shell over the public Python API (vaecli.api, vaecli.runs.run, ...).
 
 One module per command group, each with a COMMANDS table registered here:
 

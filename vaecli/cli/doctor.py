@@ -86,7 +86,7 @@ def clean(
 
       vae clean runs/celeba_z200 --dry-run
     """
-    from vaecli.atomic import human_bytes
+    from vaecli.io.atomic import human_bytes
     from vaecli.runs.clean import clean as clean_folder
 
     target = path if path is not None else runs_dir

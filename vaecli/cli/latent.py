@@ -17,7 +17,7 @@ BOUNDARY_HELP = "Uniform in 0 < z_i < B; several comma-separated values give one
 
 
 def _load(run: str | None, runs_dir: Path):
-    from vaecli.run import load_run
+    from vaecli.api import load_run
 
     return load_run(run, runs_dir).require_models()
 

@@ -69,8 +69,8 @@ def evaluate(
 
       vae evaluate quickstart --features pixels --boundary 1,10
     """
+    from vaecli.api import load_run
     from vaecli.latent.geometry import parse_parameters
-    from vaecli.run import load_run
     from vaecli.tables import likelihood_table, plausibility_table
 
     values = parse_parameters(boundaries) if boundaries else None

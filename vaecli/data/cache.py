@@ -28,10 +28,10 @@ from pathlib import Path
 
 import numpy as np
 
-from vaecli.atomic import free_bytes, output_error, timestamp
-from vaecli.cache_root import cache_root
 from vaecli.data.image_folder import JPEG_SUFFIXES, FileEntry, Preprocessing, decode_rgb, header_problem, scan_folder
 from vaecli.errors import DataError, OutputError
+from vaecli.io.atomic import free_bytes, output_error, timestamp
+from vaecli.io.cache_root import cache_root
 
 FORMAT_VERSION = 3  # 2: decoded by TensorFlow, shrunk by area averaging; 3: contiguous images
 
@@ -62,7 +62,7 @@ class CacheInfo:
 
 
 def cache_folder(data_config) -> Path:
-    """data.cache_dir, else the cache root (vaecli.cache_root)."""
+    """data.cache_dir, else the cache root (vaecli.io.cache_root)."""
     return Path(data_config.cache_dir).expanduser() if data_config.cache_dir else cache_root()
 
 
@@ -115,7 +115,7 @@ def find_or_build(
     skip_log = target.with_suffix(".skipped.txt")
     if is_complete(target):
         return _info(target, key, skip_log, built=False, seconds=0.0)
-    from vaecli.runtime import import_tensorflow
+    from vaecli.runtime.tensorflow import import_tensorflow
 
     import_tensorflow()  # quietly, and before the clock starts: the build rate is about decoding
     started = time.perf_counter()
@@ -153,7 +153,7 @@ def _decode_every_entry(
     (as do GIFs, whose transparency only Pillow keeps).
     """
     from vaecli.data.folder_decoding import PILLOW_SUFFIXES, decoded_images, finish
-    from vaecli.runtime import quiet_stderr
+    from vaecli.runtime.tensorflow import quiet_stderr
 
     def by_pillow(index: int) -> tuple[FileEntry, np.ndarray | str]:
         pixels = decode_rgb(root / entries[index].relative_path, preprocessing.crop, preprocessing.background)

@@ -59,7 +59,7 @@ def _load_synthetic(data_config) -> ImageSet:
     """The procedural faces; with data.limit only that many training images are drawn (the first N of the
     full set: image i depends only on the seed and i), so a huge num_images with a small limit is cheap."""
     from vaecli.data.synthetic import generate_faces
-    from vaecli.resources import check_images_fit
+    from vaecli.runtime.memory import check_images_fit
 
     size = data_config.image_size or DEFAULT_IMAGE_SIZE
     pool = data_config.num_images if data_config.limit is None else min(data_config.num_images, data_config.limit)

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import yaml
 
-from vaecli.atomic import write_text_atomic
 from vaecli.errors import CompareError
+from vaecli.io.atomic import write_text_atomic
 from vaecli.results import Result
 from vaecli.runs import (
     RunPaths,

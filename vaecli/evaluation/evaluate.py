@@ -18,17 +18,17 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vaecli.atomic import timestamp, write_json_atomic
 from vaecli.errors import ConfigError
 from vaecli.evaluation.metrics import bits_per_dimension
 from vaecli.evaluation.plausibility import DEFAULT_BOXES
-from vaecli.latent.inference import load_split
+from vaecli.io.atomic import timestamp, write_json_atomic
 from vaecli.latent.stats import ACTIVE_UNIT_THRESHOLD, active_units
 from vaecli.progress import progress_bar
 from vaecli.results import Result
+from vaecli.runs.run import load_split
 
 if TYPE_CHECKING:
-    from vaecli.run import Run
+    from vaecli.runs.run import Run
 
 NOT_APPLICABLE = (
     "an AE's encoder gives one point per image and no posterior q(z|x), so the ELBO and the "

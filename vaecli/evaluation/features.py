@@ -31,8 +31,8 @@ from typing import Callable
 
 import numpy as np
 
-from vaecli.cache_root import cache_root
 from vaecli.errors import FeatureSpaceError
+from vaecli.io.cache_root import cache_root
 
 CLASSIFIER_RECIPE = "cnn-v2"  # part of the cache key: a changed recipe never reuses old weights
 CLASSIFIER_TRAIN_IMAGES = 20000  # at most this many training images: well under a minute on 2 cores
@@ -80,7 +80,7 @@ def _batched(function, images: np.ndarray) -> np.ndarray:
 
 
 def _pixel_space(image_set, data_config, console=None) -> FeatureSpace:
-    from vaecli.runtime import import_tensorflow
+    from vaecli.runtime.tensorflow import import_tensorflow
 
     tf = import_tensorflow()
     height, width = image_set.test_images.shape[1:3]
@@ -114,7 +114,7 @@ def _inception_space(image_set, data_config, console=None) -> FeatureSpace:
             f"the inception feature space needs InceptionV3 weights at {weights} (nothing is "
             f"downloaded); copy the file there or use --features classifier or pixels"
         )
-    from vaecli.runtime import import_tensorflow
+    from vaecli.runtime.tensorflow import import_tensorflow
 
     tf = import_tensorflow()
     import keras
@@ -218,8 +218,8 @@ def _classifier_space(image_set, data_config, console=None) -> FeatureSpace:
             f"the classifier feature space needs class labels, and {data_config.source} has "
             f"none; use --features pixels or inception"
         )
-    from vaecli.atomic import atomic_path, write_text_atomic
-    from vaecli.runtime import import_tensorflow
+    from vaecli.io.atomic import atomic_path, write_text_atomic
+    from vaecli.runtime.tensorflow import import_tensorflow
 
     import_tensorflow()
     import keras

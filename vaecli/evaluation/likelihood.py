@@ -36,11 +36,11 @@ from vaecli.evaluation.metrics import (
     importance_weighted_bound,
     standard_normal_log_density,
 )
-from vaecli.latent.inference import decode_logits, encode_images
 from vaecli.latent.stats import kl_terms
+from vaecli.runs.run import decode_logits, encode_images
 
 if TYPE_CHECKING:
-    from vaecli.run import Run
+    from vaecli.runs.run import Run
 
 DECODES_PER_CALL = 1024  # latent points per decoder call: images per chunk = this // K
 DECODERS = {"bce": "bernoulli", "mse": "gaussian"}  # loss.reconstruction -> the decoder it trains

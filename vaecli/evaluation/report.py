@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from vaecli.atomic import write_text_atomic
+from vaecli.io.atomic import write_text_atomic
 from vaecli.runs import Manifest, RunPaths, read_evaluation, read_manifest, read_metrics
 from vaecli.tables import decoder_label
 

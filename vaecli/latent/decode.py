@@ -11,15 +11,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vaecli.atomic import atomic_path, check_writable
 from vaecli.errors import LatentError
+from vaecli.io.atomic import atomic_path, check_writable
 from vaecli.latent.files import read_latents
-from vaecli.latent.inference import decode_latents
 from vaecli.progress import progress_bar
 from vaecli.results import Result, output_path
+from vaecli.runs.run import decode_latents
 
 if TYPE_CHECKING:
-    from vaecli.run import Run
+    from vaecli.runs.run import Run
 
 DECODE_LIMIT = 256  # points decoded by default: a readable grid, and bounded memory on a 200k-row file
 

@@ -12,15 +12,15 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vaecli.atomic import check_writable, timestamp
 from vaecli.errors import LatentError
+from vaecli.io.atomic import check_writable, timestamp
 from vaecli.latent.files import write_latent_file
 from vaecli.latent.geometry import sample_posterior
-from vaecli.latent.inference import encode_with_progress, load_split
 from vaecli.results import Result, output_path
+from vaecli.runs.run import encode_with_progress, load_split
 
 if TYPE_CHECKING:
-    from vaecli.run import Run
+    from vaecli.runs.run import Run
 
 
 @dataclass

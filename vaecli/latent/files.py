@@ -21,8 +21,8 @@ from typing import Any
 import h5py
 import numpy as np
 
-from vaecli.atomic import write_hdf5_atomic
 from vaecli.errors import LatentError
+from vaecli.io.atomic import write_hdf5_atomic
 from vaecli.runs import RunPaths
 
 CHUNK_ROWS = 4096  # rows per HDF5 chunk: ~0.5 MB at z_dim 32, so reading a slice stays cheap
@@ -71,7 +71,7 @@ def write_latent_file(
 ) -> Path:
     """Write arrays (None values skipped), labels/<name> and attributes to path, atomically.
 
-    The file is built in memory and written as bytes (vaecli.atomic.write_hdf5_atomic): a full
+    The file is built in memory and written as bytes (vaecli.io.atomic.write_hdf5_atomic): a full
     disk ends in one OutputError naming the file and the space it needs, never an h5py crash.
     """
 

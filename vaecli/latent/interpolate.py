@@ -14,11 +14,11 @@ import numpy as np
 from vaecli.errors import LatentError
 from vaecli.latent.files import write_latent_file
 from vaecli.latent.geometry import INTERPOLATIONS
-from vaecli.latent.inference import decode_latents, encode_images, load_split
 from vaecli.results import Result, output_path, with_suffix
+from vaecli.runs.run import decode_latents, encode_images, load_split
 
 if TYPE_CHECKING:
-    from vaecli.run import Run
+    from vaecli.runs.run import Run
 
 
 @dataclass

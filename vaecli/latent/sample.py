@@ -11,17 +11,17 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vaecli.atomic import check_writable
 from vaecli.config import MAX_SEED
 from vaecli.errors import LatentError
+from vaecli.io.atomic import check_writable
 from vaecli.latent.files import write_latent_file
 from vaecli.latent.geometry import REGIONS, format_number, region_label, sample_region
-from vaecli.latent.inference import decode_latents
-from vaecli.resources import FLOAT_BYTES, check_images_fit
 from vaecli.results import Result, output_path, with_suffix
+from vaecli.runs.run import decode_latents
+from vaecli.runtime.memory import FLOAT_BYTES, check_images_fit
 
 if TYPE_CHECKING:
-    from vaecli.run import Run
+    from vaecli.runs.run import Run
 
 SAMPLES_ONE_PARAMETER, SAMPLES_PER_ROW = 100, 10  # n defaults: a 10x10 grid, or rows of 10
 

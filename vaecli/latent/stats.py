@@ -31,11 +31,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vaecli.atomic import timestamp, write_text_atomic
+from vaecli.io.atomic import timestamp, write_text_atomic
 from vaecli.results import Result
 
 if TYPE_CHECKING:
-    from vaecli.run import Run
+    from vaecli.runs.run import Run
 
 ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al.: variance of E[z_i|x] across data points
 DEFAULT_BOXES = (1.0, 2.0, 5.0, 10.0)  # B of the positive boxes 0 < z_i < B whose coverage is reported
@@ -204,7 +204,7 @@ def latent_stats(
     console=None,
 ) -> LatentStats:
     """Statistics of the encoded split; when save, stats.json plus three PNG plots, in one folder."""
-    from vaecli.latent.inference import encode_with_progress, load_split
+    from vaecli.runs.run import encode_with_progress, load_split
 
     chosen, _, fingerprint, warnings = load_split(run, split, limit)
     z_mean, z_log_var = encode_with_progress(run, chosen.images, console, f"encoding {split}")

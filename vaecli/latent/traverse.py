@@ -14,12 +14,12 @@ import numpy as np
 from vaecli.errors import LatentError
 from vaecli.latent.files import write_latent_file
 from vaecli.latent.geometry import block_label, group_dimensions, parse_dimensions, traversal_grid
-from vaecli.latent.inference import decode_latents, encode_images, encode_with_progress, load_split
 from vaecli.latent.stats import dimensions_by_information
 from vaecli.results import Result, output_path, with_suffix
+from vaecli.runs.run import decode_latents, encode_images, encode_with_progress, load_split
 
 if TYPE_CHECKING:
-    from vaecli.run import Run
+    from vaecli.runs.run import Run
 
 TRAVERSE_ALL_UP_TO = 16  # with neither --dims nor --top-kl: every dimension up to this z_dim, else the top 16
 TOP_KL_IMAGES = 2000  # images encoded to rank dimensions by KL: enough for a stable ranking, quick to encode

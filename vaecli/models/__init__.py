@@ -1,7 +1,7 @@
 """Encoder/decoder builders and the AE/VAE keras.Model that trains them.
 
 Imported lazily (PEP 562): `import vaecli.models.factory` (which vaecli.training needs at import
-time) loads no Keras, so TensorFlow is first imported by vaecli.runtime.import_tensorflow, with
+time) loads no Keras, so TensorFlow is first imported by vaecli.runtime.tensorflow.import_tensorflow, with
 its start-up lines kept out of the terminal, and a MultiWorkerMirroredStrategy can still be
 created before the runtime starts.
 """

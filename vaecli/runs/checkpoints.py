@@ -23,8 +23,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from vaecli.atomic import atomic_path, hdf5_bytes, timestamp, write_json_atomic
 from vaecli.errors import CheckpointDamaged, RunError, first_line
+from vaecli.io.atomic import atomic_path, hdf5_bytes, timestamp, write_json_atomic
 from vaecli.runs.paths import RunPaths
 
 
@@ -78,7 +78,7 @@ def save_checkpoint(paths: RunPaths, model: Any, epoch: int, config_hash: str) -
     """Write the state after `epoch` completed epochs to last.h5; the old last.h5 becomes previous.h5.
 
     The new record is added to checksums.json first, the file is written under a temporary name and read
-    back; only then does it replace last.h5. A full disk is one OutputError (vaecli.atomic), not an h5py crash.
+    back; only then does it replace last.h5. A full disk is one OutputError (vaecli.io.atomic), not an h5py crash.
     """
     data = hdf5_bytes(lambda handle: _fill(handle, model, epoch))
     record = CheckpointRecord(

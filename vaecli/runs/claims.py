@@ -25,8 +25,8 @@ import tempfile
 from contextlib import suppress
 from pathlib import Path
 
-from vaecli.atomic import is_stale_temporary, output_error, timestamp, write_text_atomic
 from vaecli.errors import RunError
+from vaecli.io.atomic import is_stale_temporary, output_error, timestamp, write_text_atomic
 
 LOCK_NAME = ".lock"
 CLAIM_MARK, TRASH_MARK = ".claim-", ".trash-"  # hidden folders beside the runs: .<name>.claim-xxxx

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vaecli.atomic import is_stale_temporary
 from vaecli.errors import RunError
+from vaecli.io.atomic import is_stale_temporary
 from vaecli.runs.claims import (
     LOCK_NAME,
     claim_folders,

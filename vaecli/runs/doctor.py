@@ -13,8 +13,8 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from vaecli.atomic import human_bytes, is_stale_temporary
 from vaecli.errors import VaeError
+from vaecli.io.atomic import human_bytes, is_stale_temporary
 from vaecli.runs.claims import holder, stale_claims
 from vaecli.runs.folders import run_candidates, stale_temporaries
 from vaecli.runs.manifest import STATUS_COMPLETED, STATUS_RUNNING, Manifest, read_manifest

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from vaecli.atomic import write_text_atomic
 from vaecli.errors import CheckpointDamaged, RunError, first_line
+from vaecli.io.atomic import write_text_atomic
 from vaecli.runs.checkpoints import saved_epoch
 from vaecli.runs.claims import claim_folders, foreign_content
 from vaecli.runs.integrity import verify_final_models
@@ -29,7 +29,7 @@ def is_completed(paths: RunPaths) -> bool:
 def stale_temporaries(paths: RunPaths) -> list[Path]:
     """Hidden temporaries in a run folder that no live process will finish, assuming nobody trains the run
     (its lock is not held): every one of the trainer's, and the latent commands' whose process is gone."""
-    from vaecli.atomic import is_stale_temporary, temporary_target
+    from vaecli.io.atomic import is_stale_temporary, temporary_target
 
     trainer_folders = (paths.checkpoint.parent, paths.images)
     found = []
@@ -147,7 +147,7 @@ def load_final_models(paths: RunPaths, manifest: Manifest) -> tuple[Any, Any]:
     if not (paths.encoder.is_file() and paths.decoder.is_file()):
         raise _missing_models_error(paths, manifest)
     verify_final_models(paths, manifest)
-    from vaecli.runtime import import_tensorflow
+    from vaecli.runtime.tensorflow import import_tensorflow
 
     import_tensorflow()
     import keras

@@ -7,8 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from vaecli.atomic import write_text_atomic
 from vaecli.errors import RunError
+from vaecli.io.atomic import write_text_atomic
 from vaecli.runs.paths import RunPaths
 
 STATUS_RUNNING, STATUS_COMPLETED, STATUS_FAILED, STATUS_KILLED = "RUNNING", "COMPLETED", "FAILED", "KILLED"

@@ -22,7 +22,7 @@
     runs/LATEST                name of the most recently started run
     runs/.NAME.claim-xxxx/     a run folder being created (renamed to runs/NAME in one step; vaecli.runs.claims)
 
-Every file is written through vaecli.atomic, so a kill never leaves half a file. LATEST and
+Every file is written through vaecli.io.atomic, so a kill never leaves half a file. LATEST and
 sweeps are the runs folder's own names: no run may take them (RESERVED_NAMES).
 """
 

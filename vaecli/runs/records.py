@@ -7,8 +7,8 @@ import io
 import json
 from pathlib import Path
 
-from vaecli.atomic import write_text_atomic
 from vaecli.errors import RunError
+from vaecli.io.atomic import write_text_atomic
 from vaecli.runs.paths import RunPaths
 
 

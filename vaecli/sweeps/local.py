@@ -21,12 +21,12 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
-from vaecli.atomic import timestamp
 from vaecli.errors import TrainingInterrupted
+from vaecli.io.atomic import timestamp
 from vaecli.runs import STATUS_COMPLETED, STATUS_FAILED, STATUS_KILLED, STATUS_RUNNING, RunPaths, update_manifest
 from vaecli.runs import read_manifest as read_run_manifest
 from vaecli.runs.claims import holder
-from vaecli.runtime import THREADS_VARIABLE
+from vaecli.runtime.tensorflow import THREADS_VARIABLE
 from vaecli.sweeps.devices import DevicePool, thread_share
 from vaecli.sweeps.live import SweepDisplay, format_duration, read_view
 from vaecli.sweeps.plan import SweepPlan, SweepPoint, decide, describe_action

@@ -5,7 +5,7 @@
      "updated", "runs": [{"index", "name", "values", "overrides", "outcome", "error", "seconds",
                           "evaluation", "device", "threads", "exit_code", "log", "slurm_job_id"}]}
 
-A reader sees the old file or the new one, never half of one (vaecli.atomic).
+A reader sees the old file or the new one, never half of one (vaecli.io.atomic).
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from vaecli.atomic import timestamp, write_json_atomic
 from vaecli.errors import RunError
+from vaecli.io.atomic import timestamp, write_json_atomic
 from vaecli.runs import sweep_record_path
 from vaecli.sweeps.plan import SweepPlan, SweepPoint
 

@@ -18,7 +18,7 @@ from vaecli.sweeps.record import write_record
 
 def _run_point(point: SweepPoint, action: str, runs_dir: Path, console, quiet: bool) -> None:
     from vaecli.runs import prepare_new_run
-    from vaecli.training import run_training
+    from vaecli.training.loop import run_training
 
     paths = RunPaths(runs_dir / point.name) if action == "resume" else prepare_new_run(runs_dir, point.name, False)
     started = time.perf_counter()
@@ -46,7 +46,7 @@ def free_models() -> None:
 
 def evaluate_point(point: SweepPoint, runs_dir: Path, console) -> None:
     """`vae evaluate` on a run this sweep finished (or skipped as finished), unless it has been evaluated."""
-    from vaecli.run import load_run
+    from vaecli.api import load_run
 
     evaluation = RunPaths(runs_dir / point.name).evaluation
     if point.outcome not in ("trained", "resumed", "skipped") or evaluation.exists():
@@ -75,7 +75,7 @@ def run_serial(
 
     TrainingInterrupted propagates (exit 130).
     """
-    from vaecli.runtime import import_tensorflow
+    from vaecli.runtime.tensorflow import import_tensorflow
 
     # Each run builds fresh tf.functions in this one process; TF's "retracing" warning about that
     # is expected here and says nothing about the runs.

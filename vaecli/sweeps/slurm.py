@@ -18,9 +18,9 @@ import subprocess
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from vaecli.atomic import timestamp
 from vaecli.errors import ConfigError, TrainingInterrupted
-from vaecli.runtime import THREADS_VARIABLE
+from vaecli.io.atomic import timestamp
+from vaecli.runtime.tensorflow import THREADS_VARIABLE
 from vaecli.sweeps.plan import NOT_TRAINED, SweepPlan, SweepPoint, decide, describe_action
 from vaecli.sweeps.record import carry_over, previous_runs, read_record, sweep_folder, write_record
 

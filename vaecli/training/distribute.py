@@ -30,7 +30,7 @@ def _mirrored():
 
 
 def _multi_worker():
-    from vaecli.runtime import import_tensorflow, quiet_stderr
+    from vaecli.runtime.tensorflow import import_tensorflow, quiet_stderr
 
     try:
         cluster = json.loads(os.environ.get("TF_CONFIG", "{}")).get("cluster")

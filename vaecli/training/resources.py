@@ -15,42 +15,13 @@ the low side: only what cannot possibly fit is refused, with the numbers.
 from __future__ import annotations
 
 import math
-import os
-import resource
-from contextlib import suppress
-from pathlib import Path
 
-from vaecli.atomic import human_bytes
 from vaecli.errors import ResourceError
+from vaecli.io.atomic import human_bytes
+from vaecli.runtime.memory import FLOAT_BYTES, available_memory
 
-FLOAT_BYTES = 4
 TRAINING_COPIES = 4  # weights, gradients, Adam m and v
 BACKWARD_FACTOR = 2  # the backward pass holds gradients as large as the activations it goes through
-
-
-def available_memory() -> tuple[int, str]:
-    """(bytes, what limits them): the smallest of physical memory, the address-space limit and a cgroup limit."""
-    limits = []
-    with suppress(ValueError, OSError):
-        limits.append((os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES"), "the memory of this machine"))
-    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
-    if soft != resource.RLIM_INFINITY:
-        limits.append((soft, "the address-space limit of this process, ulimit -v"))
-    cgroup = _cgroup_limit()
-    if cgroup is not None:
-        limits.append((cgroup, "the memory limit of this job's cgroup"))
-    return min(limits) if limits else (1 << 62, "no limit known")
-
-
-def _cgroup_limit() -> int | None:
-    for path in (Path("/sys/fs/cgroup/memory.max"), Path("/sys/fs/cgroup/memory/memory.limit_in_bytes")):
-        try:
-            text = path.read_text().strip()
-        except OSError:
-            continue
-        if text.isdigit() and int(text) < (1 << 60):
-            return int(text)
-    return None
 
 
 def _conv_layers(config, shape: tuple[int, int, int]) -> list[tuple[int, int, int, int]]:
@@ -110,16 +81,4 @@ def check_model_fits(config) -> None:
         f"{shape[0]}x{shape[1]}x{shape[2]} images, {human_bytes(weights_bytes)} for {parameters:,} parameters "
         f"with their gradients and optimizer state), but only {human_bytes(available)} is available ({limit}); "
         f"use fewer model.encoder.filters / model.decoder.filters, larger strides or a smaller train.batch_size"
-    )
-
-
-def check_images_fit(num_images: int, shape: tuple[int, int, int], what: str, advice: str, copies: int = 1) -> None:
-    """ResourceError when num_images uint8 images of shape (times copies) cannot fit in memory."""
-    needed = num_images * math.prod(shape) * copies
-    available, limit = available_memory()
-    if needed <= available:
-        return
-    raise ResourceError(
-        f"{what}: {num_images:,} images of {shape[0]}x{shape[1]}x{shape[2]} need about {human_bytes(needed)} "
-        f"of memory, but only {human_bytes(available)} is available ({limit}); {advice}"
     )

@@ -16,9 +16,9 @@ from rich.console import Console
 from rich.markup import escape
 
 from vaecli import __version__
-from vaecli.atomic import atomic_path, output_error, timestamp
 from vaecli.data.sources import image_shape as data_image_shape
 from vaecli.errors import OutputError, RunError, TrainingFailed, TrainingInterrupted, first_line
+from vaecli.io.atomic import atomic_path, output_error, timestamp
 from vaecli.runs import (
     STATUS_COMPLETED,
     STATUS_FAILED,
@@ -158,8 +158,8 @@ def _kept_checkpoint(paths: RunPaths, kind: str = "complete") -> str:
 @contextmanager
 def _failure_states(paths: RunPaths, config, display):
     """Map every way training can stop early to a manifest status and one clear message."""
-    from vaecli.callbacks import NonFiniteLoss
     from vaecli.runs.checkpoints import saved_epoch
+    from vaecli.training.callbacks import NonFiniteLoss
 
     def mark(status: str, error: str) -> None:
         display.on_train_end()
@@ -276,7 +276,7 @@ def _fit(model, config, splits, steps: int, first_epoch: int, callbacks: list) -
         ordered_batches(splits.validation.images, batch_size, config.task, seed) if len(splits.validation) else None
     )
     if config.train.distribute == "multi_worker":
-        from vaecli.distribute import collective_safe
+        from vaecli.training.distribute import collective_safe
 
         train_batches = collective_safe(train_batches)
         validation_batches = validation_batches and collective_safe(validation_batches)
@@ -308,7 +308,7 @@ def run_training(
     A resume first checks the checkpoint's checksum and that checkpoint, metrics.jsonl and manifest agree
     (vaecli.runs.integrity); from_checkpoint names the epoch of an intact earlier checkpoint to continue from.
     """
-    from vaecli.resources import check_model_fits
+    from vaecli.training.resources import check_model_fits
 
     console = console or Console()
     check_model_fits(config)  # an absurd model is refused before anything is written
@@ -334,13 +334,13 @@ def _resume_point(config, paths: RunPaths, from_checkpoint: int | None):
 
 def _train_claimed(config, paths: RunPaths, start, console: Console, quiet: bool, claim: _Claim) -> Manifest:
     from vaecli.data.prepare import prepare_data
-    from vaecli.distribute import check_even_first_batches, describe, make_strategy
+    from vaecli.training.distribute import check_even_first_batches, describe, make_strategy
 
     # MultiWorkerMirroredStrategy must exist before TensorFlow runs any op (the cache build runs many);
     # the others do not mind.
     strategy = make_strategy(config.train.distribute) if config.train.distribute == "multi_worker" else None
     cache = prepare_data(config.data, console, quiet)  # an image folder's cache, built if missing
-    from vaecli.runtime import configured_runtime, import_tensorflow
+    from vaecli.runtime.tensorflow import configured_runtime, import_tensorflow
 
     import_tensorflow()
     from vaecli.data.sources import load_image_folder
@@ -362,7 +362,7 @@ def _train_claimed(config, paths: RunPaths, start, console: Console, quiet: bool
 
 def _restore(paths: RunPaths, model, start) -> int:
     """Load the resume point into model; continuing from previous.h5 makes it last.h5 again. Returns its epoch."""
-    from vaecli.atomic import write_bytes_atomic
+    from vaecli.io.atomic import write_bytes_atomic
     from vaecli.runs.checkpoints import load_checkpoint
 
     if start is None:
@@ -374,11 +374,11 @@ def _restore(paths: RunPaths, model, start) -> int:
 
 
 def _train_epochs(config, paths: RunPaths, start, splits, acceleration, strategy, shape, console, quiet) -> Manifest:
-    from vaecli.callbacks import EpochRecorder, NonFiniteGuard, ProgressDisplay
     from vaecli.data.pipeline import steps_per_epoch
-    from vaecli.distribute import strategy_scope
     from vaecli.models.factory import build_autoencoder
-    from vaecli.runtime import thread_settings
+    from vaecli.runtime.tensorflow import thread_settings
+    from vaecli.training.callbacks import EpochRecorder, NonFiniteGuard, ProgressDisplay
+    from vaecli.training.distribute import strategy_scope
 
     steps = steps_per_epoch(len(splits.train), config.train.batch_size)
     display = ProgressDisplay(console, config.train.epochs, steps, config.train.batch_size, quiet)
