@@ -17,6 +17,8 @@ import yaml
 from PIL import Image
 
 from tests.conftest import ok, tiny_config
+from vaecli.runs import RunPaths
+from vaecli.runs.integrity import record_final_models
 
 pytestmark = pytest.mark.slow
 
@@ -90,6 +92,7 @@ def test_a_logit_of_minus_20_on_a_white_pixel_costs_20_nats_in_training_and_in_e
     encoder = keras.models.load_model(run / "encoder.keras")
     decoder = hand_decoder(4, old_layout)
     decoder.save(run / "decoder.keras")
+    record_final_models(RunPaths(run))  # replaced on purpose, not damaged
     if not old_layout:  # training always builds today's layout (an older run resumes into it: same weights)
         assert training_reconstruction(encoder, decoder) == pytest.approx(EXPECTED_NATS, rel=1e-5)
 
@@ -119,6 +122,7 @@ def test_the_evaluations_reconstruction_from_z_mean_equals_the_validation_steps(
     kernel, bias = last.get_weights()
     last.set_weights([kernel * 25.0, bias * 25.0 + 5.0])  # a confident decoder: many saturated pixels
     decoder.save(run / "decoder.keras")
+    record_final_models(RunPaths(run))
     shutil.rmtree(run / "evaluation", ignore_errors=True)
 
     ok("evaluate", run, *EVALUATE_FAST)

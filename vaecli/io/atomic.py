@@ -212,13 +212,18 @@ def check_writable(target: Path, what: str = "") -> Path:
     return target
 
 
+def check_room(target: Path, size: int) -> None:
+    """OutputError (with the size needed) when target's disk has less than size bytes free."""
+    free = free_bytes(Path(target).parent)
+    if free is not None and free < size:
+        raise output_error(Path(target), OSError(errno.ENOSPC, "No space left on device"), needed=size)
+
+
 def write_bytes_atomic(target: Path, data: bytes | memoryview) -> Path:
     """Write data to target atomically, after checking that the disk has room for it."""
     target = Path(target)
     size = len(data) if isinstance(data, bytes) else data.nbytes
-    free = free_bytes(target.parent)
-    if free is not None and free < size:
-        raise output_error(target, OSError(errno.ENOSPC, "No space left on device"), needed=size)
+    check_room(target, size)
     try:
         with atomic_path(target) as temporary, open(temporary, "wb") as handle:
             handle.write(data)

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from vaecli.errors import CheckpointDamaged, RunError, first_line
-from vaecli.io.atomic import atomic_path, hdf5_bytes, timestamp, write_json_atomic
+from vaecli.io.atomic import atomic_path, check_room, hdf5_bytes, timestamp, write_json_atomic
 from vaecli.runs.paths import RunPaths
 
 
@@ -84,6 +84,7 @@ def save_checkpoint(paths: RunPaths, model: Any, epoch: int, config_hash: str) -
     record = CheckpointRecord(
         hashlib.sha256(data).hexdigest(), epoch, int(model.optimizer.iterations.numpy()), config_hash, timestamp()
     )
+    check_room(paths.checkpoint, len(data))
     kept = [_record_of(paths, file) for file in (paths.checkpoint, paths.previous_checkpoint)]
     _write_records(paths, [*[known for known in kept if known is not None], record])
     with atomic_path(paths.checkpoint) as temporary:

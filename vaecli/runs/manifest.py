@@ -83,10 +83,7 @@ def update_manifest(paths: RunPaths, **fields: Any) -> Manifest:
     return write_manifest(paths, manifest.model_copy(update=fields))
 
 
-
-
 def final_losses(manifest: Manifest) -> str:
     """'loss 1619, val_loss 1623' from a finished run's manifest ('' before its first epoch)."""
     final = manifest.final_metrics or {}
     return ", ".join(f"{key} {final[key]:.4g}" for key in ("loss", "val_loss") if key in final)
-

@@ -101,6 +101,5 @@ def sweep_lock_path(runs_dir: str | Path, name: str) -> Path:
     return Path(runs_dir) / SWEEPS_FOLDER / f".{name}.lock"
 
 
-
 # The files training writes at the top of the run folder; with checkpoints/ and images/ they have no other writer.
 TRAINER_FILES = ("config.yaml", "manifest.json", "metrics.jsonl", "metrics.csv", "encoder.keras", "decoder.keras")

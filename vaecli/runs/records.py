@@ -80,4 +80,3 @@ def evaluated_spaces(paths: RunPaths) -> list[str]:
     spaces = {path.stem for path in paths.evaluation_images.glob("*.json")}
     latest = evaluation_space(_read_json(paths.evaluation))
     return sorted(spaces | ({latest} if latest else set()))
-
