@@ -222,3 +222,17 @@ def test_the_site_builds_with_strict_links_and_api_references(tmp_path):
     assert 'id="vaecli.runs.doctor.diagnose"' in api and 'id="vaecli.runs.clean.clean"' in api
     assert api.count("&gt;&gt;&gt;") >= 10  # the docstrings' examples, rendered as code
     assert (site / "architecture" / "index.html").is_file() and (site / "images" / "quickstart_samples.png").is_file()
+
+
+def test_the_readme_python_example_names_only_what_the_api_has():
+    """The README's five lines are not run (they train); every vaecli.NAME and run.NAME in them must exist."""
+    import vaecli
+    from vaecli.run import Run
+
+    readme = (ROOT / "README.md").read_text()
+    code = re.search(r"```python\n(.*?)```", readme, re.S).group(1)
+    compile(code, "README.md", "exec")
+    public, methods = set(re.findall(r"\bvaecli\.(\w+)", code)), set(re.findall(r"\brun\.(\w+)", code))
+    assert {"train", "compare"} <= public and {"encode", "sample", "split"} <= methods
+    assert [name for name in sorted(public) if not hasattr(vaecli, name)] == []
+    assert [name for name in sorted(methods) if not hasattr(Run, name)] == []
