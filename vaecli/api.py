@@ -12,6 +12,11 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 
 from vaecli.errors import ConfigError, LatentError
+from vaecli.latent.decode import decode_file
+from vaecli.latent.encode import encode_split
+from vaecli.latent.interpolate import interpolate
+from vaecli.latent.stats import latent_stats
+from vaecli.latent.traverse import traverse
 from vaecli.runs import run as runs_run
 
 if TYPE_CHECKING:
@@ -132,50 +137,12 @@ class Run(runs_run.Run):
         >>> points, images = run.sample(box=10, n=64)
     """
 
-    def encode_split(
-        self,
-        split: str = "test",
-        limit: int | None = None,
-        sample: bool = False,
-        seed: int = 0,
-        save: bool = True,
-        out: str | Path | None = None,
-        console=None,
-    ):
-        """Encode a split (`vae encode`): an Encoding with z_mean, z_log_var, z, index, labels.
-
-        Writes RUN/latent/z_SPLIT.h5 (or out) unless save is False.
-
-        Example:
-            >>> encoding = run.encode_split("test", save=False)
-            >>> encoding.z_mean.shape
-            (2000, 32)
-        """
-        from vaecli.latent.encode import encode_split
-
-        return encode_split(self.require_models(), split, limit, sample, seed, save, out, console)
-
-    def decode_file(
-        self,
-        file: str | Path,
-        dataset: str | None = None,
-        limit: int | None = 256,
-        columns: int | None = None,
-        save: bool = True,
-        out: str | Path | None = None,
-        array_out: str | Path | None = None,
-        console=None,
-    ):
-        """Decode the points of a latent file (.h5, .npy, .npz) (`vae decode`): a Decoding.
-
-        Example:
-            >>> decoding = run.decode_file("runs/quickstart/latent/z_test.h5", limit=64, save=False)
-            >>> decoding.images.shape
-            (64, 32, 32, 3)
-        """
-        from vaecli.latent.decode import decode_file
-
-        return decode_file(self.require_models(), file, dataset, limit, columns, save, out, array_out, console)
+    # Every command as a method: run.interpolate(3, 17) is vaecli.latent.interpolate.interpolate(run, 3, 17).
+    encode_split = encode_split
+    decode_file = decode_file
+    interpolate = interpolate
+    traverse = traverse
+    latent_stats = latent_stats
 
     def sample(
         self,
@@ -205,84 +172,6 @@ class Run(runs_run.Run):
 
         region, values = _one_region(box=box, symmetric=symmetric, sphere=sphere, prior=prior)
         return sample(self.require_models(), region, values, n, seed, save, columns, out)
-
-    def interpolate(
-        self,
-        start,
-        end,
-        *,
-        steps: int = 10,
-        method: str = "linear",
-        split: str = "test",
-        save: bool = False,
-        out: str | Path | None = None,
-    ):
-        """Decode a path between the encodings of two images (`vae interpolate`): an Interpolation.
-
-        start and end are each an index into split, an image file, or an image array (H, W, C).
-
-        Example:
-            >>> walk = run.interpolate(3, 17, method="slerp")
-            >>> walk.path.shape, walk.images.shape
-            ((10, 32), (10, 32, 32, 3))
-        """
-        from vaecli.latent.interpolate import interpolate
-
-        return interpolate(self.require_models(), start, end, split, steps, method, save, out)
-
-    def traverse(
-        self,
-        index: int,
-        *,
-        split: str = "test",
-        dims: str | Sequence[int] | None = None,
-        top_kl: int | None = None,
-        value_range: tuple[float, float] = (-3.0, 3.0),
-        steps: int = 9,
-        block: int = 1,
-        save: bool = False,
-        out: str | Path | None = None,
-        console=None,
-    ):
-        """Vary single latent dimensions around an image's encoding (`vae traverse`): a Traversal.
-
-        Example:
-            >>> traversal = run.traverse(5, top_kl=8)
-            >>> traversal.images.shape
-            (8, 9, 32, 32, 3)
-        """
-        from vaecli.latent.traverse import traverse
-
-        return traverse(
-            self.require_models(), index, split, dims, top_kl, value_range, steps, block, save, out, console
-        )
-
-    # --------------------------------------------------------------------------------- measure
-
-    def latent_stats(
-        self,
-        split: str = "test",
-        limit: int | None = None,
-        boundaries: Sequence[float] | None = None,
-        seed: int = 0,
-        save: bool = True,
-        out: str | Path | None = None,
-        console=None,
-    ):
-        """Statistics of the encoded split (`vae latent-stats`): LatentStats, its numbers in .statistics.
-
-        boundaries: B of the boxes 0 < z_i < B whose coverage is reported (default 1, 2, 5, 10).
-        Writes RUN/latent_stats/ (stats.json and the plots) unless save is False.
-
-        Example:
-            >>> stats = run.latent_stats(save=False)
-            >>> stats.statistics["active_units"]["count"]
-            30
-        """
-        from vaecli.latent.stats import DEFAULT_BOXES, latent_stats
-
-        boxes = DEFAULT_BOXES if boundaries is None else tuple(float(value) for value in boundaries)
-        return latent_stats(self.require_models(), split, limit, boxes, seed, save, out, console)
 
     def evaluate(
         self,

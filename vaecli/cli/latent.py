@@ -49,7 +49,10 @@ def encode(
 
       vae encode quickstart --split all --sample --seed 1
     """
-    report(_load(run, runs_dir).encode_split(split, limit, sample, seed, save=True, out=out, console=console))
+    encoding = _load(run, runs_dir).encode_split(
+        split, limit=limit, sample=sample, seed=seed, save=True, out=out, console=console
+    )
+    report(encoding)
 
 
 def decode(
@@ -111,7 +114,7 @@ def decode(
         run = recorded_run(file)
     report(
         _load(run, runs_dir).decode_file(
-            file, dataset, limit, columns, save=True, out=out, array_out=array_out, console=console
+            file, dataset, limit=limit, columns=columns, save=True, out=out, array_out=array_out, console=console
         )
     )
 
@@ -342,7 +345,7 @@ def latent_stats(
     from vaecli.tables import statistics_table
 
     result = _load(run, runs_dir).latent_stats(
-        split, limit, parse_parameters(boundaries), seed, save=True, out=out, console=console
+        split, limit=limit, boundaries=parse_parameters(boundaries), seed=seed, save=True, out=out, console=console
     )
     for table in statistics_table(result.statistics):
         console.print(table)

@@ -19,6 +19,8 @@ from vaecli.results import Result, output_path
 from vaecli.runs.run import decode_latents
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from vaecli.runs.run import Run
 
 DECODE_LIMIT = 256  # points decoded by default: a readable grid, and bounded memory on a 200k-row file
@@ -42,14 +44,22 @@ def decode_file(
     run: Run,
     file: str | Path,
     dataset: str | None = None,
+    *,
     limit: int | None = DECODE_LIMIT,
     columns: int | None = None,
     save: bool = True,
     out: str | Path | None = None,
     array_out: str | Path | None = None,
-    console=None,
+    console: Console | None = None,
 ) -> Decoding:
-    """Decode points of a latent file to images; when save, a PNG grid and optionally a float32 .npy."""
+    """Decode the points of a latent file (.h5, .npy, .npz) (`vae decode`): a Decoding; when save, a PNG grid and
+    optionally a float32 .npy (array_out).
+
+    Example:
+        >>> decoding = run.decode_file("runs/quickstart/latent/z_test.h5", limit=64, save=False)
+        >>> decoding.images.shape
+        (64, 32, 32, 3)
+    """
     from vaecli.images import make_grid, save_png
 
     if columns is not None and columns < 1:

@@ -20,6 +20,8 @@ from vaecli.results import Result, output_path
 from vaecli.runs.run import encode_with_progress, load_split
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from vaecli.runs.run import Run
 
 
@@ -36,13 +38,23 @@ class Encoding(Result):
 def encode_split(
     run: Run,
     split: str = "test",
+    *,
     limit: int | None = None,
     sample: bool = False,
     seed: int = 0,
     save: bool = True,
     out: str | Path | None = None,
-    console=None,
+    console: Console | None = None,
 ) -> Encoding:
+    """Encode a split (`vae encode`): an Encoding with z_mean, z_log_var, z (sample), index, labels.
+
+    Writes RUN/latent/z_SPLIT.h5 (or out) unless save is False.
+
+    Example:
+        >>> encoding = run.encode_split("test", save=False)
+        >>> encoding.z_mean.shape
+        (2000, 32)
+    """
     """Encode a split: z_mean, z_log_var (VAE), z (with sample), index, labels; written as HDF5 when save."""
     from vaecli.data.sources import SOURCES
     from vaecli.data.splits import SPLIT_NAMES

@@ -78,15 +78,25 @@ def resolve_endpoint(run: Run, value, chosen, split: str, option: str) -> tuple[
 
 def interpolate(
     run: Run,
-    start,
-    end,
-    split: str = "test",
+    start: int | str | Path | np.ndarray,
+    end: int | str | Path | np.ndarray,
+    *,
     steps: int = 10,
     method: str = "linear",
+    split: str = "test",
     save: bool = False,
     out: str | Path | None = None,
 ) -> Interpolation:
-    """Decode `steps` points from the encoding of start to that of end; when save, the strip and the path."""
+    """Decode `steps` points on a path between the encodings of two images (`vae interpolate`): an Interpolation;
+    when save, the strip and the path.
+
+    start and end are each an index into split, an image file, or an image array (H, W, C).
+
+    Example:
+        >>> walk = run.interpolate(3, 17, method="slerp")
+        >>> walk.path.shape, walk.images.shape
+        ((10, 32), (10, 32, 32, 3))
+    """
     if method not in INTERPOLATIONS:
         raise LatentError(f"unknown --method {method!r} (choose from {', '.join(INTERPOLATIONS)})")
     chosen = load_split(run, split)[0] if _is_index(start) or _is_index(end) else None

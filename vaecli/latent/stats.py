@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
@@ -35,6 +35,8 @@ from vaecli.io.atomic import timestamp, write_text_atomic
 from vaecli.results import Result
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from vaecli.runs.run import Run
 
 ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al.: variance of E[z_i|x] across data points
@@ -196,14 +198,25 @@ class LatentStats(Result):
 def latent_stats(
     run: Run,
     split: str = "test",
+    *,
     limit: int | None = None,
-    boxes: tuple[float, ...] = DEFAULT_BOXES,
+    boundaries: Sequence[float] = DEFAULT_BOXES,
     seed: int = 0,
     save: bool = True,
     out: str | Path | None = None,
-    console=None,
+    console: Console | None = None,
 ) -> LatentStats:
-    """Statistics of the encoded split; when save, stats.json plus three PNG plots, in one folder."""
+    """Statistics of the encoded split (`vae latent-stats`): LatentStats, its numbers in .statistics.
+
+    boundaries: B of the boxes 0 < z_i < B whose coverage is reported. Writes RUN/latent_stats/ (stats.json and
+    three PNG plots) unless save is False.
+
+    Example:
+        >>> stats = run.latent_stats(save=False)
+        >>> stats.statistics["active_units"]["count"]
+        30
+    """
+    boxes = tuple(float(value) for value in boundaries)
     from vaecli.runs.run import encode_with_progress, load_split
 
     chosen, _, fingerprint, warnings = load_split(run, split, limit)

@@ -19,6 +19,8 @@ from vaecli.results import Result, output_path, with_suffix
 from vaecli.runs.run import decode_latents, encode_images, encode_with_progress, load_split
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from vaecli.runs.run import Run
 
 TRAVERSE_ALL_UP_TO = 16  # with neither --dims nor --top-kl: every dimension up to this z_dim, else the top 16
@@ -61,6 +63,7 @@ def _choose_dimensions(
 def traverse(
     run: Run,
     index: int,
+    *,
     split: str = "test",
     dims: str | Sequence[int] | None = None,
     top_kl: int | None = None,
@@ -69,9 +72,16 @@ def traverse(
     block: int = 1,
     save: bool = False,
     out: str | Path | None = None,
-    console=None,
+    console: Console | None = None,
 ) -> Traversal:
-    """Add offsets in value_range to single dimensions (or blocks) of an image's encoding; one row each."""
+    """Vary single latent dimensions (or blocks) around an image's encoding (`vae traverse`): a Traversal, one row
+    per dimension, offsets in value_range.
+
+    Example:
+        >>> traversal = run.traverse(5, top_kl=8)
+        >>> traversal.images.shape
+        (8, 9, 32, 32, 3)
+    """
     if steps < 2:
         raise LatentError(f"--steps must be at least 2, got {steps}")
     chosen, _, _, _ = load_split(run, split)

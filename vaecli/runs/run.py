@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, TypeVar
 
 import numpy as np
 
@@ -28,6 +28,9 @@ from vaecli.runs.integrity import config_hash
 from vaecli.runs.manifest import Manifest, read_manifest
 from vaecli.runs.paths import RunPaths
 from vaecli.runs.records import read_metrics
+
+
+AnyRun = TypeVar("AnyRun", bound="Run")  # require_models returns the caller's own class (vaecli.api.Run)
 
 
 class Run:
@@ -131,7 +134,7 @@ class Run:
         except ValueError as error:
             raise RunError(f"{self.paths.decoder}: {error}") from None
 
-    def require_models(self) -> Run:
+    def require_models(self: AnyRun) -> AnyRun:
         """Load the final models now (a RunError if the run has none); returns the run.
 
         Example:
