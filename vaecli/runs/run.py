@@ -29,7 +29,6 @@ from vaecli.runs.manifest import Manifest, read_manifest
 from vaecli.runs.paths import RunPaths
 from vaecli.runs.records import read_metrics
 
-
 AnyRun = TypeVar("AnyRun", bound="Run")  # require_models returns the caller's own class (vaecli.api.Run)
 
 
