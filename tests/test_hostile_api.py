@@ -147,3 +147,17 @@ def test_decode_refuses_complex_points(run, tmp_path):
     np.save(points, np.ones((2, run.z_dim), np.complex64))
     result = vae("decode", run.paths.root, points, "--out", tmp_path / "grid.png")
     assert_one_clean_line(result.exit_code, result.output, "array of real numbers")
+
+
+def test_the_library_names_python_arguments_and_the_cli_its_flags(run):
+    with pytest.raises(vaecli.LatentError) as raised:
+        run.traverse(0, dims="0", top_kl=2)
+    assert str(raised.value) == "give dims or top_kl, not both"
+    result = vae("traverse", run.paths.root, "--index", 0, "--dims", "0", "--top-kl", 2)
+    assert_one_clean_line(result.exit_code, result.output, "give --dims or --top-kl, not both")
+    with pytest.raises(vaecli.LatentError, match=r"^value_range '3:1': expected LO:HI"):
+        from vaecli.latent.geometry import parse_range
+
+        parse_range("3:1")
+    result = vae("traverse", run.paths.root, "--index", 0, "--range", "3:1")
+    assert_one_clean_line(result.exit_code, result.output, "--range '3:1': expected LO:HI")

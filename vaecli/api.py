@@ -66,7 +66,10 @@ def train(
             raise ConfigError(f"{argument} must be text or a path, not a {type(value).__name__}")
     if resume is not None:
         if config is not None or override_list or name is not None:
-            raise ConfigError("--resume continues a run with its own config; give no CONFIG, --set or --name with it")
+            raise ConfigError(
+                "resume continues a run with its own config; give no config, overrides or name with it",
+                arguments=("resume", "config", "overrides", "name"),
+            )
         paths = existing_run(resume)
         refuse_live(paths.root)
         if is_completed(paths) and from_checkpoint is None:
@@ -80,7 +83,7 @@ def train(
                 "missing CONFIG: give an experiment config (e.g. configs/quickstart.yaml) or --resume RUN"
             )
         if name is not None and run_name_problem(name):
-            raise ConfigError(f"--name: {run_name_problem(name)}")
+            raise ConfigError(f"name: {run_name_problem(name)}", arguments=("name",))
         source, data = _config_data(config)
         data = apply_overrides(data, override_list)
         if name is not None:  # a name is text as given: 2024, 007 and yes are names, not YAML numbers or booleans

@@ -10,13 +10,18 @@ def first_line(error: BaseException | str, limit: int = 200) -> str:
 
 
 class VaeError(Exception):
-    """A failure the user can understand and fix; `lines` are printed one per line."""
+    """A failure the user can understand and fix; `lines` are printed one per line.
+
+    Messages name the Python arguments a caller gave ("columns must be at least 1"); `arguments` lists those
+    names, and the CLI words them as its flags ("--columns must be at least 1") when it prints the error.
+    """
 
     exit_code = 1
 
-    def __init__(self, *lines: str):
+    def __init__(self, *lines: str, arguments: tuple[str, ...] = ()):
         super().__init__("\n".join(lines))
         self.lines = list(lines)
+        self.arguments = arguments
 
 
 class ConfigError(VaeError):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from functools import wraps
 from pathlib import Path
-from typing import Annotated, List, Optional
+from typing import Annotated, Any, Callable, List, Optional
 
 import typer
 from rich.console import Console
@@ -77,6 +77,24 @@ def _machine_error(error: OSError | MemoryError | EOFError) -> str:
     return f"unexpected end of a file ({error or 'EOFError'})"  # EOFError: click would print a bare "Aborted."
 
 
+def in_flags(error: VaeError, command: Callable[..., Any]) -> list[str]:
+    """The error's lines with the Python arguments it names worded as the command's flags (columns -> --columns,
+    value_range -> --range, config_path -> CONFIG): the first whole-word mention of each, in the first line."""
+    import re
+
+    lines = list(error.lines)
+    if not lines or not error.arguments:
+        return lines
+    single = typer.Typer()  # the command's own click parameters: Python names and the flags that set them
+    single.command()(command)
+    for parameter in typer.main.get_command(single).params:
+        if parameter.name in error.arguments:
+            flags = [option for option in parameter.opts if option.startswith("--")]
+            spelled = flags[0] if flags else (getattr(parameter, "metavar", None) or parameter.name.upper())
+            lines[0] = re.sub(rf"(?<![\w-]){re.escape(parameter.name)}(?![\w-])", spelled, lines[0], count=1)
+    return lines
+
+
 def user_errors(command):
     """Turn VaeError into red lines on stderr and its exit code: no traceback for user mistakes."""
 
@@ -85,7 +103,7 @@ def user_errors(command):
         try:
             return command(*args, **kwargs)
         except VaeError as error:
-            print_error(*error.lines)
+            print_error(*in_flags(error, command))
             raise typer.Exit(error.exit_code) from None
         except KeyboardInterrupt:  # Ctrl-C before anything was started: nothing to clean up
             print_error("interrupted")

@@ -63,7 +63,7 @@ def decode_file(
     from vaecli.images import make_grid, save_png
 
     if columns is not None and columns < 1:
-        raise LatentError(f"--columns must be at least 1, got {columns}")
+        raise LatentError(f"columns must be at least 1, got {columns}", arguments=("columns",))
     points = read_latents(file, dataset, limit, z_dim=run.z_dim, run=f"run {run.paths.root}")
     name = f"{points.path.stem}_{points.dataset.replace('/', '_')}.png"
     target = output_path(out, run.paths.decoded, name)

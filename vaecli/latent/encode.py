@@ -61,8 +61,9 @@ def encode_split(
 
     if sample and not run.is_vae:
         raise LatentError(
-            f"--sample needs a VAE: {run.paths.root} is an AE, whose encoder gives one point "
-            f"per image (z = z_mean) and no posterior to sample from"
+            f"sample needs a VAE: {run.paths.root} is an AE, whose encoder gives one point "
+            f"per image (z = z_mean) and no posterior to sample from",
+            arguments=("sample",),
         )
     suffix = f"_first{limit}" if limit is not None else ""
     target = output_path(out, run.paths.latent, f"z_{split}{suffix}.h5")

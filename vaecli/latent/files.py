@@ -175,7 +175,7 @@ def read_latents(
     if not path.is_file():
         raise LatentError(f"{path}: no such file")
     if limit is not None and limit < 1:
-        raise LatentError(f"--limit must be at least 1, got {limit}")
+        raise LatentError(f"limit must be at least 1, got {limit}", arguments=("limit",))
     attrs: dict[str, Any] = {}
     if path.suffix.lower() in HDF5_SUFFIXES:
         values, dataset, attrs = _read_hdf5(path, dataset, limit)

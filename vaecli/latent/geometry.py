@@ -176,13 +176,15 @@ def parse_dimensions(text: str, z_dim: int) -> list[int]:
         try:
             chunk = list(range(int(low), int(high) + 1)) if dash else [int(low)]
         except ValueError:
-            raise LatentError(f"--dims {text!r}: expected dimensions like 0,3,8-11") from None
+            raise LatentError(f"dims {text!r}: expected dimensions like 0,3,8-11", arguments=("dims",)) from None
         dimensions += chunk
     if not dimensions:
-        raise LatentError(f"--dims {text!r}: no dimensions given")
+        raise LatentError(f"dims {text!r}: no dimensions given", arguments=("dims",))
     outside = [dimension for dimension in dimensions if not 0 <= dimension < z_dim]
     if outside:
-        raise LatentError(f"--dims {text!r}: dimension {outside[0]} is outside 0..{z_dim - 1} (z_dim {z_dim})")
+        raise LatentError(
+            f"dims {text!r}: dimension {outside[0]} is outside 0..{z_dim - 1} (z_dim {z_dim})", arguments=("dims",)
+        )
     return list(dict.fromkeys(dimensions))  # drop repeats, keep order
 
 
@@ -194,14 +196,14 @@ def parse_range(text: str) -> tuple[float, float]:
     except ValueError:
         values = None
     if values is None or not all(map(math.isfinite, values)) or values[0] >= values[1]:
-        raise LatentError(f"--range {text!r}: expected LO:HI with LO < HI, e.g. -3:3")
+        raise LatentError(f"value_range {text!r}: expected LO:HI with LO < HI, e.g. -3:3", arguments=("value_range",))
     return values
 
 
 def group_dimensions(dimensions: list[int], block: int) -> list[tuple[int, ...]]:
     """Consecutive groups of `block` dimensions (the last may be smaller): one traversal row each."""
     if block < 1:
-        raise LatentError(f"--block must be at least 1, got {block}")
+        raise LatentError(f"block must be at least 1, got {block}", arguments=("block",))
     return [tuple(dimensions[start : start + block]) for start in range(0, len(dimensions), block)]
 
 

@@ -42,7 +42,7 @@ def _choose_dimensions(
 ) -> tuple[list[int], str, str]:
     """(dimensions, file-name tag, how they were chosen); chosen is the split's ImageSplit."""
     if dims is not None and top_kl is not None:
-        raise LatentError("give --dims or --top-kl, not both")
+        raise LatentError("give dims or top_kl, not both", arguments=("dims", "top_kl"))
     if dims is not None:
         text = dims if isinstance(dims, str) else ",".join(str(int(dimension)) for dimension in dims)
         return parse_dimensions(text, run.z_dim), "dims" + text.replace(",", "_"), f"dimensions {text}"
@@ -50,7 +50,7 @@ def _choose_dimensions(
         return list(range(run.z_dim)), "all", "every dimension"
     count = TRAVERSE_ALL_UP_TO if top_kl is None else top_kl
     if not 1 <= count <= run.z_dim:
-        raise LatentError(f"--top-kl must be between 1 and z_dim ({run.z_dim}), got {count}")
+        raise LatentError(f"top_kl must be between 1 and z_dim ({run.z_dim}), got {count}", arguments=("top_kl",))
     z_mean, z_log_var = encode_with_progress(run, chosen.images[:TOP_KL_IMAGES], console, "ranking dimensions")
     order, measure = dimensions_by_information(z_mean, z_log_var)
     return (
@@ -83,10 +83,12 @@ def traverse(
         (8, 9, 32, 32, 3)
     """
     if steps < 2:
-        raise LatentError(f"--steps must be at least 2, got {steps}")
+        raise LatentError(f"steps must be at least 2, got {steps}", arguments=("steps",))
     chosen, _, _, _ = load_split(run, split)
     if not 0 <= index < len(chosen):
-        raise LatentError(f"--index {index}: the {split} split has {len(chosen)} images (0..{len(chosen) - 1})")
+        raise LatentError(
+            f"index {index}: the {split} split has {len(chosen)} images (0..{len(chosen) - 1})", arguments=("index",)
+        )
     dimensions, tag, how = _choose_dimensions(run, dims, top_kl, chosen, split, console)
     blocks = group_dimensions(dimensions, block)
     offsets = np.linspace(value_range[0], value_range[1], steps)

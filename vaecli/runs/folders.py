@@ -58,7 +58,10 @@ def prepare_new_run(runs_dir: Path, name: str, force: bool) -> RunPaths:
 
     paths = RunPaths(Path(runs_dir) / name)
     if is_reserved(name):
-        raise RunError(f"--name {name}: {name} is the runs folder's own name for {_reserved_use(name)}; pick another")
+        raise RunError(
+            f"name {name}: {name} is the runs folder's own name for {_reserved_use(name)}; pick another",
+            arguments=("name",),
+        )
     if paths.root.exists() or paths.root.is_symlink():
         if not force:
             raise RunError(

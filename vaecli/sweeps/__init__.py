@@ -59,21 +59,26 @@ def check_options(
 ) -> list[str] | None:
     """Refuse impossible combinations before anything is planned or started; returns the --devices list."""
     if executor not in EXECUTORS:
-        raise ConfigError(f"--executor {executor}: expected one of {', '.join(EXECUTORS)}")
+        raise ConfigError(f"executor {executor}: expected one of {', '.join(EXECUTORS)}", arguments=("executor",))
     if jobs is not None and jobs < 1:
-        raise ConfigError(f"--jobs must be at least 1, got {jobs}")
+        raise ConfigError(f"jobs must be at least 1, got {jobs}", arguments=("jobs",))
     if slurm is not None and executor != "slurm":
         given = [flag for flag, value in _slurm_flags(slurm) if value is not None] or ["Slurm options"]
         verb = "applies" if len(given) == 1 else "apply"
         hint = " (on this machine --devices gives each run a GPU)" if "--gpus-per-run" in given else ""
         raise ConfigError(f"{', '.join(given)} {verb} only with --executor slurm{hint}")
     if index is not None and (jobs is not None or devices is not None or executor != "local"):
-        raise ConfigError("--index trains one grid point in this process; give no --jobs, --devices or --executor")
+        raise ConfigError(
+            "index trains one grid point in this process; give no jobs, devices or executor",
+            arguments=("index", "jobs", "devices", "executor"),
+        )
     if slurm is not None and slurm.requeues < 0:
-        raise ConfigError(f"--requeues must be 0 or more, got {slurm.requeues}")
+        raise ConfigError(f"requeues must be 0 or more, got {slurm.requeues}", arguments=("requeues",))
     if executor == "slurm":
         if devices is not None:
-            raise ConfigError("--devices is for this machine; on Slurm give --gpus-per-run")
+            raise ConfigError(
+                "devices is for this machine; on Slurm give gpus_per_run", arguments=("devices", "gpus_per_run")
+            )
         from vaecli.sweeps.slurm import require_slurm
 
         _ = (slurm or SlurmOptions()).minutes  # a --time sbatch would refuse: refused here, before anything

@@ -72,10 +72,15 @@ def parse_devices(text: str | None, visible: list[str] | None = None) -> list[st
         return list(visible_gpus() if visible is None else visible)
     devices = [device.strip() for device in text.split(",")]
     if not all(device.isdigit() for device in devices):
-        raise ConfigError(f"--devices {text}: expected 'auto' or GPU ids separated by commas, e.g. --devices 0,1,2,3")
+        raise ConfigError(
+            f"devices {text}: expected 'auto' or GPU ids separated by commas, e.g. 0,1,2,3", arguments=("devices",)
+        )
     repeated = sorted(device for device, count in Counter(devices).items() if count > 1)
     if repeated:
-        raise ConfigError(f"--devices {text}: GPU {', '.join(repeated)} given twice; each run gets a GPU of its own")
+        raise ConfigError(
+            f"devices {text}: GPU {', '.join(repeated)} given twice; each run gets a GPU of its own",
+            arguments=("devices",),
+        )
     visible = visible_gpus() if visible is None else visible
     missing = [device for device in devices if device not in visible]
     if missing:

@@ -99,7 +99,7 @@ def plan_sweep(config_path: Path, settings: list[str], seeds: int | None, name: 
         axes, fixed = parsed, []
     if seeds is not None:
         if seeds < 1:
-            raise ConfigError(f"--seeds must be at least 1, got {seeds}")
+            raise ConfigError(f"seeds must be at least 1, got {seeds}", arguments=("seeds",))
         # train.seed, not the top-level seed: every run keeps the same train/validation split.
         axes.append(("train.seed", [str(seed) for seed in range(seeds)]))
     if not axes:
@@ -132,8 +132,9 @@ def select_point(plan: SweepPlan, index: int) -> SweepPlan:
     count = len(plan.points)
     if not 0 <= index < count:
         raise ConfigError(
-            f"--index {index} is out of range: this grid has {count} point{'s' * (count != 1)} (0 to {count - 1}); "
-            f"`vae sweep ... --plan` lists them"
+            f"index {index} is out of range: this grid has {count} point{'s' * (count != 1)} (0 to {count - 1}); "
+            f"`vae sweep ... --plan` lists them",
+            arguments=("index",),
         )
     return SweepPlan(plan.name, [plan.points[index]], plan.config_path, plan.settings, plan.seeds, plan.fixed)
 
