@@ -80,6 +80,8 @@ class DataConfig(Section):
     test_split: float = Field(0.1, ge=0.0, lt=1.0)  # image_folder only: fraction of the images held out as test
     # image_folder only: where decoded uint8 caches go; None = the cache root (vaecli.cache_root).
     cache_dir: str | None = None
+    # image_folder only: a CSV of known factors, header `file,<factor>,...`, one row per image (vaecli.data.labels).
+    labels: str | None = None
 
     @model_validator(mode="after")
     def _known_source(self) -> DataConfig:
@@ -89,6 +91,8 @@ class DataConfig(Section):
             raise ValueError(f"unknown data source {self.source!r} (known: {', '.join(SOURCES)})")
         if self.source == "image_folder" and not self.path:
             raise ValueError("the image_folder source needs data.path, the folder that holds the images")
+        if self.labels is not None and self.source != "image_folder":
+            raise ValueError(f"data.labels applies to the image_folder source; {self.source} has its own labels")
         if isinstance(self.crop, list) and (len(self.crop) != 4 or min(self.crop[:2]) < 0 or min(self.crop[2:]) < 1):
             raise ValueError(
                 f"data.crop must be 'center' or [top, left, height, width] with top, left >= 0 and "

@@ -39,6 +39,7 @@ one CPU core.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import asdict, dataclass, field
 from typing import Any, Sequence
 
@@ -183,6 +184,7 @@ def _trees(train_codes, train_target, test_codes, test_target, is_discrete: bool
 
 def _sap_scores(train_codes, train_target, test_codes, test_target, is_discrete: bool) -> np.ndarray:
     """(D,) SAP score of each code alone for one factor."""
+    from sklearn.metrics import balanced_accuracy_score
     from sklearn.svm import LinearSVC
 
     scores = np.zeros(train_codes.shape[1])
@@ -196,10 +198,9 @@ def _sap_scores(train_codes, train_target, test_codes, test_target, is_discrete:
                 scores[d] = np.corrcoef(code, target)[0, 1] ** 2
         elif len(np.unique(train_target)) > 1:
             model = LinearSVC(C=0.01, class_weight="balanced").fit(train_codes[:, d : d + 1], train_target)
-            predicted = model.predict(test_codes[:, d : d + 1])
-            from sklearn.metrics import balanced_accuracy_score
-
-            scores[d] = balanced_accuracy_score(test_target, predicted)
+            with warnings.catch_warnings():  # a rare class absent from the held-out part is fine here
+                warnings.simplefilter("ignore", UserWarning)
+                scores[d] = balanced_accuracy_score(test_target, model.predict(test_codes[:, d : d + 1]))
     return scores
 
 
