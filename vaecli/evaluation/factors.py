@@ -21,7 +21,7 @@ import numpy as np
 
 from vaecli.atomic import timestamp, write_json_atomic
 from vaecli.errors import LatentError
-from vaecli.evaluation.factor_metrics import NUM_BINS, NUM_TREES, TEST_POINTS, TRAIN_POINTS, FactorScores
+from vaecli.evaluation.factor_metrics import NUM_BINS, NUM_TREES, FactorScores
 from vaecli.results import Result
 
 if TYPE_CHECKING:
