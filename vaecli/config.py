@@ -166,6 +166,9 @@ class LossConfig(Section):
     cycle_ratio: float = Field(0.5, gt=0.0, le=1.0)  # cyclical: fraction of each cycle spent rising
     free_bits: float = Field(0.0, ge=0.0)  # nats per dimension: each dimension's batch-mean KL enters as max(., KL_d)
     capacity: CapacityConfig | None = None  # replaces kl_factor * KL by gamma * |KL - C|
+    # beta-TCVAE (Chen et al. 2018): the KL term becomes MI + tc_weight * TC + dimension-wise KL (minibatch-weighted
+    # sampling, vaecli.losses.tc_decomposition), times kl_factor and its schedule. None: the analytic KL.
+    tc_weight: float | None = Field(None, ge=0.0)
 
     @field_validator("capacity")
     @classmethod
@@ -179,6 +182,14 @@ class LossConfig(Section):
             raise ValueError("not combinable with free_bits (choose one)")
         return capacity
 
+    @field_validator("tc_weight")
+    @classmethod
+    def _tc_weight_alone(cls, tc_weight: float | None, info: ValidationInfo) -> float | None:
+        """The TC decomposition replaces the analytic KL: free bits and capacity act on that KL per dimension."""
+        if tc_weight is not None and (info.data.get("free_bits", 0.0) > 0 or info.data.get("capacity") is not None):
+            raise ValueError("not combinable with free_bits or capacity (choose one)")
+        return tc_weight
+
     def model_problems(self, kind: str) -> list[str]:
         """Loss settings the model kind cannot use: an AE has no KL term to schedule."""
         if kind == "vae":
@@ -189,6 +200,7 @@ class LossConfig(Section):
                 ("loss.kl_schedule", self.kl_schedule != "constant"),
                 ("loss.free_bits", self.free_bits > 0),
                 ("loss.capacity", self.capacity is not None),
+                ("loss.tc_weight", self.tc_weight is not None),
             )
             if used
         ]
