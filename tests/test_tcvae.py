@@ -84,7 +84,9 @@ def test_tcvae_trains_logs_the_three_terms_and_keeps_the_loss_identity(tmp_path)
             information, correlation, dimensionwise = (
                 row[f"{prefix}{key}"] for key in ("mutual_information", "total_correlation", "dimensionwise_kl")
             )
-            assert row[f"{prefix}loss"] == pytest.approx(row[f"{prefix}reconstruction_loss"] + row[f"{prefix}kl_penalty"])
+            assert row[f"{prefix}loss"] == pytest.approx(
+                row[f"{prefix}reconstruction_loss"] + row[f"{prefix}kl_penalty"]
+            )
             expected = row["kl_weight"] * (information + 4.0 * correlation + dimensionwise)
             assert row[f"{prefix}kl_penalty"] == pytest.approx(expected, rel=1e-4, abs=1e-3)
             # the sum is a one-sample Monte Carlo estimate of the analytic KL of the same images: its sd is about
@@ -92,9 +94,10 @@ def test_tcvae_trains_logs_the_three_terms_and_keeps_the_loss_identity(tmp_path)
             tolerance = 1.0 if prefix else 0.35
             assert information + correlation + dimensionwise == pytest.approx(row[f"{prefix}kl_loss"], abs=tolerance)
             assert information >= -0.5 and correlation >= -0.5  # MWS can dip below 0 only by its bias
-    assert "TC weight 4" in json.loads((tmp_path / "runs" / "tc4" / "manifest.json").read_text())["kl_schedule"][
-        "description"
-    ]
+    assert (
+        "TC weight 4"
+        in json.loads((tmp_path / "runs" / "tc4" / "manifest.json").read_text())["kl_schedule"]["description"]
+    )
 
 
 def test_tc_weight_one_trains_like_the_plain_vae(tmp_path):

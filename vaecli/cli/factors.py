@@ -84,4 +84,71 @@ def factors(
     report(result)
 
 
-COMMANDS = {"factors": factors}
+def assay(
+    run: RunArgument = None,
+    split: Split = "test",
+    limit: Annotated[
+        int, typer.Option("--limit", min=2, help="Base points: the first N images of the split, encoded.")
+    ] = 500,
+    dims: Annotated[
+        Optional[str],
+        typer.Option(
+            "--dims",
+            help="The response map's two dimensions, e.g. 0,3 (default: the two with the largest diagonal response).",
+            show_default=False,
+        ),
+    ] = None,
+    steps: Annotated[int, typer.Option("--steps", min=3, help="Grid points per side of the response map.")] = 25,
+    no_map: Annotated[bool, typer.Option("--no-map", help="Only the latent response matrix.")] = False,
+    seed: Seed = 0,
+    runs_dir: RunsDir = Path("runs"),
+):
+    """Interventional assays (Leeb et al. 2022): the latent response matrix and response maps.
+
+    The latent response r(z) encodes the decoding of z. Intervening on z_i (replacing it with a
+    draw from its aggregate-posterior marginal) and measuring how far each coordinate of r(z)
+    moves gives the matrix M (row i: intervened, column j: responding, in units of z_j's spread):
+    a row of zeros is a dimension the decoder ignores. The response maps show ||r(z) - z||, the
+    divergence of r(z) - z and the posterior density over a 2-D slice. Writes
+    RUN/evaluation/assay.json, latent_response_matrix.png and response_map.png.
+
+    Examples:
+
+      vae assay                                 # the latest run
+
+      vae assay runs/faces_beta4 --dims 2,5 --steps 41
+    """
+    from vaecli.errors import LatentError
+    from vaecli.evaluation.assays import assay as run_assay
+    from vaecli.latent.geometry import parse_dimensions
+    from vaecli.run import load_run
+
+    loaded = load_run(run, runs_dir).require_models()
+    chosen: tuple[int, int] | None = None
+    if dims is not None:
+        parsed = parse_dimensions(dims, loaded.z_dim)
+        if len(parsed) != 2:
+            raise LatentError(f"--dims takes two different dimensions, e.g. 0,3; got {dims}")
+        chosen = (parsed[0], parsed[1])
+    result = run_assay(
+        loaded, split=split, limit=limit, dims=chosen, steps=steps, response_map=not no_map, seed=seed, console=console
+    )
+    console.print(response_table(result.response_matrix, result.unused))
+    report(result)
+
+
+def response_table(matrix, unused: list[int]):
+    """The latent response matrix as a Rich table (rows: intervened dimension)."""
+    from rich.table import Table
+
+    table = Table(title="latent response matrix (row: intervened z_i, column: responding z_j)", title_justify="left")
+    table.add_column("z_i", no_wrap=True)
+    for j in range(matrix.shape[1]):
+        table.add_column(f"z{j}", justify="right", no_wrap=True)
+    for i, row in enumerate(matrix):
+        label = f"z{i}" + (" (unused)" if i in unused else "")
+        table.add_row(label, *(f"{value:.2f}" for value in row))
+    return table
+
+
+COMMANDS = {"factors": factors, "assay": assay}

@@ -64,15 +64,18 @@ def response_matrix_figure(path: Path, matrix: np.ndarray, title: str) -> Path:
 def response_map_figure(
     path: Path, maps: np.ndarray, extent: tuple[float, float, float, float], dims: tuple[int, int], title: str
 ) -> Path:
-    """Response maps over a 2-D slice: panel 0 the response magnitude, panel 1 the posterior density.
-
-    maps: (2, steps, steps), rows along dims[1], columns along dims[0].
-    """
-    figure = _figure(figsize=(8.0, 3.6))
-    axes = figure.subplots(1, 2)
-    labels = ("||r(z) - z|| (latent response distance)", "aggregate posterior density (KDE)")
-    for axis, values, label in zip(axes, maps, labels):
-        image = axis.imshow(values, origin="lower", extent=extent, aspect="auto", cmap="viridis")
+    """Response maps over a 2-D slice (maps (3, steps, steps), rows along dims[1], columns along dims[0]):
+    the response distance ||r(z) - z||, the divergence of the response field, and the density of q(z)."""
+    figure = _figure(figsize=(11.0, 3.4))
+    axes = figure.subplots(1, 3)
+    panels = (
+        ("||r(z) - z||, latent units", "viridis", None),
+        ("divergence of r(z) - z (blue: sink)", "coolwarm", float(np.max(np.abs(maps[1]))) or 1.0),
+        ("aggregate posterior q(z), density", "Greys", None),
+    )
+    for axis, values, (label, colour_map, limit) in zip(axes, maps, panels):
+        bounds = {} if limit is None else {"vmin": -limit, "vmax": limit}
+        image = axis.imshow(values, origin="lower", extent=extent, aspect="auto", cmap=colour_map, **bounds)
         axis.set(xlabel=f"z{dims[0]}", ylabel=f"z{dims[1]}")
         axis.set_title(label, fontsize=8)
         figure.colorbar(image, ax=axis)

@@ -173,7 +173,8 @@ class AutoEncoder(keras.Model):
         reconstruction, kl_dimensions = self.per_image_losses(batch, training=training, latents=latents)
         local_count = ops.cast(ops.shape(reconstruction)[0], "float32")
         if self.tc_trackers and latents:
-            terms = tc_decomposition(*latents, self.kl_objective.dataset_size)
+            z, z_mean, z_log_var = latents
+            terms = tc_decomposition(z, z_mean, z_log_var, self.kl_objective.dataset_size)
             penalty = self.kl_objective.tc_penalty(terms, step)
             for tracker, value in zip(self.tc_trackers, terms):  # this replica's batch (MWS is per batch)
                 tracker.update_state(value, sample_weight=local_count)
