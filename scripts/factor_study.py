@@ -108,15 +108,55 @@ def interval(values: list[float]) -> str:
     return f"{mean:.{digits}f} ± {sd:.{digits}f} [{mean - half:.{digits}f}, {mean + half:.{digits}f}]"
 
 
-def table() -> None:
-    print("| condition | n | " + " | ".join(MEASURES.values()) + " |")
-    print("|---" * (len(MEASURES) + 2) + "|")
+def difference(first: list[float], second: list[float]) -> str:
+    """mean(first) - mean(second) with its 95% Welch t-interval (and its p-value)."""
+    from scipy import stats
+
+    a, b = np.asarray(first, np.float64), np.asarray(second, np.float64)
+    test = stats.ttest_ind(a, b, equal_var=False)
+    low, high = test.confidence_interval(0.95)
+    return f"{a.mean() - b.mean():+.3f} [{low:+.3f}, {high:+.3f}], p = {test.pvalue:.3f}"
+
+
+def collected() -> dict[str, list[dict[str, float]]]:
+    found = {}
     for condition in CONDITIONS:
         runs = [RUNS / f"{condition}_seed={seed}" for seed in SEEDS]
-        numbers = [run_numbers(run) for run in runs if (run / "evaluation" / "factors.json").is_file()]
+        found[condition] = [run_numbers(run) for run in runs if (run / "evaluation" / "factors.json").is_file()]
+    return found
+
+
+def table() -> None:
+    found = collected()
+    print("| condition | n | " + " | ".join(MEASURES.values()) + " |")
+    print("|---" * (len(MEASURES) + 2) + "|")
+    for condition, numbers in found.items():
         if numbers:
             cells = [interval([row[key] for row in numbers]) for key in MEASURES]
             print(f"| {condition} | {len(numbers)} | " + " | ".join(cells) + " |")
+    print("\nDifferences from vae_beta1 (mean, 95% Welch t-interval, p):\n")
+    print("| condition | MIG | DCI D | DCI C | DCI I | reconstruction, nats |")
+    print("|---|---|---|---|---|---|")
+    keys = ("mig", "dci_disentanglement", "dci_completeness", "dci_informativeness", "val_reconstruction_loss")
+    for condition, numbers in found.items():
+        if condition != "vae_beta1" and len(numbers) > 1 and len(found["vae_beta1"]) > 1:
+            cells = [difference([r[k] for r in numbers], [r[k] for r in found["vae_beta1"]]) for k in keys]
+            print(f"| {condition} | " + " | ".join(cells) + " |")
+    figure()
+
+
+def figure(target: Path = Path("docs/images/factor_study_response_matrices.png")) -> None:
+    """The latent response matrix of seed 0 of each condition, side by side."""
+    from vaecli.evaluation.factor_figures import response_matrices_figure
+
+    matrices = {}
+    for condition in CONDITIONS:
+        path = RUNS / f"{condition}_seed=0" / "evaluation" / "assay.json"
+        if path.is_file():
+            matrices[condition] = np.array(json.loads(path.read_text())["response_matrix"])
+    if matrices:
+        title = "latent response matrices, seed 0 (row: intervened dimension; 0 = unused)"
+        print(f"\nWrote {response_matrices_figure(target, matrices, title)}")
 
 
 def main() -> None:
