@@ -86,14 +86,14 @@ def response_map_figure(
 
 def response_matrices_figure(path: Path, matrices: dict[str, np.ndarray], title: str) -> Path:
     """Several latent response matrices side by side on one colour scale (label -> (z_dim, z_dim))."""
-    figure = _figure(figsize=(3.0 * len(matrices) + 1.0, 3.3))
+    figure = _figure(figsize=(2.6 * len(matrices) + 1.2, 3.2), layout="constrained")
     axes = np.atleast_1d(figure.subplots(1, len(matrices)))
     vmax = max(float(np.max(matrix)) for matrix in matrices.values()) or 1.0
     image = None
     for axis, (label, matrix) in zip(axes, matrices.items()):
         image = axis.imshow(matrix, cmap="magma_r", vmin=0.0, vmax=vmax, interpolation="nearest")
         axis.set_title(label, fontsize=8)
-        axis.set(xlabel="responding j", ylabel="intervened i")
+        axis.set(xlabel="responding j", ylabel="intervened i" if axis is axes[0] else "")
         axis.tick_params(labelsize=6)
     figure.colorbar(image, ax=list(axes), label="normalised response")
     figure.suptitle(title, fontsize=9)
