@@ -178,3 +178,17 @@ def test_bad_shapes_are_refused():
         factor_scores(np.zeros((10, 2)), np.zeros((9, 1)), [True])
     with pytest.raises(ValueError, match="one flag per factor"):
         factor_scores(np.zeros((10, 2)), np.zeros((10, 2)), [True])
+
+
+def test_a_constant_factor_is_reported_as_none_not_nan(factors):
+    import json
+
+    constant = factors.copy()
+    constant[:, 0] = 1.0  # every image has the same class
+    codes = standardised(factors[:, 1:]) + 0.01 * np.random.default_rng(7).standard_normal((len(factors), 3))
+    scores = factor_scores(codes, constant, DISCRETE, seed=0)
+    assert math.isnan(scores.mig_per_factor[0]) and math.isnan(scores.probe_score[0])
+    assert scores.importance[:, 0].sum() == 0.0 and scores.mig > 0.5  # the mean over the other factors
+    values = scores.to_dict()
+    assert values["mig_per_factor"][0] is None and values["probe_score"][0] is None
+    json.dumps(values, allow_nan=False)  # what write_json_atomic demands

@@ -17,6 +17,11 @@ Points = Annotated[
 ]
 
 
+def _three_places(value) -> str:
+    """0.123, or '-' for a factor that is constant on the split (None in factors.json)."""
+    return "-" if value is None else f"{value:.3f}"
+
+
 def factor_table(report_dict: dict):
     """Two Rich tables: the summary scores, then one row per factor."""
     from rich.table import Table
@@ -45,10 +50,9 @@ def factor_table(report_dict: dict):
             "discrete" if report_dict["discrete"][k] else "cont.",
             f"z{report_dict['best_dimension'][k]}",
             *(
-                f"{report_dict[key][k]:.3f}"
-                for key in ("mig_per_factor", "sap_per_factor", "informativeness_per_factor")
+                _three_places(report_dict[key][k])
+                for key in ("mig_per_factor", "sap_per_factor", "informativeness_per_factor", "probe_score")
             ),
-            f"{report_dict['probe_score'][k]:.3f}",
         )
     return summary, per_factor
 

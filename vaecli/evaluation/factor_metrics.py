@@ -72,10 +72,20 @@ class FactorScores:
     num_test: int = 0
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain JSON values; NaN (a factor constant on the split: no entropy, nothing to probe) becomes None."""
         values = asdict(self)
         values["importance"] = np.round(self.importance, 6).tolist()
         values["mutual_information"] = np.round(self.mutual_information, 6).tolist()
-        return values
+        return {key: _finite(value) for key, value in values.items()}
+
+
+def _finite(value: Any) -> Any:
+    """value with every NaN or infinite float (also inside lists) replaced by None."""
+    if isinstance(value, list):
+        return [_finite(item) for item in value]
+    if isinstance(value, float) and not np.isfinite(value):
+        return None
+    return value
 
 
 def discretize(values: np.ndarray, num_bins: int = NUM_BINS) -> np.ndarray:
