@@ -151,3 +151,24 @@ def test_labels_only_for_image_folders_and_class_labels_for_mnist_like_sources()
         "smile": True,
         "face_x": False,
     }
+
+
+def test_the_class_label_is_the_factor_of_fashion_mnist(tmp_path, fashion_mnist_folder):
+    config = tiny_config(
+        name="fmnist",
+        data={"source": "fashion_mnist", "path": str(fashion_mnist_folder), "image_size": None, "limit": 1500},
+        model={
+            "z_dim": 6,
+            "encoder": {"filters": [16, 32], "kernel_sizes": [3, 3], "strides": [2, 2]},
+            "decoder": {"filters": [32, 1], "kernel_sizes": [3, 3], "strides": [2, 2]},
+        },
+        train={"epochs": 2, "batch_size": 100},
+    )
+    config["data"].pop("num_images"), config["data"].pop("num_test_images")
+    run = train_run(tmp_path, config)
+    ok("factors", run, "--limit", "1000")
+    found = json.loads((run / "evaluation" / "factors.json").read_text())
+    assert found["factor_names"] == ["label"] and found["discrete"] == [True] and found["num_points"] == 1000
+    # 10 balanced classes: chance is 0.1; even a 2-epoch VAE's codes separate clothes far better than that
+    assert found["probe_score"][0] > 0.4 and found["dci_informativeness"] > 0.3
+    assert found["dci_completeness"] > 0.0 and found["dci_disentanglement"] == pytest.approx(1.0)  # one factor
