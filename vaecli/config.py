@@ -81,6 +81,8 @@ class DataConfig(Section):
     test_split: float = Field(0.1, ge=0.0, lt=1.0)  # image_folder only: fraction of the images held out as test
     # image_folder only: where decoded uint8 caches go; None = the cache root (vaecli.io.cache_root).
     cache_dir: str | None = None
+    # image_folder only: a CSV of known factors, header `file,<factor>,...`, one row per image (vaecli.data.labels).
+    labels: str | None = None
 
     @model_validator(mode="after")
     def _known_source(self) -> DataConfig:
@@ -90,6 +92,8 @@ class DataConfig(Section):
             raise ValueError(f"unknown data source {self.source!r} (known: {', '.join(SOURCES)})")
         if self.source == "image_folder" and not self.path:
             raise ValueError("the image_folder source needs data.path, the folder that holds the images")
+        if self.labels is not None and self.source != "image_folder":
+            raise ValueError(f"data.labels applies to the image_folder source; {self.source} has its own labels")
         if isinstance(self.crop, list) and (len(self.crop) != 4 or min(self.crop[:2]) < 0 or min(self.crop[2:]) < 1):
             raise ValueError(
                 f"data.crop must be 'center' or [top, left, height, width] with top, left >= 0 and "
@@ -163,6 +167,9 @@ class LossConfig(Section):
     cycle_ratio: float = Field(0.5, gt=0.0, le=1.0)  # cyclical: fraction of each cycle spent rising
     free_bits: float = Field(0.0, ge=0.0)  # nats per dimension: each dimension's batch-mean KL enters as max(., KL_d)
     capacity: CapacityConfig | None = None  # replaces kl_factor * KL by gamma * |KL - C|
+    # beta-TCVAE (Chen et al. 2018): the KL term becomes MI + tc_weight * TC + dimension-wise KL (minibatch-weighted
+    # sampling, vaecli.losses.tc_decomposition), times kl_factor and its schedule. None: the analytic KL.
+    tc_weight: float | None = Field(None, ge=0.0)
 
     @field_validator("capacity")
     @classmethod
@@ -176,6 +183,14 @@ class LossConfig(Section):
             raise ValueError("not combinable with free_bits (choose one)")
         return capacity
 
+    @field_validator("tc_weight")
+    @classmethod
+    def _tc_weight_alone(cls, tc_weight: float | None, info: ValidationInfo) -> float | None:
+        """The TC decomposition replaces the analytic KL: free bits and capacity act on that KL per dimension."""
+        if tc_weight is not None and (info.data.get("free_bits", 0.0) > 0 or info.data.get("capacity") is not None):
+            raise ValueError("not combinable with free_bits or capacity (choose one)")
+        return tc_weight
+
     def model_problems(self, kind: str) -> list[str]:
         """Loss settings the model kind cannot use: an AE has no KL term to schedule."""
         if kind == "vae":
@@ -186,6 +201,7 @@ class LossConfig(Section):
                 ("loss.kl_schedule", self.kl_schedule != "constant"),
                 ("loss.free_bits", self.free_bits > 0),
                 ("loss.capacity", self.capacity is not None),
+                ("loss.tc_weight", self.tc_weight is not None),
             )
             if used
         ]

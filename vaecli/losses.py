@@ -87,6 +87,49 @@ def effective_kl_factor(kl_factor: float, reduction: str, values_per_image: int)
     return kl_factor * values_per_image if reduction == "mean" else kl_factor
 
 
+# ------------------------------------------------------- the KL decomposition (beta-TCVAE)
+
+LOG_2PI = math.log(2.0 * math.pi)
+
+
+def gaussian_log_density(z, mean, log_var):
+    """log N(z | mean, exp(log_var)) per value, in nats (broadcasting)."""
+    return -0.5 * (LOG_2PI + log_var + ops.square(z - mean) * ops.exp(-log_var))
+
+
+def tc_decomposition(z, z_mean, z_log_var, dataset_size: int):
+    """(index-code MI, total correlation, dimension-wise KL), each a batch mean in nats.
+
+    Chen et al. 2018, "Isolating Sources of Disentanglement in VAEs", eq. 2 (the decomposition)
+    and sec. 3.1 (minibatch-weighted sampling, MWS): with z_i ~ q(z|x_i) for the M images of the
+    batch and N = dataset_size,
+
+        log q(z_i)      ~ logsumexp_j log q(z_i | x_j)          - log(N M)
+        log q(z_i,d)    ~ logsumexp_j log q(z_i,d | x_j,d)      - log(N M)   (each dimension d)
+
+        MI  = mean_i [log q(z_i|x_i) - log q(z_i)]
+        TC  = mean_i [log q(z_i) - sum_d log q(z_i,d)]
+        DWKL = mean_i [sum_d log q(z_i,d) - log p(z_i)]
+
+    The three add up to mean_i [log q(z_i|x_i) - log p(z_i)] exactly (the estimates of log q
+    cancel): a one-sample Monte Carlo estimate of the analytic KL that `kl_loss` logs, equal to
+    it in expectation. MWS is biased for each term on its own (log of an average), not for the sum.
+    """
+    z, z_mean, z_log_var = (ops.cast(value, "float32") for value in (z, z_mean, z_log_var))
+    batch = ops.cast(ops.shape(z)[0], "float32")
+    log_normaliser = ops.log(batch * float(dataset_size))
+    pairwise = gaussian_log_density(z[:, None, :], z_mean[None, :, :], z_log_var[None, :, :])  # (M, M, D)
+    log_q_given_x = ops.sum(gaussian_log_density(z, z_mean, z_log_var), axis=-1)
+    log_prior = ops.sum(gaussian_log_density(z, 0.0, ops.zeros_like(z)), axis=-1)
+    log_q = ops.logsumexp(ops.sum(pairwise, axis=-1), axis=1) - log_normaliser
+    log_product = ops.sum(ops.logsumexp(pairwise, axis=1) - log_normaliser, axis=-1)
+    return (
+        ops.mean(log_q_given_x - log_q),
+        ops.mean(log_q - log_product),
+        ops.mean(log_product - log_prior),
+    )
+
+
 # ---------------------------------------------------------------------- the KL term over time
 
 
@@ -123,6 +166,7 @@ class KLObjective:
         free bits   penalty = w(step) * sum_d max(free_bits, KL_d)  (Kingma et al. 2016)
         capacity    penalty = gamma * |KL - C(step)|,               C rising linearly to capacity_nats
                                                                     over capacity_epochs (Burgess et al. 2018)
+        beta-TCVAE  penalty = w(step) * (MI + tc_weight * TC + DWKL)  (Chen et al. 2018; tc_decomposition)
 
     KL and KL_d are means over the batch (under train.distribute: over each replica's share of
     it), in nats. Epochs may be fractional: step / steps_per_epoch is the progress in epochs.
@@ -139,6 +183,8 @@ class KLObjective:
     gamma: float = 1.0
     epochs: int = 1  # train.epochs: the length of the run (cyclical)
     steps_per_epoch: int = 1
+    tc_weight: float | None = None  # beta on the total correlation; None: the analytic KL (a plain VAE)
+    dataset_size: int = 1  # N of minibatch-weighted sampling: steps_per_epoch * batch_size (vaecli.losses)
 
     @classmethod
     def from_config(cls, config, steps_per_epoch: int) -> KLObjective:
@@ -159,7 +205,16 @@ class KLObjective:
             gamma=1.0 if capacity is None else capacity.gamma,
             epochs=config.train.epochs,
             steps_per_epoch=steps_per_epoch,
+            tc_weight=loss.tc_weight,
+            # the training images, to within the last partial batch (the model never sees the exact count)
+            dataset_size=steps_per_epoch * config.train.batch_size,
         )
+
+    def tc_penalty(self, terms, step):
+        """The beta-TCVAE KL term from (MI, TC, dimension-wise KL): w(step) * (MI + tc_weight * TC + DWKL)."""
+        information, total_correlation, dimensionwise = terms
+        weighted = information + float(self.tc_weight or 0.0) * total_correlation + dimensionwise
+        return ops.cast(self.weight(step), weighted.dtype) * weighted
 
     def weight(self, step):
         """The factor on the KL term at `step` (float64): kl_factor * schedule, or gamma under capacity."""
@@ -195,7 +250,8 @@ class KLObjective:
             "warmup": f"warmup {self.warmup_epochs:g} ep",
             "cyclical": f"cyclical {self.cycles}x{self.cycle_ratio:g}",
         }[self.schedule]
-        return label + (f" + free bits {self.free_bits:g}" if self.free_bits > 0 else "")
+        label += f" + free bits {self.free_bits:g}" if self.free_bits > 0 else ""
+        return label + (f" + TC weight {self.tc_weight:g}" if self.tc_weight is not None else "")
 
     def to_manifest(self) -> dict:
         """What manifest.json records under kl_schedule (the per-run step count included)."""

@@ -38,6 +38,11 @@ SCREEN_NUMBERS = {
     "frechet_prior": "FD prior",
     "best_box_precision": "P best box",
     "best_box": "best B",
+    "mig": "MIG",  # vae factors (vaecli.evaluation.factors)
+    "dci_d": "DCI D",
+    "dci_c": "DCI C",
+    "dci_i": "DCI I",
+    "sap": "SAP",
 }
 
 

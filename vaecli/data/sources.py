@@ -240,7 +240,18 @@ def load_image_folder(data_config, info=None) -> ImageSet:
     if info.num_images - num_test < 2:
         raise DataError(f"data.path: {info.num_images} usable image(s) in {data_config.path} are too few to train on")
     test_rows, pool_rows = np.sort(order[:num_test]), np.sort(order[num_test:])
-    return ImageSet(every_image.take(pool_rows), {}, every_image.take(test_rows), {}, fingerprint=info.fingerprint)
+    labels = {}
+    if data_config.labels:  # known factors (vaecli.data.labels): one row per cached file, refused otherwise
+        from vaecli.data.labels import cached_files, read_labels
+
+        labels = read_labels(data_config.labels, cached_files(info.path)[: info.num_images])
+    return ImageSet(
+        every_image.take(pool_rows),
+        {name: values[pool_rows] for name, values in labels.items()},
+        every_image.take(test_rows),
+        {name: values[test_rows] for name, values in labels.items()},
+        fingerprint=info.fingerprint,
+    )
 
 
 FASHION_CLASSES = (

@@ -115,7 +115,15 @@ def run_row(paths: RunPaths, config: dict, features: str | None = None) -> dict:
     }
     row.update({key: last.get(key) for key in METRIC_KEYS if key in last})
     row.update(evaluation_columns(read_evaluation(paths, features)))
+    row.update(factor_columns(paths.root))
     return row
+
+
+def factor_columns(root: Path) -> dict:
+    """MIG, DCI D/C/I and SAP from RUN/evaluation/factors.json (`vae factors`); empty without one."""
+    from vaecli.evaluation.factors import factor_columns as read_columns
+
+    return read_columns(root)
 
 
 def read_run_config(paths: RunPaths) -> dict:

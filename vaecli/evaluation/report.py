@@ -277,6 +277,32 @@ def evaluation_section(paths: RunPaths, features: str | None = None) -> str:
     )
 
 
+def factors_section(paths: RunPaths) -> str:
+    """`vae factors` (evaluation/factors.json) and `vae assay` (evaluation/assay.json), when present."""
+    from vaecli.evaluation.factors import read_factors
+
+    found, parts = read_factors(paths.root), []
+    if found:
+        pairs = [
+            (name.replace("_", " "), found.get(name))
+            for name in ("mig", "dci_disentanglement", "dci_completeness", "dci_informativeness", "sap")
+        ]
+        rows = [
+            [name, "discrete" if discrete else "continuous", f"z{best}", probe]
+            for name, discrete, best, probe in zip(
+                found["factor_names"], found["discrete"], found["best_dimension"], found["probe_score"]
+            )
+        ]
+        parts += [
+            "<h2>Known factors</h2>",
+            key_value_table(pairs),
+            data_table(["factor", "kind", "best dimension", "linear probe (accuracy / R^2)"], rows),
+            figure(paths.evaluation_images / "factor_importance.png", "DCI importance: factors x dimensions"),
+        ]
+    parts.append(figure(paths.evaluation_images / "latent_response_matrix.png", "latent response matrix (vae assay)"))
+    return "".join(parts)
+
+
 def render_report(paths: RunPaths, features: str | None = None) -> str:
     manifest = read_manifest(paths)
     config_text = paths.config.read_text() if paths.config.is_file() else ""
@@ -296,6 +322,7 @@ def render_report(paths: RunPaths, features: str | None = None) -> str:
             grids_section(paths),
             latent_stats_section(paths),
             evaluation_section(paths, features),
+            factors_section(paths),
         ]
     )
     from vaecli import __version__

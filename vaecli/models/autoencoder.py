@@ -9,6 +9,10 @@ Logged per epoch (batch means weighted by batch size, so a partial last batch co
                           validation is scored with that factor too
     kl_capacity           the capacity target C of that step (capacity runs only)
     loss                  reconstruction_loss + kl_penalty, computed from the two logged values
+    mutual_information,   beta-TCVAE runs only (loss.tc_weight): the three terms of the KL decomposition,
+    total_correlation,    nats per image, by minibatch-weighted sampling (vaecli.losses.tc_decomposition);
+    dimensionwise_kl      their sum estimates kl_loss (equal in expectation), and
+                          kl_penalty = kl_weight * (MI + tc_weight * TC + dimension-wise KL)
 
 With a constant schedule and no free bits or capacity, kl_penalty = kl_factor * kl_loss.
 """
@@ -19,7 +23,7 @@ import keras
 import tensorflow as tf
 from keras import layers, ops
 
-from vaecli.losses import KLObjective, kl_per_dimension, reconstruction_loss
+from vaecli.losses import KLObjective, kl_per_dimension, reconstruction_loss, tc_decomposition
 from vaecli.models.builders import decoder_logits_model
 
 
@@ -86,10 +90,18 @@ class AutoEncoder(keras.Model):
         self.reconstruction_tracker = keras.metrics.Mean(name="reconstruction_loss")
         self.kl_tracker = keras.metrics.Mean(name="kl_loss")
         self.penalty_tracker = keras.metrics.Mean(name="kl_penalty")
+        self.tc_trackers = (
+            []
+            if self.kl_objective.tc_weight is None
+            else [
+                keras.metrics.Mean(name=name)
+                for name in ("mutual_information", "total_correlation", "dimensionwise_kl")
+            ]
+        )
 
     @property
     def metrics(self):
-        return [self.reconstruction_tracker, self.kl_tracker, self.penalty_tracker]
+        return [self.reconstruction_tracker, self.kl_tracker, self.penalty_tracker, *self.tc_trackers]
 
     def build(self, input_shape=None):
         """Nothing to create: the encoder and decoder arrive built (Keras' distributed fit calls this)."""
@@ -107,12 +119,13 @@ class AutoEncoder(keras.Model):
         z = z_mean if z_log_var is None else self.sampling([z_mean, z_log_var])
         return self.decoder(z, training=training)
 
-    def per_image_losses(self, batch, training, sample: bool = True):
+    def per_image_losses(self, batch, training, sample: bool = True, latents: list | None = None):
         """(reconstruction (N,), KL per dimension (N, z_dim)) for the images of the batch.
 
         batch is a uint8 image tensor (input = target) or an (input, target) pair of them
         (denoise, recolor): the model encodes the input and is scored against the target.
         sample=False decodes z_mean instead of a posterior sample (what `vae evaluate` measures).
+        A list given as latents receives (z, z_mean, z_log_var) of a VAE (the TC decomposition's inputs).
         """
         inputs, targets = batch if isinstance(batch, (tuple, list)) else (batch, batch)
         images = ops.cast(inputs, "float32") / 255.0  # uint8 until here: cheap input pipeline
@@ -123,6 +136,8 @@ class AutoEncoder(keras.Model):
         else:
             z = self.sampling([z_mean, z_log_var]) if sample else z_mean
             kl = kl_per_dimension(z_mean, z_log_var)
+            if latents is not None:
+                latents.extend((z, z_mean, z_log_var))
         logits = ops.cast(self.decoder_logits(z, training=training), "float32")
         return reconstruction_loss(target_images, logits, self.reconstruction, self.reduction), kl
 
@@ -154,9 +169,17 @@ class AutoEncoder(keras.Model):
 
     def _loss_and_means(self, batch, training: bool, step):
         """(this replica's loss share, global means) with the KL term of optimizer step `step`."""
-        reconstruction, kl_dimensions = self.per_image_losses(batch, training=training)
+        latents: list = []
+        reconstruction, kl_dimensions = self.per_image_losses(batch, training=training, latents=latents)
         local_count = ops.cast(ops.shape(reconstruction)[0], "float32")
-        penalty = self.kl_objective.penalty(ops.mean(kl_dimensions, axis=0), step)
+        if self.tc_trackers and latents:
+            z, z_mean, z_log_var = latents
+            terms = tc_decomposition(z, z_mean, z_log_var, self.kl_objective.dataset_size)
+            penalty = self.kl_objective.tc_penalty(terms, step)
+            for tracker, value in zip(self.tc_trackers, terms):  # this replica's batch (MWS is per batch)
+                tracker.update_state(value, sample_weight=local_count)
+        else:
+            penalty = self.kl_objective.penalty(ops.mean(kl_dimensions, axis=0), step)
         means = self._global_means(reconstruction, ops.sum(kl_dimensions, axis=-1), penalty)
         # The mean over the global batch: Keras' optimizer sums gradients over replicas, so each
         # replica contributes the sum of its images' losses divided by the global image count.
@@ -183,6 +206,7 @@ class AutoEncoder(keras.Model):
         }
         if self.kl_objective.capacity_nats is not None:
             logs["kl_capacity"] = ops.cast(self.kl_objective.capacity(step), "float32")
+        logs.update({tracker.name: tracker.result() for tracker in self.tc_trackers})
         if isinstance(tf.distribute.get_strategy(), tf.distribute.MultiWorkerMirroredStrategy):
             # Keras 3 averages logs over the workers along axis 0, which a scalar lacks
             # (tensorflow/tensorflow#72388); the mean of the workers' equal values is that value.
