@@ -58,10 +58,10 @@ def test_the_matrix_agrees_with_a_direct_computation(blind_run):
     """M_ij from the saved models by hand: the same base points and the same intervention draws."""
     import keras
 
-    import vaecli.run
+    import vaecli.api
     from vaecli.evaluation.assays import aggregate_posterior, assay
 
-    run = vaecli.run.load_run(blind_run)
+    run = vaecli.api.load_run(blind_run)
     result = assay(run, limit=64, response_map=False, seed=4, save=False)
     encoder = keras.models.load_model(blind_run / "encoder.keras", compile=False)
     decoder = keras.models.load_model(blind_run / "decoder.keras", compile=False)

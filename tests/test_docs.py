@@ -217,7 +217,7 @@ def test_the_site_builds_with_strict_links_and_api_references(tmp_path):
     site = tmp_path / "site"
     api = (site / "python-api" / "index.html").read_text()
     # mkdocstrings rendered the docstrings: the signatures and their examples are on the page.
-    for anchor in ("vaecli.api.train", "vaecli.run.Run.latent_stats", "vaecli.sweeps.sweep_status"):
+    for anchor in ("vaecli.api.train", "vaecli.api.Run.latent_stats", "vaecli.sweeps.sweep_status"):
         assert f'id="{anchor}"' in api, anchor
     assert 'id="vaecli.runs.doctor.diagnose"' in api and 'id="vaecli.runs.clean.clean"' in api
     assert api.count("&gt;&gt;&gt;") >= 10  # the docstrings' examples, rendered as code
@@ -227,7 +227,7 @@ def test_the_site_builds_with_strict_links_and_api_references(tmp_path):
 def test_the_readme_python_example_names_only_what_the_api_has():
     """The README's five lines are not run (they train); every vaecli.NAME and run.NAME in them must exist."""
     import vaecli
-    from vaecli.run import Run
+    from vaecli.api import Run
 
     readme = (ROOT / "README.md").read_text()
     code = re.search(r"```python\n(.*?)```", readme, re.S).group(1)

@@ -52,11 +52,11 @@ def test_factors_of_the_faces_are_written_and_agree_with_the_scores(faces_run):
     for key in ("mig", "dci_disentanglement", "dci_completeness", "dci_informativeness", "sap"):
         assert 0.0 <= found[key] <= 1.0, key
     # the same numbers from the library on the same encodings
-    import vaecli.run
+    import vaecli.api
     from vaecli.evaluation.factor_metrics import factor_scores
     from vaecli.evaluation.factors import factors
 
-    report = factors(vaecli.run.load_run(faces_run), seed=1, save=False)
+    report = factors(vaecli.api.load_run(faces_run), seed=1, save=False)
     again = factor_scores(report.z_mean, report.factors, report.scores.discrete, seed=1)
     assert again.mig == pytest.approx(found["mig"]) and again.sap == pytest.approx(found["sap"])
     assert (faces_run / "evaluation" / "factor_importance.png").stat().st_size > 1000

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any, Sequence
 import numpy as np
 
 from vaecli.errors import ConfigError, LatentError
+from vaecli.evaluation.assays import assay
+from vaecli.evaluation.factors import factors
 from vaecli.latent.decode import decode_file
 from vaecli.latent.encode import encode_split
 from vaecli.latent.interpolate import interpolate
@@ -146,6 +148,8 @@ class Run(runs_run.Run):
     interpolate = interpolate
     traverse = traverse
     latent_stats = latent_stats
+    factors = factors
+    assay = assay
 
     def sample(
         self,

@@ -77,8 +77,8 @@ def factors(
 
       vae factors runs/faces_beta4 --limit 1000
     """
+    from vaecli.api import load_run
     from vaecli.evaluation.factors import factors as measure_factors
-    from vaecli.run import load_run
 
     result = measure_factors(
         load_run(run, runs_dir).require_models(), split=split, limit=limit, seed=seed, console=console
@@ -122,10 +122,10 @@ def assay(
 
       vae assay runs/faces_beta4 --dims 2,5 --steps 41
     """
+    from vaecli.api import load_run
     from vaecli.errors import LatentError
     from vaecli.evaluation.assays import assay as run_assay
     from vaecli.latent.geometry import parse_dimensions
-    from vaecli.run import load_run
 
     loaded = load_run(run, runs_dir).require_models()
     chosen: tuple[int, int] | None = None

@@ -34,12 +34,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from vaecli.atomic import timestamp, write_json_atomic
 from vaecli.errors import LatentError
+from vaecli.io.atomic import timestamp, write_json_atomic
 from vaecli.results import Result
 
 if TYPE_CHECKING:
-    from vaecli.run import Run
+    from vaecli.runs.run import Run
 
 UNUSED_THRESHOLD = 0.05  # row maximum of M below this (5% of a dimension's spread): the decoder ignores it
 SLICE_WIDTH = 3.0  # the response map spans mean +- 3 aggregate-posterior sds in each of its two dimensions
@@ -81,7 +81,7 @@ class AssayResult(Result):
 
 def latent_response(run: Run, z: np.ndarray) -> np.ndarray:
     """r(z) = z_mean of the encoder on the decoder's image of z (float images fed back unrounded)."""
-    from vaecli.latent.inference import decode_latents, encode_images
+    from vaecli.runs.run import decode_latents, encode_images
 
     return encode_images(run, decode_latents(run, z))[0]
 
@@ -166,7 +166,7 @@ def assay(
         >>> result.unused
         [3, 7]
     """
-    from vaecli.latent.inference import encode_with_progress, load_split
+    from vaecli.runs.run import encode_with_progress, load_split
 
     if steps < 3:
         raise LatentError(f"steps must be at least 3 (finite differences), got {steps}")

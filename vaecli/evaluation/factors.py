@@ -19,13 +19,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from vaecli.atomic import timestamp, write_json_atomic
 from vaecli.errors import LatentError
 from vaecli.evaluation.factor_metrics import NUM_BINS, NUM_TREES, FactorScores
+from vaecli.io.atomic import timestamp, write_json_atomic
 from vaecli.results import Result
 
 if TYPE_CHECKING:
-    from vaecli.run import Run
+    from vaecli.runs.run import Run
 
 ACTIVE_UNIT_THRESHOLD = 0.01  # Var z_mean above this: an active unit (Burda et al. 2016; vae latent-stats)
 FACTORS_FILE, HEAT_MAP_FILE = "factors.json", "factor_importance.png"
@@ -97,7 +97,7 @@ def factors(
         (0.21, 0.43)
     """
     from vaecli.evaluation.factor_metrics import factor_scores
-    from vaecli.latent.inference import encode_with_progress, load_split
+    from vaecli.runs.run import encode_with_progress, load_split
 
     if limit is not None and limit < 4:
         raise LatentError(f"limit must be at least 4 (points to fit and score on), got {limit}")
