@@ -28,6 +28,8 @@ from vaecli.errors import DataError
 SYNTHETIC_CONTINUOUS = frozenset({"face_x", "face_y", "face_size"})
 CLASS_LABEL_SOURCES = frozenset({"mnist", "fashion_mnist", "cifar10"})
 MAX_LISTED = 3  # file names quoted in an error message
+# An integer label with more distinct values than this is no class label (not a classifier head, not a colour).
+MAX_LABEL_CLASSES = 20
 
 
 def is_discrete(values: np.ndarray) -> bool:

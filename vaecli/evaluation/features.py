@@ -31,6 +31,7 @@ from typing import Callable
 
 import numpy as np
 
+from vaecli.data.labels import MAX_LABEL_CLASSES
 from vaecli.errors import FeatureSpaceError
 from vaecli.io.cache_root import cache_root
 
@@ -39,7 +40,6 @@ CLASSIFIER_TRAIN_IMAGES = 20000  # at most this many training images: well under
 CLASSIFIER_EPOCHS = 4
 CLASSIFIER_MIN_STEPS = 300  # small data sets get more epochs: 4 epochs of 640 images teach nothing
 CLASSIFIER_FEATURES = 128
-MAX_LABEL_CLASSES = 20  # an integer label with more values than this is not a class label
 PIXEL_SIZE = 16  # pixels feature space: images downsampled to at most this size
 INCEPTION_WEIGHTS = "inception_v3_weights_tf_dim_ordering_tf_kernels_notop.h5"
 INCEPTION_SIZE = 299

@@ -64,14 +64,14 @@ REGIONS: dict[str, Region] = {
 }
 
 
-def format_number(value: float) -> str:
+def parameter_text(value: float) -> str:
     """Short, file-name-safe text for a parameter: 10.0 -> '10', 0.5 -> '0.5', 1e-4 -> '0.0001'."""
     return f"{value:g}" if abs(value) >= 1e-4 else f"{value:.3g}"
 
 
 def region_label(kind: str, parameter: float) -> str:
     """'B=10', 'R=5', 's=1': the row label of a multi-parameter figure."""
-    return f"{REGIONS[kind].symbol}={format_number(parameter)}"
+    return f"{REGIONS[kind].symbol}={parameter_text(parameter)}"
 
 
 def sample_region(kind: str, parameter: float, n: int, z_dim: int, seed: int) -> np.ndarray:

@@ -15,7 +15,7 @@ from vaecli.config import MAX_SEED
 from vaecli.errors import LatentError
 from vaecli.io.atomic import check_writable
 from vaecli.latent.files import write_latent_file
-from vaecli.latent.geometry import REGIONS, format_number, region_label, sample_region
+from vaecli.latent.geometry import REGIONS, parameter_text, region_label, sample_region
 from vaecli.results import Result, output_path, with_suffix
 from vaecli.runs.run import decode_latents
 from vaecli.runtime.memory import FLOAT_BYTES, check_images_fit
@@ -43,9 +43,9 @@ def sample_file_stem(region: str, parameters: list[float], seed: int) -> str:
     """'box_B10', 'box_B0.5-50' (several), 'sphere_R5_seed3': region and parameter in the name."""
     symbol = REGIONS[region].symbol
     values = (
-        format_number(parameters[0])
+        parameter_text(parameters[0])
         if len(parameters) == 1
-        else f"{format_number(min(parameters))}-{format_number(max(parameters))}"
+        else f"{parameter_text(min(parameters))}-{parameter_text(max(parameters))}"
     )
     return f"{region}_{symbol}{values}" + (f"_seed{seed}" if seed else "")
 
@@ -83,12 +83,12 @@ def sample(
     points = np.concatenate(rows_of_points)
     if not np.all(np.isfinite(points)):
         raise LatentError(
-            f"the points drawn {REGIONS[region].description.format(p=format_number(max(parameters)))} overflow "
+            f"the points drawn {REGIONS[region].description.format(p=parameter_text(max(parameters)))} overflow "
             f"float32, the type of latent points; use a smaller value"
         )
     samples = Samples(region, list(parameters), seed, points, decode_latents(run, points))
     description = REGIONS[region].description
-    where = ", ".join(description.format(p=format_number(value)) for value in parameters[:3])
+    where = ", ".join(description.format(p=parameter_text(value)) for value in parameters[:3])
     where += ", ..." if len(parameters) > 3 else ""
     samples.summary = f"Decoded {len(points):,} points of {run.paths.root} drawn {where}"
     if save:

@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
+from vaecli.data.labels import MAX_LABEL_CLASSES
 from vaecli.io.atomic import timestamp, write_text_atomic
 from vaecli.results import Result
 
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
     from vaecli.runs.run import Run
 
 ACTIVE_UNIT_THRESHOLD = 0.01  # Burda et al.: variance of E[z_i|x] across data points
-DEFAULT_BOXES = (1.0, 2.0, 5.0, 10.0)  # B of the positive boxes 0 < z_i < B whose coverage is reported
+COVERAGE_BOXES = (1.0, 2.0, 5.0, 10.0)  # B of the positive boxes 0 < z_i < B whose coverage is reported
 NORM_QUANTILES = (0.05, 0.25, 0.5, 0.75, 0.95)
 
 
@@ -111,7 +112,7 @@ def prior_norms(count: int, z_dim: int, seed: int) -> np.ndarray:
 
 
 def latent_statistics(
-    z_mean: np.ndarray, z_log_var: np.ndarray | None = None, boxes: tuple[float, ...] = DEFAULT_BOXES, seed: int = 0
+    z_mean: np.ndarray, z_log_var: np.ndarray | None = None, boxes: tuple[float, ...] = COVERAGE_BOXES, seed: int = 0
 ) -> dict:
     """Everything `vae latent-stats` reports, as JSON-ready numbers (see the module docstring).
 
@@ -169,7 +170,6 @@ def dimensions_by_information(z_mean: np.ndarray, z_log_var: np.ndarray | None) 
 # ------------------------------------------------------------------------------ the command
 
 HISTOGRAM_DIMENSIONS = 16  # panels in dimensions.png: the most informative dimensions first
-MAX_LABEL_CLASSES = 20  # a label with more distinct values than this is not used to colour the scatter
 
 
 def colouring_label(labels: dict[str, np.ndarray]) -> tuple[str | None, np.ndarray | None]:
@@ -200,7 +200,7 @@ def latent_stats(
     split: str = "test",
     *,
     limit: int | None = None,
-    boundaries: Sequence[float] = DEFAULT_BOXES,
+    boundaries: Sequence[float] = COVERAGE_BOXES,
     seed: int = 0,
     save: bool = True,
     out: str | Path | None = None,
