@@ -119,16 +119,17 @@ class SweepDisplay:
                 self.say(f"{escape(point.name)}: epoch {view.epoch_text}, {_losses(view)}")
 
     def table(self):
-        from rich.table import Table
+        from vaecli.tables import make_table
 
-        table = Table(title=f"sweep {escape(self.plan.name)}", title_justify="left")
-        for column in ("run", "status", "on", "epoch", "loss", "val_loss", "img/s", "ETA"):
-            table.add_column(column, justify="left" if column in ("run", "status", "on") else "right", overflow="fold")
+        columns = ("run", "status", "on", "epoch", "loss", "val_loss", "img/s", "ETA")
+        return make_table(f"sweep {escape(self.plan.name)}", columns, self._rows(), right=columns[3:], fold=True)
+
+    def _rows(self):
         for point in self.plan.points:
             view = read_view(RunPaths(self.runs_dir / point.name))
             state = self.states.get(point.name)
             status = state or view.status or "starting"
-            table.add_row(
+            yield (
                 escape(point.name),
                 styled(status),
                 self.where.get(point.name, ""),
@@ -138,7 +139,6 @@ class SweepDisplay:
                 format_number(view.images_per_second, missing="-"),
                 format_duration(view.eta_seconds) if state is None else "-",
             )
-        return table
 
 
 def _losses(view: RunView) -> str:

@@ -59,25 +59,25 @@ def count_line(rows: list[StatusRow]) -> str:
 
 def status_table(name: str, rows: list[StatusRow]):
     from rich.markup import escape
-    from rich.table import Table
 
     from vaecli.sweeps.live import format_duration, styled
-    from vaecli.tables import format_number
+    from vaecli.tables import format_number, make_table
 
     slurm = any(row.slurm_job_id for row in rows)  # the job column only for a Slurm sweep
-    table = Table(title=f"sweep {escape(name)}", title_justify="left")
-    for column in ("#", "run", "state", "epoch", "loss", "val_loss", "ETA", *(["slurm job"] if slurm else [])):
-        right = column in ("#", "epoch", "loss", "val_loss", "ETA")
-        table.add_column(column, justify="right" if right else "left", overflow="fold")  # whole run names
+    columns = ("#", "run", "state", "epoch", "loss", "val_loss", "ETA", *(["slurm job"] if slurm else []))
+    cells = []
     for row in rows:
-        cells = [
-            str(row.index),
-            escape(row.name),
-            styled(row.state),
-            row.view.epoch_text,
-            format_number(row.view.loss, missing="-"),
-            format_number(row.view.val_loss, missing="-"),
-            format_duration(row.view.eta_seconds),
-        ]
-        table.add_row(*cells, *([escape(row.slurm_job_id or "-")] if slurm else []))
-    return table
+        cells.append(
+            [
+                str(row.index),
+                escape(row.name),
+                styled(row.state),
+                row.view.epoch_text,
+                format_number(row.view.loss, missing="-"),
+                format_number(row.view.val_loss, missing="-"),
+                format_duration(row.view.eta_seconds),
+                *([escape(row.slurm_job_id or "-")] if slurm else []),
+            ]
+        )
+    right = ("#", "epoch", "loss", "val_loss", "ETA")
+    return make_table(f"sweep {escape(name)}", columns, cells, right=right, fold=True)  # fold: whole run names
