@@ -25,7 +25,8 @@ def test_the_latent_space_tour_runs_every_cell(tmp_path, monkeypatch):
     assert all(cell.execution_count for cell in code_cells)
     text = "".join(output.get("text", "") for cell in code_cells for output in cell.outputs)
     assert "epoch 2:" in text and "active units" in text and "norms along the path" in text
+    assert "MIG" in text and "linear probe" in text
     pictures = [output for cell in code_cells for output in cell.outputs if "image/png" in output.get("data", {})]
-    assert len(pictures) >= 5  # KL bars + norms, PCA, box samples, prior samples, the interpolation strip
+    assert len(pictures) >= 6  # KL bars + norms, PCA, box and prior samples, the interpolation strip, the factors
     assert (tmp_path / "runs" / "tour" / "decoder.keras").is_file()
     assert os.listdir(NOTEBOOK.parent) == ["latent_space_tour.ipynb"]  # nothing written beside it
