@@ -13,21 +13,24 @@ import os
 import pickle
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
 from vaecli.data.image_folder import DEFAULT_IMAGE_SIZE
 from vaecli.errors import DataError
 
+if TYPE_CHECKING:
+    from vaecli.data.cached_images import CachedImages
+
 
 @dataclass(frozen=True)
 class ImageSet:
     """A whole data set in memory: images uint8 (N, H, W, C); labels name -> (N,) array."""
 
-    train_images: np.ndarray  # or a CachedImages (image folders): same indexing, read on demand
+    train_images: np.ndarray | CachedImages  # image folders: same indexing, read from the cache on demand
     train_labels: dict[str, np.ndarray]
-    test_images: np.ndarray
+    test_images: np.ndarray | CachedImages
     test_labels: dict[str, np.ndarray]
     fingerprint: str | None = None  # set when hashing the pixels would be slow (a cache's own fingerprint)
 
