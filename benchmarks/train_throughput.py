@@ -28,9 +28,10 @@ DATA = "/usr/share/datasets/fashion-mnist"
 
 def run_vaecli(epochs: int, num_images: int, data: str, overrides: list[str]) -> None:
     """One measurement of vaecli's training step; prints images_per_s=... like the reference."""
-    from vaecli.config import apply_overrides, validate
+    from vaecli.config import validate
     from vaecli.data.pipeline import steps_per_epoch, training_batches
     from vaecli.data.sources import SOURCES
+    from vaecli.io.yaml_config import apply_overrides
     from vaecli.models.factory import build_autoencoder
     from vaecli.runtime.tensorflow import configured_runtime, import_tensorflow
 

@@ -4,8 +4,9 @@ import pytest
 import yaml
 
 from tests.conftest import tiny_config
-from vaecli.config import ExperimentConfig, apply_overrides, load_config, parse_scalar, validate
+from vaecli.config import ExperimentConfig, load_config, validate
 from vaecli.errors import ConfigError
+from vaecli.io.yaml_config import apply_overrides, parse_scalar
 
 
 def test_defaults_are_complete_and_frozen():

@@ -54,7 +54,8 @@ def train(
     from rich.console import Console
     from rich.markup import escape
 
-    from vaecli.config import apply_overrides, load_config, run_name_problem, validate
+    from vaecli.config import load_config, run_name_problem, validate
+    from vaecli.io.yaml_config import apply_overrides
     from vaecli.runs import existing_run, is_completed, prepare_new_run
     from vaecli.runs.claims import refuse_live
     from vaecli.training.loop import run_training
@@ -107,7 +108,8 @@ def train(
 
 def _config_data(config: object) -> tuple[str, dict[str, Any]]:
     """(where it came from, the config as a dict) from a YAML path, an ExperimentConfig or a dict."""
-    from vaecli.config import ExperimentConfig, read_yaml
+    from vaecli.config import ExperimentConfig
+    from vaecli.io.yaml_config import read_yaml
 
     if isinstance(config, ExperimentConfig):
         return "config", config.to_dict()

@@ -6,14 +6,12 @@ Every user mistake ends in a ConfigError whose lines each name one dotted field 
 
 from __future__ import annotations
 
-import copy
 import difflib
 import math
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -25,14 +23,13 @@ from pydantic import (
     model_validator,
 )
 
-from vaecli.errors import ConfigError
+from vaecli.errors import MAX_SHOWN, ConfigError, shorten
+from vaecli.io.yaml_config import apply_overrides, read_yaml
 from vaecli.runs.paths import RESERVED_NAMES, is_reserved
 
 MAX_NAME_LENGTH = 100  # a run name is a folder name; its hidden temporaries add ~30 characters (255 at most)
 MAX_SEED = 2**32 - 1  # NumPy's and TensorFlow's seeds: 0 .. 2^32-1
-MAX_YAML_NODES = 100_000  # values in a config once YAML aliases are expanded (a real one has ~60)
 MAX_ERROR_LINES = 12  # problems listed of one invalid config (the rest are counted)
-MAX_SHOWN = 80  # characters of a user's value quoted in a message
 
 
 def _no_bool(value: Any) -> Any:
@@ -44,15 +41,6 @@ def _no_bool(value: Any) -> Any:
 
 # A whole number: 1e4 (read as a float by YAML) is still fine, true/false are not.
 Int = Annotated[int, BeforeValidator(_no_bool)]
-
-
-def shorten(value: Any, limit: int = MAX_SHOWN) -> str:
-    """repr(value), cut to limit characters: a message never quotes user input unbounded."""
-    try:
-        text = repr(value)
-    except RecursionError:
-        text = "<a recursive value>"
-    return text if len(text) <= limit else text[: limit - 5] + " ...)"
 
 
 class Section(BaseModel):
@@ -274,112 +262,9 @@ class ExperimentConfig(Section):
         return self.model_dump(mode="json")
 
     def to_yaml(self) -> str:
-        return yaml.dump(self.to_dict(), Dumper=_Dumper, sort_keys=False)
+        from vaecli.io.yaml_config import dump_yaml
 
-
-class _Loader(yaml.SafeLoader):
-    """SafeLoader that also reads `1e-3` as a float (YAML 1.1 insists on `1.0e-3`)."""
-
-
-_FLOAT_WITHOUT_DOT = re.compile(
-    r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$|^[-+]?(\d[\d_]*\.\d*|\.\d+)$|^[-+]?\.(inf|Inf|INF)$|^\.(nan|NaN|NAN)$"
-)
-_Loader.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT_WITHOUT_DOT, list("-+0123456789."))
-
-
-class _Dumper(yaml.SafeDumper):
-    """SafeDumper that quotes the strings _Loader would read as floats: a run named 1e3 stays the text '1e3'."""
-
-
-_Dumper.add_implicit_resolver("tag:yaml.org,2002:float", _FLOAT_WITHOUT_DOT, list("-+0123456789."))
-
-
-def _expanded_size(value: Any) -> int:
-    """Values in a loaded YAML document once aliases are expanded, counted without expanding them
-    (each shared list or mapping once); ValueError beyond MAX_YAML_NODES or for a recursive alias."""
-    sizes: dict[int, int | None] = {}
-
-    def size(node: Any) -> int:
-        if not isinstance(node, (list, dict)):
-            return 1
-        known = sizes.get(id(node), 0)
-        if known is None:
-            raise ValueError("a YAML alias refers to itself")
-        if known:
-            return known
-        sizes[id(node)] = None
-        children = [*node.keys(), *node.values()] if isinstance(node, dict) else node
-        total = 1 + sum(size(child) for child in children)
-        if total > MAX_YAML_NODES:
-            raise ValueError(f"YAML aliases expand to more than {MAX_YAML_NODES:,} values (an alias bomb?)")
-        sizes[id(node)] = total
-        return total
-
-    try:
-        return size(value)
-    except RecursionError:
-        raise ValueError("nested too deeply") from None
-
-
-def _load_yaml(text: str) -> Any:
-    """yaml.load with the _Loader, refusing what would hang or blow up whatever reads the result."""
-    try:
-        data = yaml.load(text, Loader=_Loader)
-    except RecursionError:
-        raise ValueError("nested too deeply") from None
-    _expanded_size(data)
-    return data
-
-
-def parse_scalar(text: str) -> Any:
-    """A `--set` value as YAML reads it: 1e-3 -> 0.001, true -> True, [1,2] -> list."""
-    try:
-        return _load_yaml(text)
-    except yaml.YAMLError:
-        return text
-    except ValueError as error:
-        raise ConfigError(f"--set value {shorten(text)}: {error}") from None
-
-
-def read_yaml(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        raise ConfigError(f"{path}: config file not found")
-    try:
-        data = _load_yaml(path.read_text())
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-        raise ConfigError(f"{path}: invalid YAML{where}: {problem}") from None
-    except UnicodeDecodeError:
-        raise ConfigError(f"{path}: not a text file") from None
-    except ValueError as error:
-        raise ConfigError(f"{path}: {error}") from None
-    except OSError as error:
-        raise ConfigError(f"{path}: cannot read it ({error.strerror or error})") from None
-    if data is None:
-        return {}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping of sections, got {type(data).__name__}")
-    return data
-
-
-def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Apply `a.b=value` strings to a nested dict; returns a new dict."""
-    data = copy.deepcopy(data)
-    for item in overrides:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"--set {item}: expected KEY=VALUE, e.g. --set loss.kl_factor=1e-3")
-        parts = key.strip().split(".")
-        node = data
-        for depth, part in enumerate(parts[:-1]):
-            child = node.setdefault(part, {})
-            if not isinstance(child, dict):
-                raise ConfigError(f"--set {item}: {'.'.join(parts[: depth + 1])} is a value, not a section")
-            node = child
-        node[parts[-1]] = parse_scalar(value)
-    return data
+        return dump_yaml(self.to_dict())
 
 
 def _field_names(model: type[BaseModel], location: tuple) -> list[str]:

@@ -9,6 +9,18 @@ def first_line(error: BaseException | str, limit: int = 200) -> str:
     return (str(error).splitlines() or [type(error).__name__])[0][:limit]
 
 
+MAX_SHOWN = 80  # characters of a user's value quoted in a message
+
+
+def shorten(value: object, limit: int = MAX_SHOWN) -> str:
+    """repr(value), cut to limit characters: a message never quotes user input unbounded."""
+    try:
+        text = repr(value)
+    except RecursionError:
+        text = "<a recursive value>"
+    return text if len(text) <= limit else text[: limit - 5] + " ...)"
+
+
 class VaeError(Exception):
     """A failure the user can understand and fix; `lines` are printed one per line.
 

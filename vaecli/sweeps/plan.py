@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from vaecli.config import load_config, parse_scalar
+from vaecli.config import load_config
 from vaecli.errors import ConfigError, RunError
+from vaecli.io.yaml_config import parse_scalar
 from vaecli.runs import STATUS_FAILED, RunPaths, is_completed, read_manifest
 
 UNSAFE_NAME_CHARACTERS = re.compile(r"[^A-Za-z0-9._=+-]+")
