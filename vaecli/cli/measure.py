@@ -46,6 +46,14 @@ def evaluate(
     seed: Annotated[
         int, typer.Option("--seed", help="Seed of the posterior samples, latent points and real subsets.")
     ] = 0,
+    densities: Annotated[
+        Optional[List[str]],
+        typer.Option(
+            "--density",
+            help="Also measure samples of this fitted density (vae fit-density; repeatable).",
+            show_default=False,
+        ),
+    ] = None,
     runs_dir: RunsDir = Path("runs"),
 ):
     """Measure a trained run: likelihood bounds and plausibility of samples.
@@ -59,7 +67,9 @@ def evaluate(
     N(0, I) and from each box 0 < z_i < B, the precision and recall
     (Kynkaanniemi et al. 2019, k=3) and Frechet distance against real
     images in one named feature space, and the encode->decode cycle error.
-    An AE has no ELBO or IWAE (marked n/a).
+    An AE has no ELBO or IWAE (marked n/a). Each --density adds a row of
+    samples from a density fitted with `vae fit-density`, and for a VAE the
+    gap between the prior and the aggregate posterior that the density shows.
 
     Examples:
 
@@ -68,16 +78,19 @@ def evaluate(
       vae evaluate runs/fmnist --iw-samples 64 --n-samples 2000
 
       vae evaluate quickstart --features pixels --boundary 1,10
+
+      vae evaluate runs/ae_z16 --density gaussian --density gmm10
     """
+    from vaecli.evaluation.evaluate import evaluate_run
+    from vaecli.evaluation.plausibility import DEFAULT_BOXES
     from vaecli.latent.geometry import parse_parameters
     from vaecli.run import load_run
     from vaecli.tables import likelihood_table, plausibility_table
 
-    values = parse_parameters(boundaries) if boundaries else None
-    result = (
-        load_run(run, runs_dir)
-        .require_models()
-        .evaluate(split, iw_samples, n_samples, values, features, seed, limit, save=True, console=console)
+    boxes = tuple(parse_parameters(boundaries)) if boundaries else DEFAULT_BOXES
+    loaded = load_run(run, runs_dir).require_models()
+    result = evaluate_run(
+        loaded, split, iw_samples, n_samples, boxes, features, seed, limit, True, console, densities or ()
     )
     for warning in result.warnings:
         console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False, markup=False)

@@ -14,7 +14,7 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
@@ -22,6 +22,7 @@ from vaecli.atomic import timestamp, write_json_atomic
 from vaecli.errors import ConfigError
 from vaecli.evaluation.metrics import bits_per_dimension
 from vaecli.evaluation.plausibility import DEFAULT_BOXES
+from vaecli.latent.densities import DensityFit, load_density
 from vaecli.latent.inference import load_split
 from vaecli.latent.stats import ACTIVE_UNIT_THRESHOLD, active_units
 from vaecli.progress import progress_bar
@@ -128,14 +129,21 @@ def evaluate_run(
     limit: int | None = None,
     save: bool = True,
     console=None,
+    densities: Sequence[str] = (),
 ) -> Evaluation:
-    """Measure the run on a split; when save, write evaluation.json and the sample figure."""
+    """Measure the run on a split; when save, write evaluation.json and the sample figure.
+
+    densities: names of densities fitted to the run (vaecli.latent.densities); each adds a
+    plausibility row of its samples and a "densities" entry (its log-likelihoods, and for a VAE the
+    gap between the prior and the aggregate posterior that it reveals).
+    """
     from vaecli.data.splits import load_splits
     from vaecli.evaluation.features import load_feature_space
     from vaecli.evaluation.likelihood import measure_likelihood, trained_decoder
     from vaecli.evaluation.plausibility import plausibility
 
     _check_options(iw_samples, num_samples)
+    fits = [load_density(run, name) for name in dict.fromkeys(densities)]  # fail before any work
     started = time.perf_counter()
     splits = load_splits(run.config)
     chosen, _, fingerprint, warnings = load_split(run, split, limit, splits)
@@ -149,7 +157,9 @@ def evaluate_run(
     likelihood_seconds = time.perf_counter() - measured
 
     measured = time.perf_counter()
-    section, outcomes = plausibility(run, space, chosen.images, z_mean, regions_to_measure(boxes), num_samples, seed)
+    section, outcomes = plausibility(
+        run, space, chosen.images, z_mean, regions_to_measure(boxes), num_samples, seed, fits
+    )
     plausibility_seconds = time.perf_counter() - measured
     evaluation = {
         "provenance": {
@@ -165,6 +175,7 @@ def evaluate_run(
         "likelihood": likelihood_section(per_image, run.image_shape, iw_samples, run.is_vae, trained_decoder(run)),
         "active_units": {"count": len(active_units(z_mean)), "of": run.z_dim, "threshold": ACTIVE_UNIT_THRESHOLD},
         "plausibility": section,
+        **({"densities": density_section(run, fits, z_mean, section["num_samples"], seed)} if fits else {}),
         "seconds": {
             "feature_space": round(feature_seconds, 1),
             "likelihood": round(likelihood_seconds, 1),
@@ -174,7 +185,7 @@ def evaluate_run(
     }
     result = Evaluation(
         clean_for_json(evaluation),
-        warnings=warnings,
+        warnings=warnings + [warning for fit in fits for warning in fit.warnings],
         summary=f"Evaluated {run.paths.root} on {len(chosen):,} {split} images in "
         f"{evaluation['seconds']['total']:.1f} s (feature space: {space.name})",
     )
@@ -182,6 +193,35 @@ def evaluate_run(
         result.files = _save(run, result.evaluation, outcomes, space.name, seed)
         result.summary += f" -> {result.files[0]} (+ {', '.join(path.name for path in result.files[1:])})"
     return result
+
+
+def density_section(run: Run, fits: list[DensityFit], z_mean: np.ndarray, num_samples: int, seed: int) -> dict:
+    """Per density: mean log q(z) of the split's encodings and (VAE) of prior samples, nats per image.
+
+    For a VAE, prior_gap_nats = mean log q(prior samples) - mean log q(encodings): about 0 when the
+    aggregate posterior fills the prior; strongly negative when prior samples fall where no image
+    is encoded (the "holes" of Dai & Wipf 2019).
+    """
+    from vaecli.latent.densities import log_density
+    from vaecli.latent.geometry import sample_region
+
+    prior = sample_region("prior", 1.0, num_samples, run.z_dim, seed)
+    section = {}
+    for fit in fits:
+        encodings = _mean(log_density(fit, z_mean))
+        entry = {
+            "kind": fit.kind,
+            "components": fit.components,
+            "fit_on": fit.details.get("fit_on"),
+            "split_log_likelihood_nats": encodings,
+        }
+        if run.is_vae:
+            prior_nats = _mean(log_density(fit, prior))
+            entry.update(prior_log_likelihood_nats=prior_nats, prior_gap_nats=prior_nats - encodings)
+            entry["prior_samples"] = num_samples
+        entry["units"] = "mean log q(z) in nats per point (z_mean of one image, or one prior sample)"
+        section[fit.name] = entry
+    return section
 
 
 def _save(run: Run, evaluation: dict, outcomes, space_name: str, seed: int) -> list[Path]:
