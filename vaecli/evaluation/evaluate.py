@@ -175,7 +175,7 @@ def evaluate_run(
         "likelihood": likelihood_section(per_image, run.image_shape, iw_samples, run.is_vae, trained_decoder(run)),
         "active_units": {"count": len(active_units(z_mean)), "of": run.z_dim, "threshold": ACTIVE_UNIT_THRESHOLD},
         "plausibility": section,
-        **({"densities": density_section(run, fits, z_mean, section["num_samples"], seed)} if fits else {}),
+        **({"densities": density_section(run, fits, chosen.images, z_mean, section["num_samples"], seed)} if fits else {}),
         "seconds": {
             "feature_space": round(feature_seconds, 1),
             "likelihood": round(likelihood_seconds, 1),
@@ -195,23 +195,34 @@ def evaluate_run(
     return result
 
 
-def density_section(run: Run, fits: list[DensityFit], z_mean: np.ndarray, num_samples: int, seed: int) -> dict:
+def density_section(
+    run: Run, fits: list[DensityFit], images: np.ndarray, z_mean: np.ndarray, num_samples: int, seed: int
+) -> dict:
     """Per density: mean log q(z) of the split's encodings and (VAE) of prior samples, nats per image.
+
+    The split's encodings are what the density was fit to: z_mean, or (encoding "z") one
+    posterior sample per image.
 
     For a VAE, prior_gap_nats = mean log q(prior samples) - mean log q(encodings): about 0 when the
     aggregate posterior fills the prior; strongly negative when prior samples fall where no image
-    is encoded (the "holes" of Dai & Wipf 2019).
+    is encoded (the "holes" of Dai & Wipf 2019). Read it for a density fit to posterior samples
+    (encoding "z"): one fit to z_mean is nearly singular along the dimensions the KL collapsed
+    (z_mean ~ 0 there), so every prior sample is far outside it and the gap is enormous.
     """
-    from vaecli.latent.densities import log_density
+    from vaecli.latent.densities import encodings_of, log_density
     from vaecli.latent.geometry import sample_region
 
     prior = sample_region("prior", 1.0, num_samples, run.z_dim, seed)
     section = {}
+    sampled = None
     for fit in fits:
-        encodings = _mean(log_density(fit, z_mean))
+        if fit.details.get("encoding") == "z":
+            sampled = encodings_of(run, images, "z", seed) if sampled is None else sampled
+        encodings = _mean(log_density(fit, sampled if fit.details.get("encoding") == "z" else z_mean))
         entry = {
             "kind": fit.kind,
             "components": fit.components,
+            "encoding": fit.details.get("encoding", "z_mean"),
             "fit_on": fit.details.get("fit_on"),
             "split_log_likelihood_nats": encodings,
         }

@@ -81,7 +81,7 @@ def density_outcome(
         "density": density.name,
         "label": f"density {density.name}",
         "description": f"{density.describe()} fit to {density.details['fit_on']['count']:,} "
-        f"{density.details['fit_on']['split']} encodings",
+        f"{density.details['fit_on']['split']} encodings ({density.details.get('encoding', 'z_mean')})",
     }
     return points_outcome(run, space, real_features, sample_density(density, num_samples, seed), head)
 

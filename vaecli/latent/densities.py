@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from vaecli.run import Run
 
 KINDS = ("gaussian", "gmm")
+ENCODINGS = ("z_mean", "z")  # what is fit: the encoder's means, or one posterior sample per image
 AUTO_COMPONENTS = (1, 2, 5, 10, 20, 50)  # the K tried by components="auto"; the lowest BIC wins
 REG_COVAR = 1e-6  # added to each covariance's diagonal (latent units squared): scikit-learn's default
 MAX_ITERATIONS = 200  # EM iterations per start
@@ -104,7 +105,7 @@ def sample_density(fit: DensityFit, n: int, seed: int = 0) -> np.ndarray:
     return points.astype(np.float32)
 
 
-def check_encodings(z: np.ndarray, what: str) -> np.ndarray:
+def checkencodings_of(z: np.ndarray, what: str) -> np.ndarray:
     """z as float64 (N, D), refusing NaN or Inf (a diverged encoder) with one line."""
     z = np.asarray(z, np.float64)
     if z.ndim != 2 or len(z) == 0:
@@ -184,6 +185,7 @@ def fit_density(
     split: str = "train",
     limit: int | None = None,
     name: str | None = None,
+    encoding: str = "z_mean",
     seed: int = 0,
     n_init: int = 1,
     reg_covar: float = REG_COVAR,
@@ -195,19 +197,29 @@ def fit_density(
 
     kind "gaussian" is one full-covariance Gaussian; "gmm" a mixture of `components` of them, or
     with components="auto" the K of AUTO_COMPONENTS with the lowest BIC. The name defaults to
-    "gaussian" or "gmmK". The test split's encodings are scored as held-out data (nats per encoding).
+    "gaussian" or "gmmK" (with "_z" added for encoding "z"). The test split's encodings are scored
+    as held-out data (nats per encoding).
+
+    encoding "z_mean" fits the encoder's means (the deterministic encoding, Ghosh et al. 2020);
+    "z" (VAE only) one sample z ~ q(z|x) per image (seeded): a fit of the aggregate posterior
+    q(z) = E_x q(z|x), whose dimensions that the KL pushed to the prior keep their unit variance.
 
     Example:
         >>> fit = fit_density(run, kind="gmm", components=10)
         >>> fit.name, fit.details["test_log_likelihood_nats"]
         ('gmm10', -12.3)
     """
-    from vaecli.latent.inference import encode_images, load_split
+    from vaecli.latent.inference import load_split
 
     _check_options(kind, components, name, n_init, reg_covar)
+    if encoding not in ENCODINGS:
+        raise LatentError(f"encoding must be one of {', '.join(ENCODINGS)}, got {encoding!r}")
+    if encoding == "z" and not run.is_vae:
+        raise LatentError("encoding 'z' needs a VAE (an AE has no posterior to sample); use 'z_mean'")
+    suffix = "_z" if encoding == "z" else ""
     requested = 1 if kind == "gaussian" else components
     if name is None and requested != "auto":
-        name = "gaussian" if kind == "gaussian" else f"gmm{requested}"
+        name = ("gaussian" if kind == "gaussian" else f"gmm{requested}") + suffix
     if name is not None and save and not force and (densities_folder(run) / f"{name}.json").exists():
         raise LatentError(f"density {name!r} already exists in {densities_folder(run)}; use force=True to replace it")
     chosen, _, fingerprint, warnings = load_split(run, split, limit)
@@ -215,20 +227,20 @@ def fit_density(
         raise LatentError(
             f"components ({requested}) must not exceed the number of encodings ({len(chosen):,} {split} images)"
         )
-    z = check_encodings(encode_images(run, chosen.images)[0], f"the {split} split of {run.paths.root}")
+    z = checkencodings_of(encodings_of(run, chosen.images, encoding, seed), f"the {split} split of {run.paths.root}")
     started = time.perf_counter()
     options = {"seed": seed, "n_init": n_init, "reg_covar": reg_covar}
     bic_by_k: dict[int, float] = {}
     if requested == "auto":
         (weights, means, covariances, bic, converged), bic_by_k = choose_components(z, AUTO_COMPONENTS, **options)
-        name = name or f"gmm{len(weights)}"
+        name = name or f"gmm{len(weights)}{suffix}"
     else:
         weights, means, covariances, bic, converged = fit_mixture(z, int(requested), **options)
     seconds = time.perf_counter() - started
     assert name is not None
     fit = DensityFit(name, kind, weights, means, covariances, warnings=warnings)
-    test_z = z if split == "test" else encode_images(run, load_split(run, "test")[0].images)[0]
-    test_z = check_encodings(test_z, f"the test split of {run.paths.root}")
+    test_z = z if split == "test" else encodings_of(run, load_split(run, "test")[0].images, encoding, seed + 1)
+    test_z = checkencodings_of(test_z, f"the test split of {run.paths.root}")
     fit.details = {
         **run.provenance(),
         "name": name,
@@ -237,7 +249,7 @@ def fit_density(
         "components_requested": requested,
         "bic_by_components": {str(k): value for k, value in bic_by_k.items()},
         "fit_on": {"split": split, "limit": limit, "count": len(z), "dataset_fingerprint": fingerprint},
-        "encoding": "z_mean",
+        "encoding": encoding,
         **options,
         "max_iterations": MAX_ITERATIONS,
         "converged": converged,
@@ -258,6 +270,17 @@ def fit_density(
         fit.files = _save(run, fit)
         fit.summary += f" -> {fit.files[-1]}"
     return fit
+
+
+def encodings_of(run: Run, images: np.ndarray, encoding: str, seed: int) -> np.ndarray:
+    """float64 (N, z_dim): z_mean of the images, or (encoding "z") one z = z_mean + exp(z_log_var / 2) * noise per image."""
+    from vaecli.latent.inference import encode_images
+
+    z_mean, z_log_var = encode_images(run, images)
+    if encoding == "z_mean" or z_log_var is None:
+        return z_mean.astype(np.float64)
+    noise = np.random.default_rng(seed).standard_normal(z_mean.shape)
+    return z_mean + np.exp(0.5 * z_log_var.astype(np.float64)) * noise
 
 
 def _save(run: Run, fit: DensityFit) -> list[Path]:
