@@ -27,10 +27,14 @@ def fit_density(
         str, typer.Option("--kind", help="gaussian (one full-covariance Gaussian) or gmm (a mixture).")
     ] = "gmm",
     components: Annotated[
-        str,
-        typer.Option("--components", "-k", help="Mixture components K (gmm), or 'auto': the K of 1,2,5,10,20,50 "
-                     "with the lowest BIC."),
-    ] = "10",
+        Optional[str],
+        typer.Option(
+            "--components",
+            "-k",
+            help="Mixture components K of a gmm (default 10), or 'auto': the K of 1,2,5,10,20,50 with the lowest BIC.",
+            show_default=False,
+        ),
+    ] = None,
     split: Annotated[str, typer.Option("--split", help="Split whose z_mean is fit: train, validation, test or all.")] = (
         "train"
     ),
@@ -65,7 +69,7 @@ def fit_density(
     from vaecli.latent.densities import fit_density as fit
     from vaecli.run import load_run
 
-    chosen = 1 if kind == "gaussian" and components == "10" else _components(components)  # 10: the gmm default
+    chosen = None if components is None else _components(components)
     report(
         fit(
             load_run(run, runs_dir).require_models(),

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
 KINDS = ("gaussian", "gmm")
 ENCODINGS = ("z_mean", "z")  # what is fit: the encoder's means, or one posterior sample per image
+DEFAULT_COMPONENTS = 10
 AUTO_COMPONENTS = (1, 2, 5, 10, 20, 50)  # the K tried by components="auto"; the lowest BIC wins
 REG_COVAR = 1e-6  # added to each covariance's diagonal (latent units squared): scikit-learn's default
 MAX_ITERATIONS = 200  # EM iterations per start
@@ -105,7 +106,7 @@ def sample_density(fit: DensityFit, n: int, seed: int = 0) -> np.ndarray:
     return points.astype(np.float32)
 
 
-def checkencodings_of(z: np.ndarray, what: str) -> np.ndarray:
+def check_encodings(z: np.ndarray, what: str) -> np.ndarray:
     """z as float64 (N, D), refusing NaN or Inf (a diverged encoder) with one line."""
     z = np.asarray(z, np.float64)
     if z.ndim != 2 or len(z) == 0:
@@ -160,10 +161,10 @@ def choose_components(
 # --------------------------------------------------------------------------------- run level
 
 
-def _check_options(kind: str, components: int | str, name: str | None, n_init: int, reg_covar: float) -> None:
+def _check_options(kind: str, components: int | str | None, name: str | None, n_init: int, reg_covar: float) -> None:
     if kind not in KINDS:
         raise LatentError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
-    if kind == "gaussian" and components not in (1, "1"):
+    if kind == "gaussian" and components not in (None, 1):
         raise LatentError("kind='gaussian' is one component; give components only with kind='gmm'")
     if isinstance(components, str) and components != "auto":
         raise LatentError(f"components must be a number or 'auto', got {components!r}")
@@ -181,7 +182,7 @@ def fit_density(
     run: Run,
     *,
     kind: str = "gmm",
-    components: int | str = 10,
+    components: int | str | None = None,
     split: str = "train",
     limit: int | None = None,
     name: str | None = None,
@@ -195,7 +196,7 @@ def fit_density(
 ) -> DensityFit:
     """Fit a density to the z_mean of a split (`vae fit-density`); when save, write RUN/densities/NAME.*.
 
-    kind "gaussian" is one full-covariance Gaussian; "gmm" a mixture of `components` of them, or
+    kind "gaussian" is one full-covariance Gaussian; "gmm" a mixture of `components` of them (default 10), or
     with components="auto" the K of AUTO_COMPONENTS with the lowest BIC. The name defaults to
     "gaussian" or "gmmK" (with "_z" added for encoding "z"). The test split's encodings are scored
     as held-out data (nats per encoding).
@@ -217,7 +218,7 @@ def fit_density(
     if encoding == "z" and not run.is_vae:
         raise LatentError("encoding 'z' needs a VAE (an AE has no posterior to sample); use 'z_mean'")
     suffix = "_z" if encoding == "z" else ""
-    requested = 1 if kind == "gaussian" else components
+    requested = 1 if kind == "gaussian" else (DEFAULT_COMPONENTS if components is None else components)
     if name is None and requested != "auto":
         name = ("gaussian" if kind == "gaussian" else f"gmm{requested}") + suffix
     if name is not None and save and not force and (densities_folder(run) / f"{name}.json").exists():
@@ -227,7 +228,7 @@ def fit_density(
         raise LatentError(
             f"components ({requested}) must not exceed the number of encodings ({len(chosen):,} {split} images)"
         )
-    z = checkencodings_of(encodings_of(run, chosen.images, encoding, seed), f"the {split} split of {run.paths.root}")
+    z = check_encodings(encodings_of(run, chosen.images, encoding, seed), f"the {split} split of {run.paths.root}")
     started = time.perf_counter()
     options = {"seed": seed, "n_init": n_init, "reg_covar": reg_covar}
     bic_by_k: dict[int, float] = {}
@@ -240,7 +241,7 @@ def fit_density(
     assert name is not None
     fit = DensityFit(name, kind, weights, means, covariances, warnings=warnings)
     test_z = z if split == "test" else encodings_of(run, load_split(run, "test")[0].images, encoding, seed + 1)
-    test_z = checkencodings_of(test_z, f"the test split of {run.paths.root}")
+    test_z = check_encodings(test_z, f"the test split of {run.paths.root}")
     fit.details = {
         **run.provenance(),
         "name": name,
