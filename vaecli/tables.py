@@ -184,10 +184,36 @@ def statistics_table(statistics: dict, top: int = 12):
 
 
 def _cell(row: dict, column: str) -> str:
-    """A value, or 'mean ± sd' for a column aggregated over seeds (vaecli.evaluation.aggregate)."""
+    """A value, or 'mean ± sd [95% interval]' for a column aggregated over seeds (vaecli.evaluation.aggregate)."""
     sd = row.get(f"{column}_sd")
     text = format_number(row.get(column), missing="-")
-    return f"{text} ± {format_number(sd, 2)}" if sd else text  # no "± 0" for values every seed shares
+    if not sd:  # no "± 0" for values every seed shares
+        return text
+    low, high = row.get(f"{column}_ci_low"), row.get(f"{column}_ci_high")
+    interval = f" [{format_number(low)}, {format_number(high)}]" if low is not None and high is not None else ""
+    return f"{text} ± {format_number(sd, 2)}{interval}"
+
+
+def group_test_table(tests: list[dict], first: str, second: str):
+    """One row per numeric column: the two groups' means, their difference and Welch's p-value."""
+    from rich.table import Table
+
+    table = Table(
+        title=f"{second} against {first}: Welch t-test over seeds (two-sided; not adjusted for the many columns)",
+        title_justify="left",
+    )
+    for header in ("column", first, second, "difference", "p"):
+        table.add_column(header, justify="left" if header == "column" else "right", overflow="fold")
+    for test in tests:
+        p_value = test["p_value"]
+        table.add_row(
+            test["column"],
+            format_number(test[first]),
+            format_number(test[second]),
+            format_number(test["difference"]),
+            "n/a" if p_value is None else f"{p_value:.2g}",
+        )
+    return table
 
 
 def compare_table(rows: list[dict], differing: list[str], width: int = 200):
@@ -197,7 +223,11 @@ def compare_table(rows: list[dict], differing: list[str], width: int = 200):
     shown = [key for key in SCREEN_NUMBERS if key not in differing and any(row.get(key) is not None for row in rows)]
     spaces = sorted({row["features"] for row in rows if row.get("features")})
     groups = [row["n"] for row in rows if row.get("n")]
-    title = f"{len(groups)} groups of {sum(groups)} runs (mean ± sd over seeds)" if groups else f"{len(rows)} runs"
+    title = (
+        f"{len(groups)} groups of {sum(groups)} runs (mean ± sd [95% t-interval of the mean] over seeds)"
+        if groups
+        else f"{len(rows)} runs"
+    )
     title += f" (plausibility in the {', '.join(spaces)} feature space)" if spaces else ""
     statuses = {row.get("status") for row in rows}
     columns = [*(["status"] if statuses != {"COMPLETED"} else []), *differing, *shown]

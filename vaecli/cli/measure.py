@@ -105,13 +105,17 @@ SPACE_HELP = (
 )
 
 
-def show_comparison(comparison, csv_file: Path | None = None, plot_file: Path | None = None) -> None:
+def show_comparison(
+    comparison, csv_file: Path | None = None, plot_file: Path | None = None, groups: tuple[str, str] | None = None
+) -> None:
     """The compare table (and its CSV and plot when asked): `vae compare` and the end of `vae sweep`."""
-    from vaecli.tables import compare_table
+    from vaecli.tables import compare_table, group_test_table
 
     for warning in comparison.warnings:
         console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False, markup=False)
     console.print(compare_table(comparison.rows, comparison.differing, console.width))
+    if groups is not None:
+        console.print(group_test_table(comparison.tests, *groups))
     if csv_file is not None:
         say(f"Wrote {comparison.write_csv(csv_file)}")
     if plot_file is not None:
@@ -140,10 +144,20 @@ def compare(
         bool,
         typer.Option(
             "--aggregate",
-            help="One row per group of runs that differ only in train.seed: mean ± sd and n for every number "
-            "(CSV: <column> and <column>_sd; plot: error bars).",
+            help="One row per group of runs that differ only in train.seed: mean ± sd, the 95% t-interval of "
+            "the mean and n for every number (CSV: <column>, <column>_sd, <column>_ci_low, <column>_ci_high; "
+            "plot: error bars).",
         ),
     ] = False,
+    groups: Annotated[
+        Optional[str],
+        typer.Option(
+            "--groups",
+            help="A,B: with --aggregate, a Welch t-test p-value per numeric column between the groups named A "
+            "and B (as in the table's run column).",
+            show_default=False,
+        ),
+    ] = None,
     runs_dir: RunsDir = Path("runs"),
 ):
     """Compare runs in one table: differing config keys, KL schedule, final metrics, evaluation.
@@ -155,10 +169,21 @@ def compare(
       vae compare quickstart quickstart_ae --sort val_loss --csv runs.csv --plot runs.png
 
       vae compare runs/study_* --aggregate --features classifier --csv study.csv
+
+      vae compare runs/study_* --aggregate --groups study_kl_schedule=constant,study_kl_schedule=cyclical
     """
+    from vaecli.errors import ConfigError
     from vaecli.evaluation.compare import compare as compare_runs
 
-    show_comparison(compare_runs(runs, sort, runs_dir, features, aggregate), csv_file, plot_file)
+    pair = None
+    if groups is not None:
+        names = groups.split(",")
+        if len(names) != 2 or not all(names):
+            raise ConfigError(f"--groups: expected two group names A,B, got {groups!r}")
+        if not aggregate:
+            raise ConfigError("--groups compares groups of seeds: add --aggregate")
+        pair = (names[0], names[1])
+    show_comparison(compare_runs(runs, sort, runs_dir, features, aggregate, pair), csv_file, plot_file, pair)
 
 
 def report_page(
