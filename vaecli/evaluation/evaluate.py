@@ -20,7 +20,7 @@ import numpy as np
 
 from vaecli.atomic import timestamp, write_json_atomic
 from vaecli.errors import ConfigError
-from vaecli.evaluation.metrics import bits_per_dimension
+from vaecli.evaluation.metrics import bits_per_dimension, discretised_bits_per_dimension
 from vaecli.evaluation.plausibility import DEFAULT_BOXES
 from vaecli.latent.densities import DensityFit, load_density
 from vaecli.latent.inference import load_split
@@ -52,19 +52,24 @@ CONVENTIONS = {
     "gaussian": "log p(x|z) = log N(x | sigmoid(logits), sigma^2 I) over pixels and channels in [0, 1] units, "
     "sigma^2 = effective KL factor / 2 (the Gaussian decoder an MSE run trains)",
 }
-COMMON_CONVENTION = (
-    "; ELBO weights the KL by 1 whatever the run's KL factor or schedule; bits/dim = -bound / (H*W*C ln 2)"
-)
+COMMON_CONVENTION = "; ELBO weights the KL by 1 whatever the run's KL factor or schedule"
+BITS_CONVENTIONS = {
+    "bernoulli": "bits/dim = -bound / (H*W*C ln 2)",
+    "gaussian": "bits/dim = (-bound + H*W*C ln 256) / (H*W*C ln 2): the density over [0, 1] discretised to the "
+    "8-bit data's bins of width 1/256 (the convention of continuous models, Theis et al. 2016)",
+}
 
 
-def _bound_numbers(per_image: dict, image_shape, prefix: str = "") -> dict:
-    """ELBO, IWAE and E_q reconstruction in nats per image (and bits/dim) from per-image arrays."""
+def _bound_numbers(per_image: dict, image_shape, prefix: str = "", decoder: str = "bernoulli") -> dict:
+    """ELBO, IWAE and E_q reconstruction in nats per image (and bits/dim, BITS_CONVENTIONS) from per-image arrays."""
     elbo, iwae = _mean(per_image[f"{prefix}elbo"]), _mean(per_image[f"{prefix}iwae"])
+    bits = discretised_bits_per_dimension if decoder == "gaussian" else bits_per_dimension
     return {
         "elbo_nats": elbo,
-        "elbo_bits_per_dim": -bits_per_dimension(elbo, image_shape),
+        "elbo_bits_per_dim": bits(-elbo, image_shape),
         "iwae_nats": iwae,
-        "iwae_bits_per_dim": -bits_per_dimension(iwae, image_shape),
+        "iwae_bits_per_dim": bits(-iwae, image_shape),
+        "bits_per_dim_convention": BITS_CONVENTIONS[decoder],
         "expected_reconstruction_nats": _mean(per_image[f"{prefix}expected_reconstruction"]),
     }
 
@@ -94,7 +99,7 @@ def likelihood_section(per_image: dict, image_shape, num_samples: int, is_vae: b
     section.update(
         applicable=True,
         reconstruction=reconstruction,
-        **_bound_numbers(per_image, image_shape),
+        **_bound_numbers(per_image, image_shape, decoder=name),
         iw_samples=num_samples,
         kl_nats=_mean(per_image["kl"]),
         convention=CONVENTIONS[name] + COMMON_CONVENTION,
