@@ -100,7 +100,10 @@ def _one_error_line(result) -> str:
     return lines[0]
 
 
-def test_fit_sample_and_evaluate_through_the_cli(runs):
+def test_fit_sample_and_evaluate_through_the_cli(runs, monkeypatch):
+    from vaecli.cli import console
+
+    monkeypatch.setattr(console, "width", 250)
     run = runs / "tiny"
     output = ok("fit-density", run, "--kind", "gmm", "--components", "3")
     assert "GMM, 3 components" in output and "576 train encodings" in output
@@ -125,13 +128,22 @@ def test_fit_sample_and_evaluate_through_the_cli(runs):
     assert (run / "samples" / "density_gmm3_seed2.png").stat().st_size > 0
 
     ok("fit-density", run, "--kind", "gaussian")
-    ok("evaluate", run, "--features", "pixels", "-n", "20", "--box", "1", "--density", "gmm3", "--density", "gaussian")
+    output = ok(
+        "evaluate", run, "--features", "pixels", "-n", "20", "--box", "1", "--density", "gmm3", "--density", "gaussian"
+    )
+    assert "density gmm3" in output and "fitted densities" in output
     evaluation = json.loads((run / "evaluation.json").read_text())
     rows = {row["label"]: row for row in evaluation["plausibility"]["rows"]}
     assert rows["density gmm3"]["num_points"] == rows["prior"]["num_points"] == rows["box B=1"]["num_points"] == 20
     assert 0 <= rows["density gmm3"]["precision"] <= 1 and rows["density gaussian"]["frechet_distance"] > 0
     gap = evaluation["densities"]["gaussian"]
     assert gap["prior_gap_nats"] == pytest.approx(gap["prior_log_likelihood_nats"] - gap["split_log_likelihood_nats"])
+
+    ok("report", run)
+    page = (run / "report.html").read_text()
+    assert "density gmm3" in page and "Fitted densities" in page
+    compared = ok("compare", run, "--features", "pixels")
+    assert "P gmm3" in compared and "R gaussian" in compared and "gap gaussian" in compared
 
 
 def test_posterior_sample_density_of_a_vae(runs):

@@ -85,7 +85,7 @@ def evaluate(
     from vaecli.evaluation.plausibility import DEFAULT_BOXES
     from vaecli.latent.geometry import parse_parameters
     from vaecli.run import load_run
-    from vaecli.tables import likelihood_table, plausibility_table
+    from vaecli.tables import density_table, likelihood_table, plausibility_table
 
     boxes = tuple(parse_parameters(boundaries)) if boundaries else DEFAULT_BOXES
     loaded = load_run(run, runs_dir).require_models()
@@ -96,6 +96,8 @@ def evaluate(
         console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False, markup=False)
     console.print(likelihood_table(result.evaluation))
     console.print(plausibility_table(result.evaluation))
+    if result.evaluation.get("densities"):
+        console.print(density_table(result.evaluation))
     say(result.summary)
 
 

@@ -92,6 +92,9 @@ def evaluation_columns(evaluation: dict | None) -> dict:
     if boxes:
         best = max(boxes, key=lambda boundary: boxes[boundary])
         columns.update(best_box_precision=boxes[best], best_box=best)
+    for name, entry in evaluation.get("densities", {}).items():  # vae evaluate --density: a VAE's prior gap
+        if entry.get("prior_gap_nats") is not None:
+            columns[f"prior_gap_{name}"] = entry["prior_gap_nats"]
     return columns
 
 
