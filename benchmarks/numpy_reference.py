@@ -170,7 +170,9 @@ def _reconstruction(logits: np.ndarray, x: np.ndarray, variance: float | None) -
 def _posterior_bounds(decoder, x, z_mean, z_log_var, start: int, seed: int, variance) -> dict[str, np.ndarray]:
     """Per-image ELBO and IWAE_K (K = IW_SAMPLES) for each decoder term, from the documented noise stream."""
     count, z_dim = z_mean.shape
-    noise = np.stack([np.random.default_rng([seed, start + i]).standard_normal((IW_SAMPLES, z_dim)) for i in range(count)])
+    noise = np.stack(
+        [np.random.default_rng([seed, start + i]).standard_normal((IW_SAMPLES, z_dim)) for i in range(count)]
+    )
     z = z_mean[:, None] + np.exp(0.5 * z_log_var[:, None]) * noise  # (N, K, z_dim)
     log_prior = -0.5 * np.sum(z**2 + math.log(2 * math.pi), axis=2)
     log_posterior = -0.5 * np.sum(noise**2 + z_log_var[:, None] + math.log(2 * math.pi), axis=2)

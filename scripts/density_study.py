@@ -120,8 +120,14 @@ def _groups(runs_dir: Path) -> dict[tuple[str, str, int], list[dict]]:
 
 
 def _row(evaluation: dict, label: str) -> dict:
-    return next((row for row in evaluation["plausibility"]["rows"] if row["label"].startswith(label + " ")
-                 or row["label"] == label), {})
+    return next(
+        (
+            row
+            for row in evaluation["plausibility"]["rows"]
+            if row["label"].startswith(label + " ") or row["label"] == label
+        ),
+        {},
+    )
 
 
 def _values(evaluations: list[dict], label: str, column: str) -> list[float]:

@@ -204,7 +204,9 @@ def test_nan_encodings_from_a_diverged_encoder_write_nothing(runs, tmp_path):
 def test_an_existing_density_is_kept_unless_forced(runs):
     ok("fit-density", runs / "tiny_ae", "--kind", "gaussian", "--name", "kept")
     before = (runs / "tiny_ae" / "densities" / "kept.json").read_text()
-    assert "already exists" in _one_error_line(vae("fit-density", runs / "tiny_ae", "--kind", "gaussian", "--name", "kept"))
+    assert "already exists" in _one_error_line(
+        vae("fit-density", runs / "tiny_ae", "--kind", "gaussian", "--name", "kept")
+    )
     assert (runs / "tiny_ae" / "densities" / "kept.json").read_text() == before
     ok("fit-density", runs / "tiny_ae", "--kind", "gmm", "--components", "2", "--name", "kept", "--force")
     assert json.loads((runs / "tiny_ae" / "densities" / "kept.json").read_text())["components"] == 2

@@ -33,9 +33,7 @@ def test_cyclical_with_two_steps_per_cycle_reaches_its_factor():
 
 def test_vae_train_refuses_it_in_one_line_and_leaves_no_run(tmp_path):
     config = tmp_path / "cyclical.yaml"
-    config.write_text(
-        yaml.safe_dump(tiny_config(loss={"kl_schedule": "cyclical", "cycles": 8}, train={"epochs": 1}))
-    )
+    config.write_text(yaml.safe_dump(tiny_config(loss={"kl_schedule": "cyclical", "cycles": 8}, train={"epochs": 1})))
     result = vae("train", config, "--runs-dir", tmp_path / "runs", "--quiet")
     assert result.exit_code == 2, result.output
     lines = [line for line in result.output.splitlines() if line.strip()]

@@ -48,7 +48,9 @@ def test_welch_by_hand():
 def test_welch_undefined_cases():
     assert welch_p_value([1.0], [2.0, 3.0]) is None
     assert welch_p_value([1.0, 1.0], [2.0, 2.0]) is None
-    assert welch_p_value([1.0, 1.0], [2.0, 3.0]) == pytest.approx(stats.ttest_ind([1, 1], [2, 3], equal_var=False).pvalue)
+    assert welch_p_value([1.0, 1.0], [2.0, 3.0]) == pytest.approx(
+        stats.ttest_ind([1, 1], [2, 3], equal_var=False).pvalue
+    )
 
 
 def test_group_tests_on_constructed_rows():
@@ -60,7 +62,10 @@ def test_group_tests_on_constructed_rows():
         {"run": "b_seed=1", "loss": 5.0, "name": "y"},
         {"run": "b_seed=2", "loss": 6.5, "name": "y"},
     ]
-    groups = [{"run": "a", "runs": "a_seed=0, a_seed=1, a_seed=2"}, {"run": "b", "runs": "b_seed=0, b_seed=1, b_seed=2"}]
+    groups = [
+        {"run": "a", "runs": "a_seed=0, a_seed=1, a_seed=2"},
+        {"run": "b", "runs": "b_seed=0, b_seed=1, b_seed=2"},
+    ]
     (test,) = group_tests(rows, groups, "a", "b")
     assert test["column"] == "loss" and test["a"] == 2.0 and test["difference"] == pytest.approx(31 / 6 - 2)
     assert test["p_value"] == pytest.approx(0.0291453, rel=1e-5)

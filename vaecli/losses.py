@@ -160,7 +160,8 @@ class KLObjective:
             raise ConfigError(
                 f"loss.cycles is {loss.cycles} but the run has {total_steps} optimizer steps (train.epochs "
                 f"{config.train.epochs} x {steps_per_epoch} per epoch); each cycle needs at least "
-                f"{MIN_STEPS_PER_CYCLE} steps, or its KL weight stays 0: use at most {total_steps // MIN_STEPS_PER_CYCLE} cycles"
+                f"{MIN_STEPS_PER_CYCLE} steps, or its KL weight stays 0: use at most "
+                f"{total_steps // MIN_STEPS_PER_CYCLE} cycles"
             )
         capacity = loss.capacity
         return cls(

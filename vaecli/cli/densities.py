@@ -35,9 +35,9 @@ def fit_density(
             show_default=False,
         ),
     ] = None,
-    split: Annotated[str, typer.Option("--split", help="Split whose z_mean is fit: train, validation, test or all.")] = (
-        "train"
-    ),
+    split: Annotated[
+        str, typer.Option("--split", help="Split whose z_mean is fit: train, validation, test or all.")
+    ] = ("train"),
     limit: Limit = None,
     name: Annotated[
         Optional[str],

@@ -160,7 +160,9 @@ def sample(
     ] = None,
     density: Annotated[
         Optional[str],
-        typer.Option("--density", help="A density fitted to the run's encodings (vae fit-density).", show_default=False),
+        typer.Option(
+            "--density", help="A density fitted to the run's encodings (vae fit-density).", show_default=False
+        ),
     ] = None,
     n: Annotated[
         Optional[int],

@@ -48,7 +48,12 @@ def _column(values: list[Any], column: str) -> dict[str, Any]:
 
         summary = summarize([float(value) for value in present])
         low, high = CI_SUFFIXES
-        return {column: summary.mean, column + SD_SUFFIX: summary.sd, column + low: summary.low, column + high: summary.high}
+        return {
+            column: summary.mean,
+            column + SD_SUFFIX: summary.sd,
+            column + low: summary.low,
+            column + high: summary.high,
+        }
     distinct = list(dict.fromkeys(str(value) for value in present))
     return {column: present[0] if len(distinct) == 1 else ("; ".join(distinct) or None)}
 
@@ -92,8 +97,10 @@ def group_tests(rows: list[dict], groups: list[dict], first: str, second: str) -
     chosen = {name: [row for row in rows if row["run"] in members[name]] for name in (first, second)}
     tests = []
     for column in dict.fromkeys(key for row in rows for key in row):
-        values = {name: [row.get(column) for row in chosen[name]] for name in (first, second)}
-        numbers = {name: [float(v) for v in vals if _is_number(v)] for name, vals in values.items()}
+        numbers = {
+            name: [float(row[column]) for row in chosen[name] if _is_number(row.get(column))]
+            for name in (first, second)
+        }
         if not numbers[first] or not numbers[second] or column == SEED_KEY:
             continue
         mean_first = sum(numbers[first]) / len(numbers[first])

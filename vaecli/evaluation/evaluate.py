@@ -180,7 +180,11 @@ def evaluate_run(
         "likelihood": likelihood_section(per_image, run.image_shape, iw_samples, run.is_vae, trained_decoder(run)),
         "active_units": {"count": len(active_units(z_mean)), "of": run.z_dim, "threshold": ACTIVE_UNIT_THRESHOLD},
         "plausibility": section,
-        **({"densities": density_section(run, fits, chosen.images, z_mean, section["num_samples"], seed)} if fits else {}),
+        **(
+            {"densities": density_section(run, fits, chosen.images, z_mean, section["num_samples"], seed)}
+            if fits
+            else {}
+        ),
         "seconds": {
             "feature_space": round(feature_seconds, 1),
             "likelihood": round(likelihood_seconds, 1),
@@ -219,15 +223,16 @@ def density_section(
 
     prior = sample_region("prior", 1.0, num_samples, run.z_dim, seed)
     section = {}
-    sampled = None
+    points = {"z_mean": z_mean}  # what each density was fit to; posterior samples drawn once, when needed
     for fit in fits:
-        if fit.details.get("encoding") == "z":
-            sampled = encodings_of(run, images, "z", seed) if sampled is None else sampled
-        encodings = _mean(log_density(fit, sampled if fit.details.get("encoding") == "z" else z_mean))
+        encoding = fit.details.get("encoding", "z_mean")
+        if encoding not in points:
+            points[encoding] = encodings_of(run, images, encoding, seed)
+        encodings = _mean(log_density(fit, points[encoding]))
         entry = {
             "kind": fit.kind,
             "components": fit.components,
-            "encoding": fit.details.get("encoding", "z_mean"),
+            "encoding": encoding,
             "fit_on": fit.details.get("fit_on"),
             "split_log_likelihood_nats": encodings,
         }

@@ -3,8 +3,9 @@ images in one named feature space, and the encode->decode cycle error per latent
 
 Every row is measured with sets of ONE size n: the real reference is a random subset of n
 images of the split, each region (the prior N(0, I) and the positive boxes 0 < z_i < B of the
-classic AE experiment) and each fitted density (vaecli.latent.densities) decodes n points, and the two reference rows (another disjoint subset
-of n real images, and the reconstructions of those) hold n too. k-NN radii shrink as a set
+classic AE experiment) and each fitted density (vaecli.latent.densities) decodes n points,
+and the two reference rows (another disjoint subset of n real images, and the reconstructions
+of those) hold n too. k-NN radii shrink as a set
 grows, so rows of different sizes would be on different scales. n is --n-samples when the
 split holds at least twice that many images, else half the split (an image folder's small
 test split, --limit); the table header says n.
@@ -86,7 +87,9 @@ def density_outcome(
     return points_outcome(run, space, real_features, sample_density(density, num_samples, seed), head)
 
 
-def points_outcome(run: Run, space: FeatureSpace, real_features: np.ndarray, z: np.ndarray, head: dict) -> RegionOutcome:
+def points_outcome(
+    run: Run, space: FeatureSpace, real_features: np.ndarray, z: np.ndarray, head: dict
+) -> RegionOutcome:
     """Decode latent points and measure them against the real reference: one row."""
     decoded = decode_latents(run, z)
     row = {

@@ -299,9 +299,8 @@ def densities_section(evaluation: dict) -> str:
         "fills the prior. Read it for densities fit to posterior samples (z): one fit to z_mean is nearly "
         "singular along collapsed dimensions."
     )
-    return (
-        f'<h3>Fitted densities</h3><p class="note">{html.escape(note)}</p>'
-        + data_table(["density", "fit", "log q(encodings)", "log q(prior samples)", "prior gap"], rows)
+    return f'<h3>Fitted densities</h3><p class="note">{html.escape(note)}</p>' + data_table(
+        ["density", "fit", "log q(encodings)", "log q(prior samples)", "prior gap"], rows
     )
 
 

@@ -84,9 +84,7 @@ def log_density(fit: DensityFit, points: np.ndarray) -> np.ndarray:
         cholesky = np.linalg.cholesky(fit.covariances[k])
         whitened = np.linalg.solve(cholesky, (points - fit.means[k]).T)  # (D, N)
         log_determinant = 2.0 * np.sum(np.log(np.diag(cholesky)))
-        per_component[:, k] = -0.5 * (
-            np.sum(whitened**2, axis=0) + log_determinant + fit.z_dim * math.log(2 * math.pi)
-        )
+        per_component[:, k] = -0.5 * (np.sum(whitened**2, axis=0) + log_determinant + fit.z_dim * math.log(2 * math.pi))
     return logsumexp(per_component + np.log(fit.weights), axis=1)
 
 
@@ -114,8 +112,7 @@ def check_encodings(z: np.ndarray, what: str) -> np.ndarray:
     bad = ~np.isfinite(z).all(axis=1)
     if bad.any():
         raise LatentError(
-            f"{what}: {int(bad.sum()):,} of {len(z):,} encodings hold NaN or Inf (a diverged encoder?); "
-            "nothing was fit"
+            f"{what}: {int(bad.sum()):,} of {len(z):,} encodings hold NaN or Inf (a diverged encoder?); nothing was fit"
         )
     return z
 
@@ -233,13 +230,16 @@ def fit_density(
         )
     z = check_encodings(encodings_of(run, chosen.images, encoding, seed), f"the {split} split of {run.paths.root}")
     started = time.perf_counter()
-    options = {"seed": seed, "n_init": n_init, "reg_covar": reg_covar}
     bic_by_k: dict[int, float] = {}
     if requested == "auto":
-        (weights, means, covariances, bic, converged), bic_by_k = choose_components(z, AUTO_COMPONENTS, **options)
+        (weights, means, covariances, bic, converged), bic_by_k = choose_components(
+            z, AUTO_COMPONENTS, seed=seed, n_init=n_init, reg_covar=reg_covar
+        )
         name = name or f"gmm{len(weights)}{suffix}"
     else:
-        weights, means, covariances, bic, converged = fit_mixture(z, int(requested), **options)
+        weights, means, covariances, bic, converged = fit_mixture(
+            z, int(requested), seed=seed, n_init=n_init, reg_covar=reg_covar
+        )
     seconds = time.perf_counter() - started
     assert name is not None
     fit = DensityFit(name, kind, weights, means, covariances, warnings=warnings)
@@ -254,7 +254,9 @@ def fit_density(
         "bic_by_components": {str(k): value for k, value in bic_by_k.items()},
         "fit_on": {"split": split, "limit": limit, "count": len(z), "dataset_fingerprint": fingerprint},
         "encoding": encoding,
-        **options,
+        "seed": seed,
+        "n_init": n_init,
+        "reg_covar": reg_covar,
         "max_iterations": MAX_ITERATIONS,
         "converged": converged,
         "bic": bic,
@@ -277,7 +279,7 @@ def fit_density(
 
 
 def encodings_of(run: Run, images: np.ndarray, encoding: str, seed: int) -> np.ndarray:
-    """float64 (N, z_dim): z_mean of the images, or (encoding "z") one z = z_mean + exp(z_log_var / 2) * noise per image."""
+    """float64 (N, z_dim): z_mean of the images, or (encoding "z") z_mean + exp(z_log_var / 2) * noise."""
     from vaecli.latent.inference import encode_images
 
     z_mean, z_log_var = encode_images(run, images)
