@@ -43,6 +43,13 @@ def fit_density(
         Optional[str],
         typer.Option("--name", help="Name in RUN/densities (default: gaussian, or gmmK).", show_default=False),
     ] = None,
+    encoding: Annotated[
+        str,
+        typer.Option(
+            "--encoding",
+            help="z_mean (the encoder's means) or z (VAE: one posterior sample per image, the aggregate posterior).",
+        ),
+    ] = "z_mean",
     seed: Annotated[int, typer.Option("--seed", min=0, max=2**32 - 1, help="Seed of the EM initialisation.")] = 0,
     n_init: Annotated[int, typer.Option("--n-init", min=1, help="EM starts; the best is kept.")] = 1,
     reg_covar: Annotated[
@@ -65,6 +72,8 @@ def fit_density(
       vae fit-density runs/ae_z16 --kind gmm --components 10
 
       vae fit-density runs/ae_z16 --components auto --limit 5000 --n-init 3
+
+      vae fit-density runs/vae_z16 --kind gaussian --encoding z    # named gaussian_z
     """
     from vaecli.latent.densities import fit_density as fit
     from vaecli.run import load_run
@@ -78,6 +87,7 @@ def fit_density(
             split=split,
             limit=limit,
             name=name,
+            encoding=encoding,
             seed=seed,
             n_init=n_init,
             reg_covar=reg_covar,
