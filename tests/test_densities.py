@@ -210,3 +210,16 @@ def test_an_existing_density_is_kept_unless_forced(runs):
     assert (runs / "tiny_ae" / "densities" / "kept.json").read_text() == before
     ok("fit-density", runs / "tiny_ae", "--kind", "gmm", "--components", "2", "--name", "kept", "--force")
     assert json.loads((runs / "tiny_ae" / "densities" / "kept.json").read_text())["components"] == 2
+
+
+def test_doctor_finds_half_written_densities(tmp_path):
+    from vaecli.latent.densities import incomplete_densities
+
+    folder = tmp_path / "densities"
+    assert incomplete_densities(folder) == []
+    folder.mkdir()
+    for name in ("whole.npz", "whole.json", "killed.npz", "orphan.json"):
+        (folder / name).write_text("")
+    problems = incomplete_densities(folder)
+    assert len(problems) == 2
+    assert "killed.npz has no killed.json" in problems[0] and "orphan.json has no orphan.npz" in problems[1]

@@ -299,6 +299,25 @@ def _save(run: Run, fit: DensityFit) -> list[Path]:
     return [parameters, details]
 
 
+def incomplete_densities(folder: Path) -> list[str]:
+    """For `vae doctor`: one line per half-written density in a run's densities folder.
+
+    A .npz without its .json is a fit killed between its two writes (harmless: it does not
+    exist for load_density; remove it); a .json without its .npz cannot be loaded.
+    """
+    if not folder.is_dir():
+        return []
+    parameters = {path.stem for path in folder.glob("*.npz")}
+    details = {path.stem for path in folder.glob("*.json")}
+    return [
+        f"{folder / name}.npz has no {name}.json (an interrupted fit): remove it"
+        for name in sorted(parameters - details)
+    ] + [
+        f"{folder / name}.json has no {name}.npz: fit density {name!r} again with force"
+        for name in sorted(details - parameters)
+    ]
+
+
 def density_names(run: Run) -> list[str]:
     """The names of the complete densities of a run, sorted."""
     folder = densities_folder(run)
