@@ -30,7 +30,6 @@ def fit_density(
         Optional[str],
         typer.Option(
             "--components",
-            "-k",
             help="Mixture components K of a gmm (default 10), or 'auto': the K of 1,2,5,10,20,50 with the lowest BIC.",
             show_default=False,
         ),
