@@ -164,6 +164,25 @@ def print_table(runs_dir: Path) -> None:
                 cells += [f"{difference:+.3f}", "n/a" if p_value is None else f"{p_value:.2g}"]
             print(f"| {data} | {model} | {z_dim} | {column} | " + " | ".join(cells) + " |")
     print()
+    print("The AE-like model's fitted densities against the VAE's prior (same data and z_dim; Welch p over seeds)")
+    print()
+    print("| data | z_dim | AE-like density | column | AE-like density | VAE prior | difference | p |")
+    print("|---|---:|---|---|---:|---:|---:|---:|")
+    for (data, model, z_dim), evaluations in sorted(groups.items()):
+        if model != "ae" or (data, "vae", z_dim) not in groups:
+            continue
+        for density in DENSITIES:
+            for column in ("precision", "recall"):
+                ae = _values(evaluations, f"density {density}", column)
+                prior = _values(groups[(data, "vae", z_dim)], "prior", column)
+                p_value = welch_p_value(ae, prior)
+                print(
+                    f"| {data} | {z_dim} | {density} | {column} | {summarize(ae).mean:.3f} | "
+                    f"{summarize(prior).mean:.3f} | {summarize(ae).mean - summarize(prior).mean:+.3f} | "
+                    + ("n/a" if p_value is None else f"{p_value:.2g}")
+                    + " |"
+                )
+    print()
     print("VAE: the aggregate posterior against the prior (mean log q(z), nats per point; 95% intervals)")
     print()
     print("| data | z_dim | density | log q(test encodings) | log q(prior samples) | gap |")
