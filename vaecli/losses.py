@@ -23,6 +23,8 @@ from dataclasses import asdict, dataclass
 import numpy as np
 from keras import ops
 
+from vaecli.errors import ConfigError
+
 # --------------------------------------------------------------------------- reconstruction
 
 
@@ -143,7 +145,8 @@ def _constant(objective: KLObjective, step):
 
 
 def _warmup(objective: KLObjective, step):
-    """Linear from 0 at step 0 to 1 after warmup_epochs (Bowman et al. 2016), per step."""
+    """Linear from 0 at step 0 to 1 after warmup_epochs, per step: the "warm-up" of Sønderby et al. 2016
+    (Ladder VAEs); Bowman et al. 2016 annealed the KL weight with a sigmoid, not a line."""
     steps = objective.warmup_epochs * objective.steps_per_epoch
     return ops.minimum(1.0, step / _float64(steps)) if steps > 0 else ops.ones_like(step)
 
@@ -156,6 +159,7 @@ def _cyclical(objective: KLObjective, step):
 
 
 SCHEDULES = {"constant": _constant, "warmup": _warmup, "cyclical": _cyclical}
+MIN_STEPS_PER_CYCLE = 2  # a cycle of one step sits at phase 0, weight 0, for ever
 
 
 @dataclass(frozen=True)
@@ -188,10 +192,23 @@ class KLObjective:
 
     @classmethod
     def from_config(cls, config, steps_per_epoch: int) -> KLObjective:
-        """The objective of an experiment config (an AE: weight 0, nothing else)."""
+        """The objective of an experiment config (an AE: weight 0, nothing else).
+
+        A ConfigError for a cyclical schedule with fewer than MIN_STEPS_PER_CYCLE optimizer steps per
+        cycle: its weight, min(1, phase / cycle_ratio) at phase = (step mod cycle) / cycle, would be 0
+        at every step (a cycle of one step or less only ever sits at phase 0), i.e. no KL term at all.
+        """
         loss = config.loss
         if config.model.kind != "vae":
             return cls(kl_factor=0.0, epochs=config.train.epochs, steps_per_epoch=steps_per_epoch)
+        total_steps = config.train.epochs * steps_per_epoch
+        if loss.kl_schedule == "cyclical" and loss.capacity is None and total_steps < MIN_STEPS_PER_CYCLE * loss.cycles:
+            raise ConfigError(
+                f"loss.cycles is {loss.cycles} but the run has {total_steps} optimizer steps (train.epochs "
+                f"{config.train.epochs} x {steps_per_epoch} per epoch); each cycle needs at least "
+                f"{MIN_STEPS_PER_CYCLE} steps, or its KL weight stays 0: use at most "
+                f"{total_steps // MIN_STEPS_PER_CYCLE} cycles"
+            )
         capacity = loss.capacity
         return cls(
             kl_factor=loss.kl_factor,
@@ -215,6 +232,15 @@ class KLObjective:
         information, total_correlation, dimensionwise = terms
         weighted = information + float(self.tc_weight or 0.0) * total_correlation + dimensionwise
         return ops.cast(self.weight(step), weighted.dtype) * weighted
+
+    @property
+    def factor(self) -> float:
+        """The factor on the KL term once any schedule has risen: gamma under capacity, else kl_factor (0: AE).
+
+        This is the KL factor the manifest records and the Gaussian decoder's variance follows
+        (sigma^2 = effective factor / 2): under capacity, gamma * |KL - C| weights KL by gamma once KL > C.
+        """
+        return self.gamma if self.capacity_nats is not None else self.kl_factor
 
     def weight(self, step):
         """The factor on the KL term at `step` (float64): kl_factor * schedule, or gamma under capacity."""

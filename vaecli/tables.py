@@ -212,11 +212,73 @@ def statistics_table(statistics: dict, top: int = 12):
     return summary, dimensions
 
 
+DENSITY_PREFIXES = {"precision_density_": "P ", "recall_density_": "R ", "prior_gap_": "gap "}
+
+
+def density_columns(rows: list[dict]) -> list[str]:
+    """The compare columns of fitted densities present in any row (vae evaluate --density), in a stable order."""
+    present = dict.fromkeys(key for row in rows for key in row if key.startswith(tuple(DENSITY_PREFIXES)))
+    return [key for key in present if not key.endswith(("_sd", "_ci_low", "_ci_high"))]
+
+
+def _density_header(column: str) -> str:
+    """'precision_density_gmm10' -> 'P gmm10', 'prior_gap_gaussian_z' -> 'gap gaussian_z'."""
+    for prefix, short in DENSITY_PREFIXES.items():
+        if column.startswith(prefix):
+            return short + column.removeprefix(prefix)
+    return column
+
+
+def density_table(evaluation: dict):
+    """The fitted densities of an evaluation: log q of the split's encodings and (VAE) of prior samples, the gap."""
+    from rich.table import Table
+
+    table = Table(title="fitted densities (mean log q(z), nats per point)", title_justify="left")
+    for header in ("density", "fit to", "log q(encodings)", "log q(prior samples)", "prior gap"):
+        table.add_column(header, justify="left" if header in ("density", "fit to") else "right")
+    for name, entry in evaluation.get("densities", {}).items():
+        fit_on = entry.get("fit_on") or {}
+        table.add_row(
+            name,
+            f"{entry.get('encoding', 'z_mean')} of {fit_on.get('count', 0):,} {fit_on.get('split', '')} images",
+            format_number(entry.get("split_log_likelihood_nats")),
+            format_number(entry.get("prior_log_likelihood_nats"), missing="n/a (AE)"),
+            format_number(entry.get("prior_gap_nats"), missing="n/a (AE)"),
+        )
+    return table
+
+
 def _cell(row: dict, column: str) -> str:
-    """A value, or 'mean ± sd' for a column aggregated over seeds (vaecli.evaluation.aggregate)."""
+    """A value, or 'mean ± sd [95% interval]' for a column aggregated over seeds (vaecli.evaluation.aggregate)."""
     sd = row.get(f"{column}_sd")
     text = format_number(row.get(column), missing="-")
-    return f"{text} ± {format_number(sd, 2)}" if sd else text  # no "± 0" for values every seed shares
+    if not sd:  # no "± 0" for values every seed shares
+        return text
+    low, high = row.get(f"{column}_ci_low"), row.get(f"{column}_ci_high")
+    interval = f" [{format_number(low)}, {format_number(high)}]" if low is not None and high is not None else ""
+    return f"{text} ± {format_number(sd, 2)}{interval}"
+
+
+def group_test_table(tests: list[dict], first: str, second: str):
+    """One row per numeric column: the two groups' means, their difference and Welch's p-value."""
+    from rich.table import Table
+
+    table = Table(
+        title=f"{second} against {first}: Welch t-test over seeds (two-sided; not adjusted for the many columns)",
+        title_justify="left",
+    )
+    for header in ("column", first, second, "difference", "p"):
+        table.add_column(header, justify="left" if header == "column" else "right", overflow="fold")
+    for test in tests:
+        p_value = test["p_value"]
+        table.add_row(
+            test["column"],
+            format_number(test[first]),
+            format_number(test[second]),
+            format_number(test["difference"]),
+            "n/a" if p_value is None else f"{p_value:.2g}",
+        )
+    return table
 
 
 def compare_table(rows: list[dict], differing: list[str], width: int = 200):
@@ -224,13 +286,18 @@ def compare_table(rows: list[dict], differing: list[str], width: int = 200):
     from rich.table import Table
 
     shown = [key for key in SCREEN_NUMBERS if key not in differing and any(row.get(key) is not None for row in rows)]
+    shown += density_columns(rows)
     spaces = sorted({row["features"] for row in rows if row.get("features")})
     groups = [row["n"] for row in rows if row.get("n")]
-    title = f"{len(groups)} groups of {sum(groups)} runs (mean ± sd over seeds)" if groups else f"{len(rows)} runs"
+    title = (
+        f"{len(groups)} groups of {sum(groups)} runs (mean ± sd [95% t-interval of the mean] over seeds)"
+        if groups
+        else f"{len(rows)} runs"
+    )
     title += f" (plausibility in the {', '.join(spaces)} feature space)" if spaces else ""
     statuses = {row.get("status") for row in rows}
     columns = [*(["status"] if statuses != {"COMPLETED"} else []), *differing, *shown]
-    headers = ["run", *(SCREEN_NUMBERS.get(column, column) for column in columns)]
+    headers = ["run", *(SCREEN_NUMBERS.get(column, _density_header(column)) for column in columns)]
     cells = [[row["run"], *(_cell(row, column) for column in columns)] for row in rows]
     needed = sum(max(len(text) for text in column) + 3 for column in zip(headers, *cells))
     if needed > width:  # transpose: measures down the side, one column per run

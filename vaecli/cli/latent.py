@@ -119,19 +119,20 @@ def decode(
     )
 
 
-def _region(boundary, symmetric, radius, prior, scale) -> tuple[str, str]:
+def _region(boundary, symmetric, radius, prior, scale, density=None) -> tuple[str, str]:
     """(region kind, parameter list text) from the mutually exclusive region flags."""
     from vaecli.errors import ConfigError
 
     chosen = [
         flag
-        for flag, value in (("--boundary", boundary), ("--radius", radius), ("--prior", prior))
+        for flag, value in (("--boundary", boundary), ("--radius", radius), ("--prior", prior), ("--density", density))
         if value is not None
     ]
     if len(chosen) != 1:
         raise ConfigError(
             "choose one region: --boundary B (0 < z_i < B; add --symmetric for -B < z_i < B), "
-            "--radius R or --prior normal [--scale S]" + (f"; got {' and '.join(chosen)}" if chosen else "")
+            "--radius R, --prior normal [--scale S] or --density NAME"
+            + (f"; got {' and '.join(chosen)}" if chosen else "")
         )
     if symmetric and boundary is None:
         raise ConfigError("--symmetric goes with --boundary B (it samples -B < z_i < B)")
@@ -141,6 +142,8 @@ def _region(boundary, symmetric, radius, prior, scale) -> tuple[str, str]:
         raise ConfigError(f"--prior {prior}: only 'normal' (N(0, s^2 I)) is available")
     if boundary is not None:
         return ("symmetric" if symmetric else "box"), boundary
+    if density is not None:
+        return "density", density
     return ("sphere", radius) if radius is not None else ("prior", scale or "1")
 
 
@@ -157,6 +160,12 @@ def sample(
     ] = None,
     scale: Annotated[
         Optional[str], typer.Option("--scale", help="With --prior normal: S[,S2,...] (default 1).", show_default=False)
+    ] = None,
+    density: Annotated[
+        Optional[str],
+        typer.Option(
+            "--density", help="A density fitted to the run's encodings (vae fit-density).", show_default=False
+        ),
     ] = None,
     n: Annotated[
         Optional[int],
@@ -205,10 +214,17 @@ def sample(
       vae sample --radius 5,10,14 -n 8
 
       vae sample --prior normal --scale 1 --seed 7
+
+      vae sample --run runs/ae_z16 --density gmm10 -n 64
     """
     from vaecli.latent.geometry import parse_parameters
 
-    region, parameters = _region(boundary, symmetric, radius, prior, scale)
+    region, parameters = _region(boundary, symmetric, radius, prior, scale, density)
+    if region == "density":
+        from vaecli.latent.sample import sample as sample_points
+
+        report(sample_points(_load(run, runs_dir), "density", [], n, seed, True, columns, out, density=parameters))
+        return
     values = parse_parameters(parameters)
     report(_load(run, runs_dir).sample(**{region: values}, n=n, seed=seed, save=True, columns=columns, out=out))
 

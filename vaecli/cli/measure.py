@@ -46,6 +46,14 @@ def evaluate(
     seed: Annotated[
         int, typer.Option("--seed", help="Seed of the posterior samples, latent points and real subsets.")
     ] = 0,
+    densities: Annotated[
+        Optional[List[str]],
+        typer.Option(
+            "--density",
+            help="Also measure samples of this fitted density (vae fit-density; repeatable).",
+            show_default=False,
+        ),
+    ] = None,
     runs_dir: RunsDir = Path("runs"),
 ):
     """Measure a trained run: likelihood bounds and plausibility of samples.
@@ -59,7 +67,9 @@ def evaluate(
     N(0, I) and from each box 0 < z_i < B, the precision and recall
     (Kynkaanniemi et al. 2019, k=3) and Frechet distance against real
     images in one named feature space, and the encode->decode cycle error.
-    An AE has no ELBO or IWAE (marked n/a).
+    An AE has no ELBO or IWAE (marked n/a). Each --density adds a row of
+    samples from a density fitted with `vae fit-density`, and for a VAE the
+    gap between the prior and the aggregate posterior that the density shows.
 
     Examples:
 
@@ -68,21 +78,26 @@ def evaluate(
       vae evaluate runs/fmnist --iw-samples 64 --n-samples 2000
 
       vae evaluate quickstart --features pixels --boundary 1,10
+
+      vae evaluate runs/ae_z16 --density gaussian --density gmm10
     """
     from vaecli.api import load_run
+    from vaecli.evaluation.evaluate import evaluate_run
+    from vaecli.evaluation.plausibility import DEFAULT_BOXES
     from vaecli.latent.geometry import parse_parameters
-    from vaecli.tables import likelihood_table, plausibility_table
+    from vaecli.tables import density_table, likelihood_table, plausibility_table
 
-    values = parse_parameters(boundaries) if boundaries else None
-    result = (
-        load_run(run, runs_dir)
-        .require_models()
-        .evaluate(split, iw_samples, n_samples, values, features, seed, limit, save=True, console=console)
+    boxes = tuple(parse_parameters(boundaries)) if boundaries else DEFAULT_BOXES
+    loaded = load_run(run, runs_dir).require_models()
+    result = evaluate_run(
+        loaded, split, iw_samples, n_samples, boxes, features, seed, limit, True, console, densities or ()
     )
     for warning in result.warnings:
         console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False, markup=False)
     console.print(likelihood_table(result.evaluation))
     console.print(plausibility_table(result.evaluation))
+    if result.evaluation.get("densities"):
+        console.print(density_table(result.evaluation))
     say(result.summary)
 
 
@@ -92,13 +107,17 @@ SPACE_HELP = (
 )
 
 
-def show_comparison(comparison, csv_file: Path | None = None, plot_file: Path | None = None) -> None:
+def show_comparison(
+    comparison, csv_file: Path | None = None, plot_file: Path | None = None, groups: tuple[str, str] | None = None
+) -> None:
     """The compare table (and its CSV and plot when asked): `vae compare` and the end of `vae sweep`."""
-    from vaecli.tables import compare_table
+    from vaecli.tables import compare_table, group_test_table
 
     for warning in comparison.warnings:
         console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False, markup=False)
     console.print(compare_table(comparison.rows, comparison.differing, console.width))
+    if groups is not None:
+        console.print(group_test_table(comparison.tests, *groups))
     if csv_file is not None:
         say(f"Wrote {comparison.write_csv(csv_file)}")
     if plot_file is not None:
@@ -127,10 +146,20 @@ def compare(
         bool,
         typer.Option(
             "--aggregate",
-            help="One row per group of runs that differ only in train.seed: mean ± sd and n for every number "
-            "(CSV: <column> and <column>_sd; plot: error bars).",
+            help="One row per group of runs that differ only in train.seed: mean ± sd, the 95% t-interval of "
+            "the mean and n for every number (CSV: <column>, <column>_sd, <column>_ci_low, <column>_ci_high; "
+            "plot: error bars).",
         ),
     ] = False,
+    groups: Annotated[
+        Optional[str],
+        typer.Option(
+            "--groups",
+            help="A,B: with --aggregate, a Welch t-test p-value per numeric column between the groups named A "
+            "and B (as in the table's run column).",
+            show_default=False,
+        ),
+    ] = None,
     runs_dir: RunsDir = Path("runs"),
 ):
     """Compare runs in one table: differing config keys, KL schedule, final metrics, evaluation.
@@ -142,10 +171,21 @@ def compare(
       vae compare quickstart quickstart_ae --sort val_loss --csv runs.csv --plot runs.png
 
       vae compare runs/study_* --aggregate --features classifier --csv study.csv
+
+      vae compare runs/study_* --aggregate --groups study_kl_schedule=constant,study_kl_schedule=cyclical
     """
+    from vaecli.errors import ConfigError
     from vaecli.evaluation.compare import compare as compare_runs
 
-    show_comparison(compare_runs(runs, sort, runs_dir, features, aggregate), csv_file, plot_file)
+    pair = None
+    if groups is not None:
+        names = groups.split(",")
+        if len(names) != 2 or not all(names):
+            raise ConfigError(f"--groups: expected two group names A,B, got {groups!r}")
+        if not aggregate:
+            raise ConfigError("--groups compares groups of seeds: add --aggregate")
+        pair = (names[0], names[1])
+    show_comparison(compare_runs(runs, sort, runs_dir, features, aggregate, pair), csv_file, plot_file, pair)
 
 
 def report_page(

@@ -1,8 +1,11 @@
 """`vae compare --aggregate`: runs that differ only in train.seed collapse into one row.
 
 Each group row holds, for every numeric column, the mean over its runs under the column's
-own name and the sample standard deviation (n - 1 in the denominator; None for one run)
-under `<column>_sd`, plus `n` (the number of runs) and `runs` (their names). A text column
+own name, the sample standard deviation (n - 1 in the denominator; None for one run)
+under `<column>_sd` and the 95% t-interval of the mean under `<column>_ci_low` and
+`<column>_ci_high` (vaecli.evaluation.statistics; None for one run), plus `n` (the number of
+runs) and `runs` (their names). group_tests gives, for two named groups, the Welch t-test
+p-value of every numeric column. A text column
 keeps its value when every run agrees and lists the distinct values otherwise. Groups keep
 the order of their first run.
 """
@@ -15,6 +18,7 @@ from typing import Any
 
 SEED_KEY = "train.seed"
 SD_SUFFIX = "_sd"
+CI_SUFFIXES = ("_ci_low", "_ci_high")  # the 95% t-interval of the mean over seeds
 
 
 def _is_number(value: Any) -> bool:
@@ -40,8 +44,16 @@ def group_name(names: list[str]) -> str:
 def _column(values: list[Any], column: str) -> dict[str, Any]:
     present = [value for value in values if value is not None]
     if present and all(_is_number(value) for value in present):
-        mean, sd = mean_and_sd([float(value) for value in present])
-        return {column: mean, column + SD_SUFFIX: sd}
+        from vaecli.evaluation.statistics import summarize
+
+        summary = summarize([float(value) for value in present])
+        low, high = CI_SUFFIXES
+        return {
+            column: summary.mean,
+            column + SD_SUFFIX: summary.sd,
+            column + low: summary.low,
+            column + high: summary.high,
+        }
     distinct = list(dict.fromkeys(str(value) for value in present))
     return {column: present[0] if len(distinct) == 1 else ("; ".join(distinct) or None)}
 
@@ -65,3 +77,41 @@ def aggregate_rows(rows: list[dict], differing: list[str]) -> tuple[list[dict], 
     for row in rows:
         groups.setdefault(tuple(repr(row.get(key)) for key in key_columns), []).append(row)
     return [aggregate_group(members, key_columns) for members in groups.values()], key_columns
+
+
+def group_tests(rows: list[dict], groups: list[dict], first: str, second: str) -> list[dict]:
+    """Welch t-test of every numeric column between two groups of seeds, named as in the group rows.
+
+    rows: the per-run rows; groups: the rows of aggregate_rows (their `runs` name the members).
+    Returns one dict per column: column, mean of each group, difference (second - first), p_value
+    (None where the test is undefined: a group of one run, or no spread in either).
+    """
+    from vaecli.errors import CompareError
+    from vaecli.evaluation.statistics import welch_p_value
+
+    by_name = {group["run"]: group for group in groups}
+    for name in (first, second):
+        if name not in by_name:
+            raise CompareError(f"group {name!r} is not among the compared groups ({', '.join(by_name)})")
+    members = {name: set(by_name[name]["runs"].split(", ")) for name in (first, second)}
+    chosen = {name: [row for row in rows if row["run"] in members[name]] for name in (first, second)}
+    tests = []
+    for column in dict.fromkeys(key for row in rows for key in row):
+        numbers = {
+            name: [float(row[column]) for row in chosen[name] if _is_number(row.get(column))]
+            for name in (first, second)
+        }
+        if not numbers[first] or not numbers[second] or column == SEED_KEY:
+            continue
+        mean_first = sum(numbers[first]) / len(numbers[first])
+        mean_second = sum(numbers[second]) / len(numbers[second])
+        tests.append(
+            {
+                "column": column,
+                first: mean_first,
+                second: mean_second,
+                "difference": mean_second - mean_first,
+                "p_value": welch_p_value(numbers[first], numbers[second]),
+            }
+        )
+    return tests

@@ -13,7 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -92,6 +92,9 @@ def evaluation_columns(evaluation: dict | None) -> dict:
     if boxes:
         best = max(boxes, key=lambda boundary: boxes[boundary])
         columns.update(best_box_precision=boxes[best], best_box=best)
+    for name, entry in evaluation.get("densities", {}).items():  # vae evaluate --density: a VAE's prior gap
+        if entry.get("prior_gap_nats") is not None:
+            columns[f"prior_gap_{name}"] = entry["prior_gap_nats"]
     return columns
 
 
@@ -205,6 +208,7 @@ class Comparison(Result):
     rows: list[dict]  # one flat dict of named columns per run, or per group of seeds (the CSV holds them all)
     differing: list[str]  # the dotted config keys whose values differ between the runs (or groups)
     aggregated: bool = False  # rows are groups of runs differing only in train.seed: mean, <column>_sd, n
+    tests: list[dict] = field(default_factory=list)  # Welch t-tests of two groups (aggregate.group_tests)
 
     def write_csv(self, target: str | Path) -> Path:
         """Every column of every row to a CSV file (atomically)."""
@@ -223,24 +227,33 @@ def compare(
     runs_dir: str | Path = "runs",
     features: str | None = None,
     aggregate: bool = False,
+    groups: tuple[str, str] | None = None,
 ) -> Comparison:
     """One row per run: the config keys that differ, final metrics and evaluation numbers.
 
     Runs are folders or bare names in runs_dir. features: the feature space whose evaluation
     to show (default: each run's latest, which must then be one space). aggregate: one row per
     group of runs that differ only in train.seed, each numeric column the mean over the group,
-    with its sample standard deviation in <column>_sd and the group size in n. Example:
+    with its sample standard deviation in <column>_sd, its 95% t-interval in <column>_ci_low and
+    <column>_ci_high, and the group size in n. groups (with aggregate): two group names whose
+    numeric columns get a Welch t-test each, in .tests. Example:
         >>> comparison = vaecli.compare(["runs/a", "runs/b"], sort="val_loss")
         >>> [row["run"] for row in comparison.rows]
         ['b', 'a']
     """
-    from vaecli.evaluation.aggregate import aggregate_rows
+    from vaecli.evaluation.aggregate import aggregate_rows, group_tests
 
+    if groups is not None and not aggregate:
+        raise CompareError("groups compares groups of seeds: give it with aggregate=True")
     paths = [run if isinstance(run, RunPaths) else resolve_run(run, runs_dir) for run in runs]
     warnings = check_one_space(paths, features)
     rows, differing = compare_rows(paths, None if aggregate else sort, features)
+    tests: list[dict] = []
     if aggregate:
+        per_run = rows
         rows, differing = aggregate_rows(rows, differing)
         rows = sort_rows(rows, sort)
+        if groups is not None:
+            tests = group_tests(per_run, rows, *groups)
     summary = f"Compared {len(paths)} run(s)" + (f" in {len(rows)} group(s) of seeds" if aggregate else "")
-    return Comparison(rows, differing, aggregated=aggregate, warnings=warnings, summary=summary)
+    return Comparison(rows, differing, aggregated=aggregate, tests=tests, warnings=warnings, summary=summary)

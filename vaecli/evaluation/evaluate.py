@@ -14,14 +14,15 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from vaecli.errors import ConfigError
-from vaecli.evaluation.metrics import bits_per_dimension
+from vaecli.evaluation.metrics import bits_per_dimension, discretised_bits_per_dimension
 from vaecli.evaluation.plausibility import DEFAULT_BOXES
 from vaecli.io.atomic import timestamp, write_json_atomic
+from vaecli.latent.densities import DensityFit, load_density
 from vaecli.latent.stats import ACTIVE_UNIT_THRESHOLD, active_units
 from vaecli.progress import progress_bar
 from vaecli.results import Result
@@ -51,19 +52,24 @@ CONVENTIONS = {
     "gaussian": "log p(x|z) = log N(x | sigmoid(logits), sigma^2 I) over pixels and channels in [0, 1] units, "
     "sigma^2 = effective KL factor / 2 (the Gaussian decoder an MSE run trains)",
 }
-COMMON_CONVENTION = (
-    "; ELBO weights the KL by 1 whatever the run's KL factor or schedule; bits/dim = -bound / (H*W*C ln 2)"
-)
+COMMON_CONVENTION = "; ELBO weights the KL by 1 whatever the run's KL factor or schedule"
+BITS_CONVENTIONS = {
+    "bernoulli": "bits/dim = -bound / (H*W*C ln 2)",
+    "gaussian": "bits/dim = (-bound + H*W*C ln 256) / (H*W*C ln 2): the density over [0, 1] discretised to the "
+    "8-bit data's bins of width 1/256 (the convention of continuous models, Theis et al. 2016)",
+}
 
 
-def _bound_numbers(per_image: dict, image_shape, prefix: str = "") -> dict:
-    """ELBO, IWAE and E_q reconstruction in nats per image (and bits/dim) from per-image arrays."""
+def _bound_numbers(per_image: dict, image_shape, prefix: str = "", decoder: str = "bernoulli") -> dict:
+    """ELBO, IWAE and E_q reconstruction in nats per image (and bits/dim, BITS_CONVENTIONS) from per-image arrays."""
     elbo, iwae = _mean(per_image[f"{prefix}elbo"]), _mean(per_image[f"{prefix}iwae"])
+    bits = discretised_bits_per_dimension if decoder == "gaussian" else bits_per_dimension
     return {
         "elbo_nats": elbo,
-        "elbo_bits_per_dim": -bits_per_dimension(elbo, image_shape),
+        "elbo_bits_per_dim": bits(-elbo, image_shape),
         "iwae_nats": iwae,
-        "iwae_bits_per_dim": -bits_per_dimension(iwae, image_shape),
+        "iwae_bits_per_dim": bits(-iwae, image_shape),
+        "bits_per_dim_convention": BITS_CONVENTIONS[decoder],
         "expected_reconstruction_nats": _mean(per_image[f"{prefix}expected_reconstruction"]),
     }
 
@@ -93,7 +99,7 @@ def likelihood_section(per_image: dict, image_shape, num_samples: int, is_vae: b
     section.update(
         applicable=True,
         reconstruction=reconstruction,
-        **_bound_numbers(per_image, image_shape),
+        **_bound_numbers(per_image, image_shape, decoder=name),
         iw_samples=num_samples,
         kl_nats=_mean(per_image["kl"]),
         convention=CONVENTIONS[name] + COMMON_CONVENTION,
@@ -128,14 +134,21 @@ def evaluate_run(
     limit: int | None = None,
     save: bool = True,
     console=None,
+    densities: Sequence[str] = (),
 ) -> Evaluation:
-    """Measure the run on a split; when save, write evaluation.json and the sample figure."""
+    """Measure the run on a split; when save, write evaluation.json and the sample figure.
+
+    densities: names of densities fitted to the run (vaecli.latent.densities); each adds a
+    plausibility row of its samples and a "densities" entry (its log-likelihoods, and for a VAE the
+    gap between the prior and the aggregate posterior that it reveals).
+    """
     from vaecli.data.splits import load_splits
     from vaecli.evaluation.features import load_feature_space
     from vaecli.evaluation.likelihood import measure_likelihood, trained_decoder
     from vaecli.evaluation.plausibility import plausibility
 
     _check_options(iw_samples, num_samples)
+    fits = [load_density(run, name) for name in dict.fromkeys(densities)]  # fail before any work
     started = time.perf_counter()
     splits = load_splits(run.config)
     chosen, _, fingerprint, warnings = load_split(run, split, limit, splits)
@@ -149,7 +162,9 @@ def evaluate_run(
     likelihood_seconds = time.perf_counter() - measured
 
     measured = time.perf_counter()
-    section, outcomes = plausibility(run, space, chosen.images, z_mean, regions_to_measure(boxes), num_samples, seed)
+    section, outcomes = plausibility(
+        run, space, chosen.images, z_mean, regions_to_measure(boxes), num_samples, seed, fits
+    )
     plausibility_seconds = time.perf_counter() - measured
     evaluation = {
         "provenance": {
@@ -165,6 +180,11 @@ def evaluate_run(
         "likelihood": likelihood_section(per_image, run.image_shape, iw_samples, run.is_vae, trained_decoder(run)),
         "active_units": {"count": len(active_units(z_mean)), "of": run.z_dim, "threshold": ACTIVE_UNIT_THRESHOLD},
         "plausibility": section,
+        **(
+            {"densities": density_section(run, fits, chosen.images, z_mean, section["num_samples"], seed)}
+            if fits
+            else {}
+        ),
         "seconds": {
             "feature_space": round(feature_seconds, 1),
             "likelihood": round(likelihood_seconds, 1),
@@ -174,7 +194,7 @@ def evaluate_run(
     }
     result = Evaluation(
         clean_for_json(evaluation),
-        warnings=warnings,
+        warnings=warnings + [warning for fit in fits for warning in fit.warnings],
         summary=f"Evaluated {run.paths.root} on {len(chosen):,} {split} images in "
         f"{evaluation['seconds']['total']:.1f} s (feature space: {space.name})",
     )
@@ -182,6 +202,47 @@ def evaluate_run(
         result.files = _save(run, result.evaluation, outcomes, space.name, seed)
         result.summary += f" -> {result.files[0]} (+ {', '.join(path.name for path in result.files[1:])})"
     return result
+
+
+def density_section(
+    run: Run, fits: list[DensityFit], images: np.ndarray, z_mean: np.ndarray, num_samples: int, seed: int
+) -> dict:
+    """Per density: mean log q(z) of the split's encodings and (VAE) of prior samples, nats per image.
+
+    The split's encodings are what the density was fit to: z_mean, or (encoding "z") one
+    posterior sample per image.
+
+    For a VAE, prior_gap_nats = mean log q(prior samples) - mean log q(encodings): about 0 when the
+    aggregate posterior fills the prior; strongly negative when prior samples fall where no image
+    is encoded (the "holes" of Dai & Wipf 2019). Read it for a density fit to posterior samples
+    (encoding "z"): one fit to z_mean is nearly singular along the dimensions the KL collapsed
+    (z_mean ~ 0 there), so every prior sample is far outside it and the gap is enormous.
+    """
+    from vaecli.latent.densities import encodings_of, log_density
+    from vaecli.latent.geometry import sample_region
+
+    prior = sample_region("prior", 1.0, num_samples, run.z_dim, seed)
+    section = {}
+    points = {"z_mean": z_mean}  # what each density was fit to; posterior samples drawn once, when needed
+    for fit in fits:
+        encoding = fit.details.get("encoding", "z_mean")
+        if encoding not in points:
+            points[encoding] = encodings_of(run, images, encoding, seed)
+        encodings = _mean(log_density(fit, points[encoding]))
+        entry = {
+            "kind": fit.kind,
+            "components": fit.components,
+            "encoding": encoding,
+            "fit_on": fit.details.get("fit_on"),
+            "split_log_likelihood_nats": encodings,
+        }
+        if run.is_vae:
+            prior_nats = _mean(log_density(fit, prior))
+            entry.update(prior_log_likelihood_nats=prior_nats, prior_gap_nats=prior_nats - encodings)
+            entry["prior_samples"] = num_samples
+        entry["units"] = "mean log q(z) in nats per point (z_mean of one image, or one prior sample)"
+        section[fit.name] = entry
+    return section
 
 
 def _save(run: Run, evaluation: dict, outcomes, space_name: str, seed: int) -> list[Path]:

@@ -66,13 +66,17 @@ def trained_decoder(run: Run) -> tuple[str, float | None]:
     which weights the KL the same way once KL > C); None when that factor is 0, and for an AE
     (no KL term: its squared error fixes no variance).
     """
-    from vaecli.losses import effective_kl_factor, gaussian_variance
+    from vaecli.losses import KLObjective, effective_kl_factor, gaussian_variance
 
     loss = run.config.loss
     decoder = DECODERS[loss.reconstruction]
     if decoder == "bernoulli" or not run.is_vae:
         return decoder, None
-    factor = loss.capacity.gamma if loss.capacity is not None else loss.kl_factor
+    factor = KLObjective(
+        kl_factor=loss.kl_factor,
+        capacity_nats=None if loss.capacity is None else loss.capacity.max_nats,
+        gamma=1.0 if loss.capacity is None else loss.capacity.gamma,
+    ).factor  # the factor the manifest records (vaecli.training._new_manifest)
     effective = effective_kl_factor(factor, loss.reduction, int(np.prod(run.image_shape)))
     return decoder, (gaussian_variance(effective) if effective > 0 else None)
 

@@ -136,3 +136,18 @@ def diagonal_normal_log_density(z: np.ndarray, mean: np.ndarray, log_variance: n
 def bits_per_dimension(nats: float, image_shape: tuple[int, ...]) -> float:
     """Nats per image -> bits per pixel value: nats / (H * W * C * ln 2)."""
     return float(nats) / (math.prod(image_shape) * math.log(2))
+
+
+PIXEL_LEVELS = 256  # 8-bit data
+
+
+def discretised_bits_per_dimension(density_nats: float, image_shape: tuple[int, ...]) -> float:
+    """-log p(x) of a density over pixel values in [0, 1] (nats per image) -> bits per dimension of 8-bit data.
+
+    The standard convention of continuous models of 8-bit images (Theis et al. 2016; RealNVP, Glow):
+    each value's probability is its density times the bin width 1/256, so
+    bits/dim = (-log p(x) + D ln 256) / (D ln 2), i.e. the density's bits/dim + 8. Unlike a raw
+    density's figure it cannot be negative, and it is comparable with a discrete model's bits/dim.
+    """
+    values = math.prod(image_shape)
+    return (float(density_nats) + values * math.log(PIXEL_LEVELS)) / (values * math.log(2))

@@ -3,8 +3,9 @@ images in one named feature space, and the encode->decode cycle error per latent
 
 Every row is measured with sets of ONE size n: the real reference is a random subset of n
 images of the split, each region (the prior N(0, I) and the positive boxes 0 < z_i < B of the
-classic AE experiment) decodes n points, and the two reference rows (another disjoint subset
-of n real images, and the reconstructions of those) hold n too. k-NN radii shrink as a set
+classic AE experiment) and each fitted density (vaecli.latent.densities) decodes n points,
+and the two reference rows (another disjoint subset of n real images, and the reconstructions
+of those) hold n too. k-NN radii shrink as a set
 grows, so rows of different sizes would be on different scales. n is --n-samples when the
 split holds at least twice that many images, else half the split (an image folder's small
 test split, --limit); the table header says n.
@@ -13,7 +14,7 @@ test split, --limit); the table header says n.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
@@ -24,6 +25,7 @@ from vaecli.evaluation.metrics import (
     frechet_distance,
     precision_recall,
 )
+from vaecli.latent.densities import DensityFit, sample_density
 from vaecli.latent.geometry import REGIONS, region_label, sample_region
 from vaecli.runs.run import decode_latents, encode_images
 
@@ -62,13 +64,37 @@ def region_outcome(
     run: Run, space: FeatureSpace, real_features: np.ndarray, kind: str, parameter: float, num_samples: int, seed: int
 ) -> RegionOutcome:
     z = sample_region(kind, parameter, num_samples, run.z_dim, seed)
-    decoded = decode_latents(run, z)
-    row = {
+    head = {
         "region": kind,
         "parameter": float(parameter),
         "label": region_name(kind, parameter),
         "description": REGIONS[kind].description.format(p=f"{parameter:g}"),
-        "num_points": num_samples,
+    }
+    return points_outcome(run, space, real_features, z, head)
+
+
+def density_outcome(
+    run: Run, space: FeatureSpace, real_features: np.ndarray, density: DensityFit, num_samples: int, seed: int
+) -> RegionOutcome:
+    """The row of num_samples points drawn from a fitted density (vaecli.latent.densities)."""
+    head = {
+        "region": "density",
+        "density": density.name,
+        "label": f"density {density.name}",
+        "description": f"{density.describe()} fit to {density.details['fit_on']['count']:,} "
+        f"{density.details['fit_on']['split']} encodings ({density.details.get('encoding', 'z_mean')})",
+    }
+    return points_outcome(run, space, real_features, sample_density(density, num_samples, seed), head)
+
+
+def points_outcome(
+    run: Run, space: FeatureSpace, real_features: np.ndarray, z: np.ndarray, head: dict
+) -> RegionOutcome:
+    """Decode latent points and measure them against the real reference: one row."""
+    decoded = decode_latents(run, z)
+    row = {
+        **head,
+        "num_points": len(z),
         **compare_features(real_features, space.embed(decoded)),
         **cycle_errors(run, z.astype(np.float64), decoded),
     }
@@ -129,6 +155,7 @@ def plausibility(
     regions: list[tuple[str, float]],
     num_samples: int,
     seed: int,
+    densities: Sequence[DensityFit] = (),
 ) -> tuple[dict, list[RegionOutcome]]:
     """Every region's row plus the two reference rows; the real reference is a subset of images."""
     real_rows, held_out_rows = reference_subsets(len(images), num_samples, seed)
@@ -136,6 +163,7 @@ def plausibility(
     real_features = space.embed(images[real_rows].astype(np.float32) / 255.0)
     outcomes = reference_outcomes(run, space, real_features, images[held_out_rows], z_mean[held_out_rows])
     outcomes += [region_outcome(run, space, real_features, kind, parameter, size, seed) for kind, parameter in regions]
+    outcomes += [density_outcome(run, space, real_features, density, size, seed) for density in densities]
     section = {
         "feature_space": space.describe(),
         "k": NEAREST_NEIGHBOURS,

@@ -273,6 +273,7 @@ def evaluation_section(paths: RunPaths, features: str | None = None) -> str:
         + key_value_table(pairs)
         + f"<p>{note}</p>"
         + data_table(["region", "precision", "recall", "Frechet distance", "cycle error", "mean ||z||"], rows)
+        + densities_section(evaluation)
         + figure(samples, "decoded points per region (first row: real images; second: reconstructions)")
     )
 
@@ -301,6 +302,32 @@ def factors_section(paths: RunPaths) -> str:
         ]
     parts.append(figure(paths.evaluation_images / "latent_response_matrix.png", "latent response matrix (vae assay)"))
     return "".join(parts)
+
+
+def densities_section(evaluation: dict) -> str:
+    """The fitted densities' log-likelihoods and, for a VAE, the prior gap they reveal (vae evaluate --density)."""
+    densities = evaluation.get("densities") or {}
+    if not densities:
+        return ""
+    rows = [
+        [
+            name,
+            f"{entry.get('kind')} ({entry.get('components')} components) on {entry.get('encoding', 'z_mean')}",
+            entry.get("split_log_likelihood_nats"),
+            entry.get("prior_log_likelihood_nats"),
+            entry.get("prior_gap_nats"),
+        ]
+        for name, entry in densities.items()
+    ]
+    note = (
+        "Mean log q(z) in nats per point under each fitted density: of the split's encodings, and for a VAE "
+        "of samples of the prior N(0, I); the gap (prior minus encodings) is near 0 when the aggregate posterior "
+        "fills the prior. Read it for densities fit to posterior samples (z): one fit to z_mean is nearly "
+        "singular along collapsed dimensions."
+    )
+    return f'<h3>Fitted densities</h3><p class="note">{html.escape(note)}</p>' + data_table(
+        ["density", "fit", "log q(encodings)", "log q(prior samples)", "prior gap"], rows
+    )
 
 
 def render_report(paths: RunPaths, features: str | None = None) -> str:

@@ -1,6 +1,8 @@
-"""`vae sample`: decode random points of a latent region (the box 0 < z_i < B, a sphere, the prior).
+"""`vae sample`: decode random points of a latent region (the box 0 < z_i < B, a sphere, the prior)
+or of a density fitted to the run's encodings (vaecli.latent.densities).
 
 runs/NAME/samples/box_B10.png + box_B10.h5      the picture and the points beside it
+runs/NAME/samples/density_gmm10.png + .h5       samples of the fitted density gmm10
 """
 
 from __future__ import annotations
@@ -28,8 +30,8 @@ SAMPLES_ONE_PARAMETER, SAMPLES_PER_ROW = 100, 10  # n defaults: a 10x10 grid, or
 
 @dataclass
 class Samples(Result):
-    region: str  # box, symmetric, sphere or prior
-    parameters: list[float]  # one value per row
+    region: str  # box, symmetric, sphere, prior or density
+    parameters: list[float]  # one value per row ([] for a density)
     seed: int
     points: np.ndarray  # (len(parameters) * n, z_dim) float32, n points per parameter in order
     images: np.ndarray  # (len(parameters) * n, H, W, C) float32 in [0, 1]
@@ -39,8 +41,10 @@ class Samples(Result):
         return iter((self.points, self.images))
 
 
-def sample_file_stem(region: str, parameters: list[float], seed: int) -> str:
-    """'box_B10', 'box_B0.5-50' (several), 'sphere_R5_seed3': region and parameter in the name."""
+def sample_file_stem(region: str, parameters: list[float], seed: int, density: str | None = None) -> str:
+    """'box_B10', 'box_B0.5-50' (several), 'sphere_R5_seed3', 'density_gmm10': region and parameter in the name."""
+    if region == "density":
+        return f"density_{density}" + (f"_seed{seed}" if seed else "")
     symbol = REGIONS[region].symbol
     values = (
         parameter_text(parameters[0])
@@ -59,12 +63,16 @@ def sample(
     save: bool = False,
     columns: int | None = None,
     out: str | Path | None = None,
+    density: str | None = None,
 ) -> Samples:
     """Draw n points in a region for each parameter and decode them; when save, the picture and the points.
 
     Every parameter uses the same seed: the row for B=10 of a multi-boundary figure is exactly
     the picture of `--boundary 10` alone, and rows differ only in scale (common random numbers).
+    region "density" draws n points from the run's fitted density named `density` (no parameters).
     """
+    if region == "density":
+        return _sample_density(run, density, n, seed, save, columns, out)
     if not parameters:
         raise LatentError("give at least one region parameter, e.g. --boundary 10")
     if columns is not None and columns < 1:
@@ -93,6 +101,37 @@ def sample(
     samples.summary = f"Decoded {len(points):,} points of {run.paths.root} drawn {where}"
     if save:
         _save(run, samples, n, columns, picture)
+    return samples
+
+
+def _sample_density(
+    run: Run, name: str | None, n: int | None, seed: int, save: bool, columns: int | None, out: str | Path | None
+) -> Samples:
+    """n points of a fitted density, decoded; when save, the picture and the points beside it."""
+    from vaecli.images import make_grid, save_png
+    from vaecli.latent.densities import load_density, sample_density
+
+    if name is None:
+        raise LatentError("region 'density' needs the name of a fitted density (density=...)")
+    if columns is not None and columns < 1:
+        raise LatentError(f"columns must be at least 1, got {columns}")
+    fit = load_density(run, name)
+    n = n if n is not None else SAMPLES_ONE_PARAMETER
+    check_images_fit(n, run.image_shape, "--n-samples", "ask for fewer points", copies=FLOAT_BYTES)
+    picture = output_path(out, run.paths.samples, sample_file_stem("density", [], seed, name) + ".png")
+    if save:
+        check_writable(picture, "--out" if out is not None else "")
+    points = sample_density(fit, n, seed)
+    samples = Samples("density", [], seed, points, decode_latents(run, points), warnings=fit.warnings)
+    samples.summary = f"Decoded {n:,} points of {run.paths.root} drawn from density {name} ({fit.describe()})"
+    if save:
+        save_png(picture, make_grid(samples.images, columns))
+        points_file = with_suffix(picture, ".h5")
+        attrs = {**run.provenance(), "kind": "samples", "region": "density", "density": name, "seed": seed}
+        attrs["region_description"] = f"{fit.describe()} fit to {fit.details.get('fit_on', {}).get('count')} encodings"
+        write_latent_file(points_file, {"z": points}, attrs=attrs)
+        samples.files = [picture, points_file]
+        samples.summary += f" -> {picture} (points in {points_file.name})"
     return samples
 
 

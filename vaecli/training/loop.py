@@ -69,7 +69,7 @@ def _new_manifest(config, splits, acceleration, shape, distribution: dict, cache
     from vaecli.losses import KLObjective, effective_kl_factor
 
     kl_objective = KLObjective.from_config(config, steps_per_epoch(len(splits.train), config.train.batch_size))
-    kl_factor = kl_objective.kl_factor  # 0 for an AE
+    kl_factor = kl_objective.factor  # 0 for an AE; gamma under capacity: the one factor the evaluation uses too
     return Manifest.model_validate(
         {
             "status": STATUS_RUNNING,
