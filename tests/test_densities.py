@@ -213,7 +213,7 @@ def test_an_existing_density_is_kept_unless_forced(runs):
 
 
 def test_doctor_finds_half_written_densities(tmp_path):
-    from vaecli.latent.densities import incomplete_densities
+    from vaecli.runs.doctor import incomplete_densities
 
     folder = tmp_path / "densities"
     assert incomplete_densities(folder) == []

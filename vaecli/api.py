@@ -7,16 +7,17 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from vaecli.errors import ConfigError, LatentError
+from vaecli.errors import ConfigError
 from vaecli.evaluation.assays import assay
+from vaecli.evaluation.evaluate import evaluate
 from vaecli.evaluation.factors import factors
 from vaecli.latent.decode import decode_file
+from vaecli.latent.densities import fit_density, load_density
 from vaecli.latent.encode import encode_split
 from vaecli.latent.interpolate import interpolate
+from vaecli.latent.sample import sample
 from vaecli.latent.stats import latent_stats
 from vaecli.latent.traverse import traverse
 from vaecli.runs import run as runs_run
@@ -152,82 +153,10 @@ class Run(runs_run.Run):
     latent_stats = latent_stats
     factors = factors
     assay = assay
-
-    def sample(
-        self,
-        box: float | Sequence[float] | None = None,
-        *,
-        symmetric: float | Sequence[float] | None = None,
-        sphere: float | Sequence[float] | None = None,
-        prior: float | Sequence[float] | None = None,
-        n: int | None = None,
-        seed: int = 0,
-        save: bool = False,
-        columns: int | None = None,
-        out: str | Path | None = None,
-    ):
-        """Decode random latent points of one region (`vae sample`); unpacks as (points, images).
-
-        box=B: uniform in 0 < z_i < B. symmetric=B: -B < z_i < B. sphere=R: uniform on ||z|| = R.
-        prior=s: N(0, s^2 I). A list of values gives n points per value, in that order. n
-        defaults to 100 for one value, 10 per value for several.
-
-        Example:
-            >>> points, images = run.sample(box=10, n=64)
-            >>> points.shape, images.shape
-            ((64, 32), (64, 32, 32, 3))
-        """
-        from vaecli.latent.sample import sample
-
-        region, values = _one_region(box=box, symmetric=symmetric, sphere=sphere, prior=prior)
-        return sample(self.require_models(), region, values, n, seed, save, columns, out)
-
-    def evaluate(
-        self,
-        split: str = "test",
-        iw_samples: int = 16,
-        n_samples: int = 1000,
-        boundaries: Sequence[float] | None = None,
-        features: str | None = None,
-        seed: int = 0,
-        limit: int | None = None,
-        save: bool = True,
-        console=None,
-    ):
-        """Likelihood bounds and plausibility of samples (`vae evaluate`): an Evaluation.
-
-        Its .evaluation holds every number of evaluation.json, which is written unless save is False.
-
-        Example:
-            >>> result = run.evaluate(features="pixels", n_samples=200)
-            >>> result.evaluation["likelihood"]["elbo_nats"]
-            -1615.2
-        """
-        from vaecli.evaluation.evaluate import evaluate_run
-        from vaecli.evaluation.plausibility import DEFAULT_BOXES
-
-        return evaluate_run(
-            self.require_models(),
-            split,
-            iw_samples,
-            n_samples,
-            DEFAULT_BOXES if boundaries is None else tuple(boundaries),
-            features,
-            seed,
-            limit,
-            save,
-            console,
-        )
-
-
-def _one_region(**regions) -> tuple[str, list[float]]:
-    """(region name, its values) from keyword arguments of which exactly one is given."""
-    chosen = {name: value for name, value in regions.items() if value is not None}
-    if len(chosen) != 1:
-        raise LatentError(f"give exactly one region of {', '.join(regions)} (got {', '.join(chosen) or 'none'})")
-    name, value = chosen.popitem()
-    values = [value] if isinstance(value, (int, float, np.number)) else list(value)
-    return name, [float(item) for item in values]
+    sample = sample
+    evaluate = evaluate
+    fit_density = fit_density
+    load_density = load_density
 
 
 def load_run(run: str | Path | None = None, runs_dir: str | Path = "runs") -> Run:

@@ -111,7 +111,8 @@ def decode(
     if file is None:
         raise ConfigError("missing FILE: give a latent file, e.g. vae decode runs/NAME/latent/z_test.h5")
     if run is None:  # a file from `vae encode` or `vae sample` names the run that wrote it
-        run = recorded_run(file)
+        recorded = recorded_run(file)
+        run = None if recorded is None else str(recorded)
     report(
         _load(run, runs_dir).decode_file(
             file, dataset, limit=limit, columns=columns, save=True, out=out, array_out=array_out, console=console
@@ -220,21 +221,14 @@ def sample(
     from vaecli.latent.geometry import parse_parameters
 
     region, parameters = _region(boundary, symmetric, radius, prior, scale, density)
-    if region == "density":
-        from vaecli.latent.sample import sample as sample_points
-
-        report(sample_points(_load(run, runs_dir), "density", [], n, seed, True, columns, out, density=parameters))
-        return
-    values = parse_parameters(parameters)
-    report(_load(run, runs_dir).sample(**{region: values}, n=n, seed=seed, save=True, columns=columns, out=out))
+    chosen = {"density": parameters} if region == "density" else {region: parse_parameters(parameters)}
+    report(_load(run, runs_dir).sample(**chosen, n=n, seed=seed, save=True, columns=columns, out=out))
 
 
 def interpolate(
+    start: Annotated[str, typer.Option("--from", help="Index into --split, or an image file.", show_default=False)],
+    end: Annotated[str, typer.Option("--to", help="Index into --split, or an image file.", show_default=False)],
     run: RunArgument = None,
-    start: Annotated[
-        str, typer.Option("--from", help="Index into --split, or an image file.", show_default=False)
-    ] = ...,
-    end: Annotated[str, typer.Option("--to", help="Index into --split, or an image file.", show_default=False)] = ...,
     split: Annotated[
         str, typer.Option("--split", help="Split the indices refer to: train, validation or test.")
     ] = "test",
@@ -263,11 +257,11 @@ def interpolate(
 
 
 def traverse(
-    run: RunArgument = None,
     index: Annotated[
         int,
         typer.Option("--index", "-i", help="The image of --split whose encoding is the centre.", show_default=False),
-    ] = ...,
+    ],
+    run: RunArgument = None,
     split: Annotated[str, typer.Option("--split", help="train, validation or test.")] = "test",
     dims: Annotated[
         Optional[str],

@@ -82,15 +82,25 @@ def evaluate(
       vae evaluate runs/ae_z16 --density gaussian --density gmm10
     """
     from vaecli.api import load_run
-    from vaecli.evaluation.evaluate import evaluate_run
-    from vaecli.evaluation.plausibility import DEFAULT_BOXES
+    from vaecli.evaluation.plausibility import PLAUSIBILITY_BOXES
     from vaecli.latent.geometry import parse_parameters
     from vaecli.tables import density_table, likelihood_table, plausibility_table
 
-    boxes = tuple(parse_parameters(boundaries)) if boundaries else DEFAULT_BOXES
-    loaded = load_run(run, runs_dir).require_models()
-    result = evaluate_run(
-        loaded, split, iw_samples, n_samples, boxes, features, seed, limit, True, console, densities or ()
+    result = (
+        load_run(run, runs_dir)
+        .require_models()
+        .evaluate(
+            split,
+            iw_samples=iw_samples,
+            n_samples=n_samples,
+            boundaries=parse_parameters(boundaries) if boundaries else PLAUSIBILITY_BOXES,
+            features=features,
+            densities=densities or (),
+            seed=seed,
+            limit=limit,
+            save=True,
+            console=console,
+        )
     )
     for warning in result.warnings:
         console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False, markup=False)

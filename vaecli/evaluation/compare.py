@@ -13,6 +13,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -222,7 +223,7 @@ class Comparison(Result):
 
 
 def compare(
-    runs: list[str | Path | RunPaths],
+    runs: Sequence[str | Path | RunPaths],
     sort: str | None = None,
     runs_dir: str | Path = "runs",
     features: str | None = None,

@@ -20,7 +20,7 @@ import numpy as np
 
 from vaecli.errors import ConfigError
 from vaecli.evaluation.metrics import bits_per_dimension, discretised_bits_per_dimension
-from vaecli.evaluation.plausibility import DEFAULT_BOXES
+from vaecli.evaluation.plausibility import PLAUSIBILITY_BOXES
 from vaecli.io.atomic import timestamp, write_json_atomic
 from vaecli.latent.densities import DensityFit, load_density
 from vaecli.latent.stats import ACTIVE_UNIT_THRESHOLD, active_units
@@ -29,6 +29,8 @@ from vaecli.results import Result
 from vaecli.runs.run import load_split
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from vaecli.runs.run import Run
 
 NOT_APPLICABLE = (
@@ -123,12 +125,41 @@ def _check_options(iw_samples: int, num_samples: int) -> None:
         raise ConfigError(f"--n-samples must be at least 10 (the k-NN radii need neighbours), got {num_samples}")
 
 
+def evaluate(
+    run: Run,
+    split: str = "test",
+    *,
+    iw_samples: int = 16,
+    n_samples: int = 1000,
+    boundaries: Sequence[float] = PLAUSIBILITY_BOXES,
+    features: str | None = None,
+    densities: Sequence[str] = (),
+    seed: int = 0,
+    limit: int | None = None,
+    save: bool = True,
+    console: Console | None = None,
+) -> Evaluation:
+    """Likelihood bounds and plausibility of samples (`vae evaluate`): an Evaluation.
+
+    Its .evaluation holds every number of evaluation.json, which is written unless save is False. boundaries: B of
+    the boxes 0 < z_i < B whose samples are measured; densities: names of fitted densities (fit_density) whose
+    samples are measured too.
+
+    Example:
+        >>> result = run.evaluate(features="pixels", n_samples=200)
+        >>> result.evaluation["likelihood"]["elbo_nats"]
+        -1615.2
+    """
+    boxes = tuple(float(value) for value in boundaries)
+    return evaluate_run(run, split, iw_samples, n_samples, boxes, features, seed, limit, save, console, densities)
+
+
 def evaluate_run(
     run: Run,
     split: str = "test",
     iw_samples: int = 16,
     num_samples: int = 1000,
-    boxes=DEFAULT_BOXES,
+    boxes=PLAUSIBILITY_BOXES,
     features: str | None = None,
     seed: int = 0,
     limit: int | None = None,

@@ -32,7 +32,7 @@ from vaecli.runs.run import decode_latents, encode_images
 if TYPE_CHECKING:
     from vaecli.runs.run import Run
 
-DEFAULT_BOXES = (0.5, 2.5, 5.0, 8.0, 10.0, 15.0, 20.0, 30.0, 50.0)  # the B values of the classic experiment
+PLAUSIBILITY_BOXES = (0.5, 2.5, 5.0, 8.0, 10.0, 15.0, 20.0, 30.0, 50.0)  # the B values of the classic experiment
 GRID_IMAGES = 10  # decoded images per region in the sample figure
 
 

@@ -45,8 +45,8 @@ NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.=-]{0,63}$")
 
 
 def densities_folder(run: Run) -> Path:
-    """RUN/densities: the one place this folder is spelled (to move into vaecli.runs.RunPaths)."""
-    return run.paths.root / "densities"
+    """RUN/densities (vaecli.runs.paths spells it)."""
+    return run.paths.densities
 
 
 @dataclass
@@ -297,25 +297,6 @@ def _save(run: Run, fit: DensityFit) -> list[Path]:
     parameters = write_bytes_atomic(folder / f"{fit.name}.npz", buffer.getbuffer())
     details = write_json_atomic(folder / f"{fit.name}.json", fit.details)
     return [parameters, details]
-
-
-def incomplete_densities(folder: Path) -> list[str]:
-    """For `vae doctor`: one line per half-written density in a run's densities folder.
-
-    A .npz without its .json is a fit killed between its two writes (harmless: it does not
-    exist for load_density; remove it); a .json without its .npz cannot be loaded.
-    """
-    if not folder.is_dir():
-        return []
-    parameters = {path.stem for path in folder.glob("*.npz")}
-    details = {path.stem for path in folder.glob("*.json")}
-    return [
-        f"{folder / name}.npz has no {name}.json (an interrupted fit): remove it"
-        for name in sorted(parameters - details)
-    ] + [
-        f"{folder / name}.json has no {name}.npz: fit density {name!r} again with force"
-        for name in sorted(details - parameters)
-    ]
 
 
 def density_names(run: Run) -> list[str]:

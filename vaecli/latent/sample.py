@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
@@ -55,6 +55,46 @@ def sample_file_stem(region: str, parameters: list[float], seed: int, density: s
 
 
 def sample(
+    run: Run,
+    box: float | Sequence[float] | None = None,
+    *,
+    symmetric: float | Sequence[float] | None = None,
+    sphere: float | Sequence[float] | None = None,
+    prior: float | Sequence[float] | None = None,
+    density: str | None = None,
+    n: int | None = None,
+    seed: int = 0,
+    save: bool = False,
+    columns: int | None = None,
+    out: str | Path | None = None,
+) -> Samples:
+    """Decode random latent points of one region (`vae sample`); unpacks as (points, images).
+
+    box=B: uniform in 0 < z_i < B. symmetric=B: -B < z_i < B. sphere=R: uniform on ||z|| = R.
+    prior=s: N(0, s^2 I). density=NAME: a density fitted with fit_density. A list of values gives n
+    points per value, in that order. n defaults to 100 for one value, 10 per value for several.
+
+    Example:
+        >>> points, images = run.sample(box=10, n=64)
+        >>> points.shape, images.shape
+        ((64, 32), (64, 32, 32, 3))
+    """
+    chosen = {
+        name: value
+        for name, value in (("box", box), ("symmetric", symmetric), ("sphere", sphere), ("prior", prior))
+        if value is not None
+    }
+    if len(chosen) + (density is not None) != 1:
+        given = ", ".join([*chosen, *(["density"] if density is not None else [])]) or "none"
+        raise LatentError(f"give exactly one region of box, symmetric, sphere, prior, density (got {given})")
+    if density is not None:
+        return draw_samples(run, "density", [], n, seed, save, columns, out, density=density)
+    region, value = chosen.popitem()
+    values = [value] if isinstance(value, (int, float, np.number)) else list(value)
+    return draw_samples(run, region, [float(item) for item in values], n, seed, save, columns, out)
+
+
+def draw_samples(
     run: Run,
     region: str,
     parameters: list[float],

@@ -155,6 +155,25 @@ def _metrics_findings(paths: RunPaths, manifest: Manifest, saved: int | None, fi
             )
 
 
+def incomplete_densities(folder: Path) -> list[str]:
+    """For `vae doctor`: one line per half-written density in a run's densities folder.
+
+    A .npz without its .json is a fit killed between its two writes (harmless: it does not
+    exist for load_density; remove it); a .json without its .npz cannot be loaded.
+    """
+    if not folder.is_dir():
+        return []
+    parameters = {path.stem for path in folder.glob("*.npz")}
+    details = {path.stem for path in folder.glob("*.json")}
+    return [
+        f"{folder / name}.npz has no {name}.json (an interrupted fit): remove it"
+        for name in sorted(parameters - details)
+    ] + [
+        f"{folder / name}.json has no {name}.npz: fit density {name!r} again with force"
+        for name in sorted(details - parameters)
+    ]
+
+
 def diagnose(run: str | Path) -> Diagnosis:
     """What is wrong with a run folder, each finding with the command that fixes it.
 
@@ -181,6 +200,7 @@ def diagnose(run: str | Path) -> Diagnosis:
         _metrics_findings(paths, manifest, saved, findings)
         if saved is not None and manifest.checked_files:
             _agreement_findings(paths, manifest, saved, findings)
+    findings += [Finding(problem) for problem in incomplete_densities(paths.densities)]  # the line says what to do
     stale = stale_temporaries(paths)
     if stale:
         size = sum(path.stat().st_size for path in stale if path.exists())

@@ -13,6 +13,7 @@
         images/                reconstructions_eNNNN.png, samples_eNNNN.png
         loss_curve.png
         latent/ decoded/ samples/ explore/ latent_stats/   written by the latent-space commands
+        densities/NAME.npz, NAME.json                       vae fit-density (parameters, then what it was fit on)
         evaluation.json        the latest `vae evaluate` (evaluation/<space>.json: one per feature space)
         evaluation/, report.html                            written by vae evaluate / vae report
         .lock                  held (flock) by the process training the run: how a live run is told apart
@@ -71,6 +72,7 @@ class RunPaths:
     samples = property(lambda self: self.root / "samples")  # vae sample
     explore = property(lambda self: self.root / "explore")  # vae interpolate, vae traverse
     latent_stats = property(lambda self: self.root / "latent_stats")  # vae latent-stats
+    densities = property(lambda self: self.root / "densities")  # vae fit-density: NAME.npz + NAME.json
     evaluation = property(lambda self: self.root / "evaluation.json")  # vae evaluate: the latest evaluation
     evaluation_images = property(lambda self: self.root / "evaluation")  # vae evaluate: per space, samples
     report = property(lambda self: self.root / "report.html")  # vae report
