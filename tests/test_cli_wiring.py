@@ -53,6 +53,7 @@ def calls(monkeypatch) -> list[tuple[str, tuple, dict]]:
         "vaecli.runs.doctor.diagnose": recorder("diagnose"),
         "vaecli.runs.clean.clean": recorder("clean"),
         "vaecli.config.load_config": recorder("load_config"),
+        "vaecli.latent.densities.fit_density": recorder("fit_density"),
     }
     for target, replacement in targets.items():
         monkeypatch.setattr(target, replacement)
@@ -97,6 +98,18 @@ CASES = {
         "run.sample",
         lambda args, kwargs: kwargs["box"] == [10.0] and kwargs["n"] == 16 and kwargs["seed"] == 4,
     ),
+    "sample --density": (
+        ["sample", "--run", "x", "--density", "gmm10", "-n", "8"],
+        "run.sample",
+        lambda args, kwargs: kwargs["density"] == "gmm10" and kwargs["n"] == 8,
+    ),
+    "fit-density": (
+        ["fit-density", "x", "--kind", "gmm", "--components", "3", "--name", "g3", "--limit", "500"],
+        "fit_density",
+        lambda args, kwargs: (
+            (kwargs["kind"], kwargs["components"], kwargs["name"], kwargs["limit"]) == ("gmm", 3, "g3", 500)
+        ),
+    ),
     "interpolate": (
         ["interpolate", "x", "--from", "1", "--to", "2", "--steps", "5", "--method", "slerp"],
         "run.interpolate",
@@ -113,14 +126,17 @@ CASES = {
         lambda args, kwargs: kwargs["boundaries"] == [1.0, 2.0] and kwargs["limit"] == 9,
     ),
     "evaluate": (
-        ["evaluate", "x", "--iw-samples", "4", "--n-samples", "50", "--features", "pixels"],
+        ["evaluate", "x", "--iw-samples", "4", "--n-samples", "50", "--features", "pixels", "--density", "g3"],
         "run.evaluate",
-        lambda args, kwargs: 4 in args and 50 in args and "pixels" in args,
+        lambda args, kwargs: (
+            (kwargs["iw_samples"], kwargs["n_samples"], kwargs["features"]) == (4, 50, "pixels")
+            and list(kwargs["densities"]) == ["g3"]
+        ),
     ),
     "compare": (
         ["compare", "a", "b", "--aggregate"],
         "compare",
-        lambda args, kwargs: list(map(str, args[0])) == ["a", "b"] and args[-1] is True,
+        lambda args, kwargs: list(map(str, args[0])) == ["a", "b"] and True in args[1:],
     ),
     "report": (["report", "x"], "write_report", lambda args, kwargs: True),
     "factors": (

@@ -25,8 +25,8 @@ def test_the_latent_space_tour_runs_every_cell(tmp_path, monkeypatch):
     assert all(cell.execution_count for cell in code_cells)
     text = "".join(output.get("text", "") for cell in code_cells for output in cell.outputs)
     assert "epoch 2:" in text and "active units" in text and "norms along the path" in text
-    assert "MIG" in text and "linear probe" in text
+    assert "MIG" in text and "linear probe" in text and "held-out log-likelihood" in text
     pictures = [output for cell in code_cells for output in cell.outputs if "image/png" in output.get("data", {})]
-    assert len(pictures) >= 6  # KL bars + norms, PCA, box and prior samples, the interpolation strip, the factors
+    assert len(pictures) >= 7  # KL bars + norms, PCA, box and prior samples, interpolation, factors, density samples
     assert (tmp_path / "runs" / "tour" / "decoder.keras").is_file()
     assert os.listdir(NOTEBOOK.parent) == ["latent_space_tour.ipynb"]  # nothing written beside it

@@ -11,7 +11,7 @@ from vaecli.cli.common import ConfigArgument, Overrides, Quiet, RunsDir, console
 
 
 def train(
-    config_path: Annotated[
+    config: Annotated[
         Optional[Path], typer.Argument(metavar="CONFIG", help="Experiment config (YAML).", show_default=False)
     ] = None,
     overrides: Overrides = [],  # noqa: B006  (Typer reads the default; it is never mutated)
@@ -62,7 +62,7 @@ def train(
     from vaecli.runs import final_losses
 
     run = train_run(
-        config_path,
+        config,
         overrides=overrides,
         name=name,
         runs_dir=runs_dir,

@@ -306,7 +306,13 @@ def density_names(run: Run) -> list[str]:
 
 
 def load_density(run: Run, name: str) -> DensityFit:
-    """The density NAME of the run; a LatentError if it does not exist or was fit for another z_dim."""
+    """The density NAME of the run; a LatentError if it does not exist or was fit for another z_dim.
+
+    Example:
+        >>> fit = run.load_density("gmm10")
+        >>> fit.components, fit.means.shape
+        (10, (10, 32))
+    """
     folder = densities_folder(run)
     details_file, parameters_file = folder / f"{name}.json", folder / f"{name}.npz"
     if not NAME_PATTERN.match(name) or not details_file.is_file():
