@@ -76,7 +76,7 @@ def trained_decoder(run: Run) -> tuple[str, float | None]:
         kl_factor=loss.kl_factor,
         capacity_nats=None if loss.capacity is None else loss.capacity.max_nats,
         gamma=1.0 if loss.capacity is None else loss.capacity.gamma,
-    ).factor  # the factor the manifest records (vaecli.training._new_manifest)
+    ).factor  # the factor the manifest records (vaecli.training.records.new_manifest)
     effective = effective_kl_factor(factor, loss.reduction, int(np.prod(run.image_shape)))
     return decoder, (gaussian_variance(effective) if effective > 0 else None)
 

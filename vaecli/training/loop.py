@@ -2,135 +2,29 @@
 
 from __future__ import annotations
 
-import platform
 import shutil
-import signal
-import subprocess
-import sys
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from rich.console import Console
-from rich.markup import escape
 
-from vaecli import __version__
 from vaecli.data.sources import image_shape as data_image_shape
-from vaecli.errors import OutputError, RunError, TrainingFailed, TrainingInterrupted, first_line
-from vaecli.io.atomic import atomic_path, output_error, timestamp
+from vaecli.io.atomic import atomic_path, timestamp
 from vaecli.runs import (
     STATUS_COMPLETED,
-    STATUS_FAILED,
-    STATUS_KILLED,
     STATUS_RUNNING,
     Manifest,
     RunPaths,
     claim_run,
-    point_latest,
     read_manifest,
     read_metrics,
     stale_temporaries,
     update_manifest,
-    write_manifest,
     write_metrics,
 )
-
-
-def _git_commit() -> str | None:
-    try:
-        result = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5
-        )
-        return result.stdout.strip() or None
-    except (OSError, subprocess.SubprocessError):
-        return None
-
-
-def _first_manifest(config) -> Manifest:
-    """What a run records the moment its folder is claimed, before its data is loaded."""
-    return Manifest(
-        status=STATUS_RUNNING,
-        name=config.name,
-        command=" ".join(["vae", *sys.argv[1:]]),
-        started=timestamp(),
-        epochs=config.train.epochs,
-        seed=config.seed,
-        train_seed=config.train_seed,
-        checked_files=True,
-    )
-
-
-def _new_manifest(config, splits, acceleration, shape, distribution: dict, cache=None) -> Manifest:
-    import keras
-    import tensorflow as tf
-
-    from vaecli.data.pipeline import steps_per_epoch
-    from vaecli.losses import KLObjective, effective_kl_factor
-
-    kl_objective = KLObjective.from_config(config, steps_per_epoch(len(splits.train), config.train.batch_size))
-    kl_factor = kl_objective.factor  # 0 for an AE; gamma under capacity: the one factor the evaluation uses too
-    return Manifest.model_validate(
-        {
-            "status": STATUS_RUNNING,
-            "name": config.name,
-            "command": " ".join(["vae", *sys.argv[1:]]),
-            "started": timestamp(),
-            "ended": None,
-            "epochs_completed": 0,
-            "epochs": config.train.epochs,
-            "seed": config.seed,
-            "train_seed": config.train_seed,
-            "kl_factor": kl_factor,
-            "reduction": config.loss.reduction,
-            "effective_kl_factor": effective_kl_factor(kl_factor, config.loss.reduction, int(np.prod(shape))),
-            "reconstruction": config.loss.reconstruction,
-            "kl_schedule": kl_objective.to_manifest(),
-            "data": {
-                "source": config.data.source,
-                "fingerprint": splits.fingerprint,
-                "image_shape": list(shape),
-                "train": len(splits.train),
-                "validation": len(splits.validation),
-                "test": len(splits.test),
-                **({"cache": str(cache.path), "skipped_files": cache.num_skipped} if cache is not None else {}),
-            },
-            "task": config.task.model_dump(mode="json"),
-            "distribute": distribution,
-            "device": acceleration.device,
-            "jit_compile": acceleration.jit_compile,
-            "precision_policy": acceleration.precision_policy,
-            "deterministic": config.train.deterministic,
-            "versions": {
-                "vaecli": __version__,
-                "python": platform.python_version(),
-                "tensorflow": tf.__version__,
-                "keras": keras.__version__,
-                "numpy": np.__version__,
-            },
-            "git_commit": _git_commit(),
-            "error": None,
-            "checked_files": True,
-        }
-    )
-
-
-@contextmanager
-def _sigterm_as_interrupt():
-    """SIGTERM (a scheduler stopping the job) ends training like Ctrl-C: KILLED, checkpoint intact."""
-
-    def handler(signum, frame):
-        raise KeyboardInterrupt
-
-    try:
-        previous = signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread: leave signals alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+from vaecli.training.failures import failure_states, sigterm_as_interrupt
+from vaecli.training.records import first_manifest, record_start
 
 
 def _save_final_models(paths: RunPaths, model) -> dict[str, str]:
@@ -143,63 +37,6 @@ def _save_final_models(paths: RunPaths, model) -> dict[str, str]:
             network.save(temporary)
             checksums[target.name] = file_sha256(temporary)
     return checksums
-
-
-def _kept_checkpoint(paths: RunPaths, kind: str = "complete") -> str:
-    """What the user still has: the last complete (or good) checkpoint, or the fact that none was written."""
-    from vaecli.runs.checkpoints import saved_epoch
-
-    saved = saved_epoch(paths)
-    if not saved:
-        return "No checkpoint was written yet; the run starts from epoch 0 when resumed."
-    return f"The last {kind} checkpoint (epoch {saved}) is kept in {paths.checkpoint}."
-
-
-@contextmanager
-def _failure_states(paths: RunPaths, config, display):
-    """Map every way training can stop early to a manifest status and one clear message."""
-    from vaecli.runs.checkpoints import saved_epoch
-    from vaecli.training.callbacks import NonFiniteLoss
-
-    def mark(status: str, error: str) -> None:
-        display.on_train_end()
-        with suppress(OSError):  # the disk may be full; the message raised below still reaches the user
-            update_manifest(paths, status=status, ended=timestamp(), error=error)
-
-    try:
-        with _sigterm_as_interrupt():
-            yield
-    except NonFiniteLoss as failure:
-        mark(STATUS_FAILED, f"non-finite loss at epoch {failure.epoch}, {failure.where}: {failure.logs}")
-        raise TrainingFailed(
-            f"Training stopped: the loss became NaN or Inf at epoch {failure.epoch}, {failure.where}.",
-            f"Try a lower train.learning_rate (now {config.train.learning_rate:g}) or loss.kl_factor "
-            f"(now {config.loss.kl_factor:g}). {_kept_checkpoint(paths, 'good')}",
-        ) from None
-    except KeyboardInterrupt:
-        mark(STATUS_KILLED, "interrupted")
-        saved = saved_epoch(paths)
-        raise TrainingInterrupted(
-            f"Interrupted; the run is marked KILLED with {saved} completed epoch(s) saved.",
-            f"Continue with: vae train --resume {paths.root}",
-        ) from None
-    except OSError as error:  # a full disk, a folder removed under us (OutputError is one too)
-        problem = output_error(Path(error.filename or paths.root), error)
-        mark(STATUS_FAILED, problem.lines[0])
-        raise RunError(problem.lines[0], _kept_checkpoint(paths)) from None
-    except Exception as error:
-        if type(error).__name__ != "ResourceExhaustedError":  # TensorFlow's out-of-memory
-            mark(STATUS_FAILED, f"{type(error).__name__}: {error}")
-            raise
-        mark(STATUS_FAILED, "out of memory")
-        raise TrainingFailed(
-            f"Training stopped: the device ran out of memory ({first_line(error, 160)}).",
-            f"Use a smaller train.batch_size (now {config.train.batch_size}) or fewer filters. "
-            f"{_kept_checkpoint(paths)}",
-        ) from None
-    except BaseException as error:
-        mark(STATUS_FAILED, f"{type(error).__name__}: {error}")
-        raise
 
 
 @dataclass
@@ -222,7 +59,7 @@ def _claimed(config, paths: RunPaths, resume: bool):
         for path in stale_temporaries(paths):  # half-written files of the killed process (we hold the lock)
             path.unlink(missing_ok=True)
     else:
-        lock = claim_run(paths, config.to_yaml(), _first_manifest(config))
+        lock = claim_run(paths, config.to_yaml(), first_manifest(config))
     claim = _Claim(lock)
     try:
         yield claim
@@ -232,28 +69,6 @@ def _claimed(config, paths: RunPaths, resume: bool):
         raise
     finally:
         lock.release()
-
-
-def _record_start(
-    config, paths: RunPaths, resume: bool, splits, acceleration, shape, distribution: dict, cache, console
-) -> None:
-    """Write the full manifest of a new run (or of a resumed one that never got this far) and point LATEST
-    at it; a resumed run must still see the same data."""
-    manifest = read_manifest(paths)
-    recorded = manifest.fingerprint
-    if recorded is None:
-        started = _new_manifest(config, splits, acceleration, shape, distribution, cache)
-        write_manifest(paths, started.model_copy(update={"started": manifest.started or started.started}))
-    elif recorded != splits.fingerprint:
-        raise RunError(
-            f"{paths.root}: the data set changed since this run started (fingerprint {recorded} -> "
-            f"{splits.fingerprint}); start a new run instead"
-        )
-    if not resume:
-        try:
-            point_latest(paths)
-        except OutputError as error:  # only a convenience: the run itself is fine (LATEST may be an old folder)
-            console.print(f"[yellow]warning:[/yellow] {escape(error.lines[0])}; LATEST is not updated", highlight=False)
 
 
 def _grid_inputs(config, grid_images: np.ndarray) -> np.ndarray | None:
@@ -313,8 +128,8 @@ def run_training(
     console = console or Console()
     check_model_fits(config)  # an absurd model is refused before anything is written
     # SIGTERM (a scheduler, a sweep stopping its runs) during set-up is Ctrl-C too: a new run not yet
-    # begun is removed, a resumed one left as it was; once training runs, _failure_states marks it KILLED.
-    with _sigterm_as_interrupt(), _claimed(config, paths, resume) as claim:
+    # begun is removed, a resumed one left as it was; once training runs, failure_states marks it KILLED.
+    with sigterm_as_interrupt(), _claimed(config, paths, resume) as claim:
         start = _resume_point(config, paths, from_checkpoint) if resume else None
         return _train_claimed(config, paths, start, console, quiet, claim)
 
@@ -355,7 +170,7 @@ def _train_claimed(config, paths: RunPaths, start, console: Console, quiet: bool
             strategy, config.train.batch_size, {"training": len(splits.train), "validation": len(splits.validation)}
         )
         shape = data_image_shape(config.data)
-        _record_start(config, paths, start is not None, splits, acceleration, shape, describe(strategy), cache, console)
+        record_start(config, paths, start is not None, splits, acceleration, shape, describe(strategy), cache, console)
         claim.begun = True
         return _train_epochs(config, paths, start, splits, acceleration, strategy, shape, console, quiet)
 
@@ -382,7 +197,7 @@ def _train_epochs(config, paths: RunPaths, start, splits, acceleration, strategy
 
     steps = steps_per_epoch(len(splits.train), config.train.batch_size)
     display = ProgressDisplay(console, config.train.epochs, steps, config.train.batch_size, quiet)
-    with _failure_states(paths, config, display), strategy_scope(strategy):
+    with failure_states(paths, config, display), strategy_scope(strategy):
         model = build_autoencoder(config, shape, steps, acceleration.jit_compile)
         first_epoch = _restore(paths, model, start)
         rows = [row for row in read_metrics(paths) if row["epoch"] <= first_epoch]
