@@ -230,24 +230,14 @@ def fit_density(
         )
     z = check_encodings(encodings_of(run, chosen.images, encoding, seed), f"the {split} split of {run.paths.root}")
     started = time.perf_counter()
-    bic_by_k: dict[int, float] = {}
-    if requested == "auto":
-        (weights, means, covariances, bic, converged), bic_by_k = choose_components(
-            z, AUTO_COMPONENTS, seed=seed, n_init=n_init, reg_covar=reg_covar
-        )
-        name = name or f"gmm{len(weights)}{suffix}"
-    else:
-        weights, means, covariances, bic, converged = fit_mixture(
-            z, int(requested), seed=seed, n_init=n_init, reg_covar=reg_covar
-        )
+    (weights, means, covariances, bic, converged), bic_by_k = _fit_requested(z, requested, seed, n_init, reg_covar)
     seconds = time.perf_counter() - started
-    assert name is not None
-    fit = DensityFit(name, kind, weights, means, covariances, warnings=warnings)
+    fit = DensityFit(name or f"gmm{len(weights)}{suffix}", kind, weights, means, covariances, warnings=warnings)
     test_z = z if split == "test" else encodings_of(run, load_split(run, "test")[0].images, encoding, seed + 1)
     test_z = check_encodings(test_z, f"the test split of {run.paths.root}")
     fit.details = {
         **run.provenance(),
-        "name": name,
+        "name": fit.name,
         "kind": kind,
         "components": len(weights),
         "components_requested": requested,
@@ -276,6 +266,15 @@ def fit_density(
         fit.files = _save(run, fit)
         fit.summary += f" -> {fit.files[-1]}"
     return fit
+
+
+def _fit_requested(
+    z: np.ndarray, requested: int | str, seed: int, n_init: int, reg_covar: float
+) -> tuple[tuple, dict[int, float]]:
+    """((weights, means, covariances, BIC, converged), BIC by K tried) for a number of components or "auto"."""
+    if requested == "auto":
+        return choose_components(z, AUTO_COMPONENTS, seed=seed, n_init=n_init, reg_covar=reg_covar)
+    return fit_mixture(z, int(requested), seed=seed, n_init=n_init, reg_covar=reg_covar), {}
 
 
 def encodings_of(run: Run, images: np.ndarray, encoding: str, seed: int) -> np.ndarray:
