@@ -9,6 +9,8 @@ import pytest
 import yaml
 
 from tests.conftest import ok, tiny_config, vae
+from vaecli.runs import RunPaths
+from vaecli.runs.integrity import record_final_models
 
 pytestmark = pytest.mark.slow
 IGNORED = (1, 3)
@@ -34,6 +36,7 @@ def blind_run(tmp_path_factory):
     kernel[list(IGNORED), :] = 0.0
     dense.set_weights([kernel, bias])
     decoder.save(run / "decoder.keras")
+    record_final_models(RunPaths(run))  # replaced on purpose, not damaged
     return run
 
 

@@ -13,6 +13,8 @@ import yaml
 from tests.conftest import ok, tiny_config, vae
 from vaecli.errors import LatentError
 from vaecli.latent.densities import DensityFit, check_encodings, fit_mixture, log_density, sample_density
+from vaecli.runs import RunPaths
+from vaecli.runs.integrity import record_final_models
 
 TRUE_WEIGHTS = np.array([0.5, 0.3, 0.2])
 TRUE_MEANS = np.array([[0.0, 0.0, 0.0], [6.0, 0.0, -2.0], [0.0, 7.0, 3.0]])
@@ -196,6 +198,7 @@ def test_nan_encodings_from_a_diverged_encoder_write_nothing(runs, tmp_path):
     encoder = keras.models.load_model(broken / "encoder.keras")
     encoder.set_weights([np.full_like(weights, np.nan) for weights in encoder.get_weights()])
     encoder.save(broken / "encoder.keras")
+    record_final_models(RunPaths(broken))  # replaced on purpose, not damaged
     line = _one_error_line(vae("fit-density", broken, "--kind", "gaussian"))
     assert "encodings hold NaN or Inf" in line
     assert not (broken / "densities").exists()

@@ -278,7 +278,7 @@ def test_sweep_stops_cleanly_on_ctrl_c(tmp_path, monkeypatch):
     def interrupted(config, paths, **options):
         raise TrainingInterrupted("Interrupted; the run is marked KILLED with 0 completed epoch(s) saved.")
 
-    monkeypatch.setattr(vaecli.training.loop, "train", interrupted)
+    monkeypatch.setattr(vaecli.training.loop, "run_training", interrupted)
     config = tmp_path / "grid.yaml"
     config.write_text(yaml.safe_dump(tiny_config(name="grid", train={"epochs": 1})))
     result = vae("sweep", config, "--set", "loss.kl_factor=0.5,1", "--runs-dir", tmp_path / "runs")

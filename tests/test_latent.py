@@ -282,7 +282,7 @@ def test_read_errors_are_one_clear_sentence(latent_file, tmp_path):
     assert one_line_error(path, z_dim=32, run="run runs/big") == (
         f"{path}:z_mean holds 4-dimensional points but run runs/big has z_dim 32"
     )
-    assert "--limit must be at least 1" in one_line_error(path, limit=0)
+    assert "limit must be at least 1" in one_line_error(path, limit=0)  # the Python argument (the CLI says --limit)
 
 
 def test_one_dimensional_dataset_counts_as_one_point(latent_file, tmp_path):

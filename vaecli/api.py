@@ -71,7 +71,7 @@ def train(
     if resume is not None:
         if config is not None or override_list or name is not None:
             raise ConfigError(
-                "resume continues a run with its own config; give no config, overrides or name with it",
+                "resume continues a run as it was set up; give no config, overrides or name with it",
                 arguments=("resume", "config", "overrides", "name"),
             )
         paths = existing_run(resume)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -91,10 +92,22 @@ def save_checkpoint(paths: RunPaths, model: Any, epoch: int, config_hash: str) -
         temporary.write_bytes(data)
         if file_sha256(temporary) != record.sha256:
             raise RunError(f"{paths.checkpoint}: the checkpoint just written does not read back intact (disk error?)")
-        if paths.checkpoint.exists():
-            os.replace(paths.checkpoint, paths.previous_checkpoint)
+        _keep_as_previous(paths)
     _write_records(paths, [known for known in (kept[0], record) if known is not None])
     return record
+
+
+def _keep_as_previous(paths: RunPaths) -> None:
+    """previous.h5 becomes a second name of the current last.h5 (a hard link, or a copy where the file system has
+    none), so that last.h5 exists at every instant: a Ctrl-C between two renames can never leave it missing."""
+    if not paths.checkpoint.exists():
+        return
+    with atomic_path(paths.previous_checkpoint) as second_name:
+        second_name.unlink()
+        try:
+            os.link(paths.checkpoint, second_name)
+        except OSError:
+            shutil.copyfile(paths.checkpoint, second_name)
 
 
 def _record_of(paths: RunPaths, file: Path) -> CheckpointRecord | None:
