@@ -1,4 +1,4 @@
-"""A sweep writes TensorBoard's HParams view (runs/sweeps/NAME/), read back here with TensorBoard's own reader."""
+"""A sweep writes TensorBoard's HParams view (runs/sweeps/NAME/tensorboard/), read back here with TensorBoard's own reader."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ def test_a_sweep_is_an_hparams_experiment_with_one_session_per_point(write_confi
     names = [f"hp_kl_factor={kl}_z_dim={z}" for kl in ("0.5", "2") for z in (2, 3)]
 
     multiplexer = EventMultiplexer()
-    multiplexer.AddRunsFromDirectory(str(runs / "sweeps" / "hp"))
+    multiplexer.AddRunsFromDirectory(str(runs / "sweeps" / "hp" / "tensorboard"))
     multiplexer.Reload()
     content = multiplexer.PluginRunToTagToContent(metadata.PLUGIN_NAME)
     experiment = metadata.parse_experiment_plugin_data(content["."][metadata.EXPERIMENT_TAG])

@@ -19,7 +19,8 @@
         .lock                  held (flock) by the process training the run: how a live run is told apart
     runs/sweeps/NAME.json      outcome of each run of a `vae sweep`
     runs/sweeps/.NAME.lock     held by the process running sweep NAME: one sweep per name at a time
-    runs/sweeps/NAME/          the sweep in TensorBoard's HParams dashboard
+    runs/sweeps/NAME/logs/     the logs of a sweep's processes and Slurm jobs
+    runs/sweeps/NAME/tensorboard/   the sweep in TensorBoard's HParams dashboard
     runs/LATEST                name of the most recently started run
     runs/.NAME.claim-xxxx/     a run folder being created (renamed to runs/NAME in one step; vaecli.runs.claims)
 
@@ -94,8 +95,8 @@ def sweep_record_path(runs_dir: str | Path, name: str) -> Path:
 
 
 def sweep_tensorboard_path(runs_dir: str | Path, name: str) -> Path:
-    """runs/sweeps/NAME/: the sweep's HParams view for TensorBoard (vaecli.sweeps.hparams)."""
-    return Path(runs_dir) / SWEEPS_FOLDER / name
+    """runs/sweeps/NAME/tensorboard/: the sweep's HParams view for TensorBoard (vaecli.sweeps.hparams)."""
+    return Path(runs_dir) / SWEEPS_FOLDER / name / "tensorboard"
 
 
 def sweep_lock_path(runs_dir: str | Path, name: str) -> Path:

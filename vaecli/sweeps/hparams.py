@@ -1,7 +1,7 @@
-"""A sweep in TensorBoard's HParams dashboard: `tensorboard --logdir runs/sweeps/NAME`.
+"""A sweep in TensorBoard's HParams dashboard: `tensorboard --logdir runs/sweeps/NAME/tensorboard`.
 
-    runs/sweeps/NAME/                 the experiment: which keys were swept, which metrics exist
-    runs/sweeps/NAME/<run name>/      one session per grid point: its values and its final metrics
+    runs/sweeps/NAME/tensorboard/              the experiment: which keys were swept, which metrics exist
+    runs/sweeps/NAME/tensorboard/<run name>/   one session per grid point: its values and its final metrics
 
 Written with TensorBoard's own protocol buffers and event-file writer (no TensorFlow op runs), anew
 at the end of each local sweep from the runs' own files, so it shows every point that has finished,
@@ -48,7 +48,7 @@ def _hparam_value(value: Any) -> Any:
 
 
 def write_hparams(plan: SweepPlan, runs_dir: Path) -> Path:
-    """Rewrite runs/sweeps/NAME/ for TensorBoard from the plan and the runs' files; returns the folder."""
+    """Rewrite runs/sweeps/NAME/tensorboard/ for TensorBoard from the plan and the runs' files; returns the folder."""
     from tensorboard.compat.proto import event_pb2
     from tensorboard.plugins.hparams import summary_v2 as hp
     from tensorboard.summary.writer.event_file_writer import EventFileWriter
