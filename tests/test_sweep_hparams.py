@@ -1,4 +1,4 @@
-"""A sweep writes TensorBoard's HParams view (runs/sweeps/NAME/tensorboard/), read back here with TensorBoard's own reader."""
+"""A sweep writes TensorBoard's HParams view (runs/sweeps/NAME/tensorboard/), read back with TensorBoard's reader."""
 
 from __future__ import annotations
 
