@@ -18,6 +18,15 @@ from vaecli.runs.integrity import config_hash
 LOSS_KEYS = ("loss", "reconstruction_loss", "kl_loss")
 
 
+class StopRequest:
+    """Set by a Ctrl-C or SIGTERM during training. Python raises the KeyboardInterrupt in whatever code runs at that
+    instant, and one raised inside a garbage collector's weakref callback is printed and swallowed ("Exception
+    ignored in ..."): training would carry on to COMPLETED. The flag survives that; the per-batch callback
+    (NonFiniteGuard) raises it again at the next batch."""
+
+    requested = False
+
+
 class NonFiniteLoss(Exception):
     def __init__(self, epoch: int, where: str, logs: dict):
         super().__init__(f"non-finite loss at epoch {epoch}, {where}")
@@ -40,6 +49,8 @@ class NonFiniteGuard(keras.callbacks.Callback):
         self.epoch = epoch + 1
 
     def on_train_batch_end(self, batch, logs=None):
+        if StopRequest.requested:  # a Ctrl-C or SIGTERM whose KeyboardInterrupt was swallowed (StopRequest)
+            raise KeyboardInterrupt
         if logs and not all(math.isfinite(float(logs[key])) for key in LOSS_KEYS if key in logs):
             last = batch + 1
             first = max(1, last - self.steps_per_execution + 1)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import signal
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import Any, Iterator
 
 from vaecli.errors import RunError, TrainingFailed, TrainingInterrupted, first_line
 from vaecli.io.atomic import output_error, timestamp
@@ -13,21 +14,25 @@ from vaecli.runs import STATUS_FAILED, STATUS_KILLED, RunPaths, update_manifest
 
 
 @contextmanager
-def sigterm_as_interrupt():
-    """SIGTERM (a scheduler stopping the job) ends training like Ctrl-C: KILLED, checkpoint intact."""
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Ctrl-C, and SIGTERM (a scheduler stopping the job), end training: KILLED, checkpoint intact."""
 
-    def handler(signum, frame):
+    from vaecli.training.callbacks import StopRequest
+
+    def handler(signum: int, frame: Any) -> None:
+        StopRequest.requested = True
         raise KeyboardInterrupt
 
     try:
-        previous = signal.signal(signal.SIGTERM, handler)
+        previous = {number: signal.signal(number, handler) for number in (signal.SIGTERM, signal.SIGINT)}
     except ValueError:  # not the main thread: leave signals alone
         yield
         return
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for number, earlier in previous.items():
+            signal.signal(number, earlier)
 
 
 def kept_checkpoint(paths: RunPaths, kind: str = "complete") -> str:

@@ -158,6 +158,13 @@ def _train_claimed(config, paths: RunPaths, start, console: Console, quiet: bool
     from vaecli.runtime.tensorflow import configured_runtime, import_tensorflow
 
     import_tensorflow()
+    # Everything training imports is loaded before the run begins: between record_start (the run is RUNNING) and
+    # failure_states there must be no seconds-long import during which a SIGTERM would leave the run RUNNING.
+    import vaecli.data.pipeline  # noqa: F401
+    import vaecli.models.factory  # noqa: F401
+    from vaecli.training.callbacks import StopRequest
+
+    StopRequest.requested = False  # a stop of an earlier run in this process is not this run's
     from vaecli.data.sources import load_image_folder
     from vaecli.data.splits import load_splits
 
