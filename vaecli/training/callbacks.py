@@ -14,23 +14,9 @@ from vaecli.progress import epoch_bar
 from vaecli.runs import RunPaths, update_manifest, write_metrics
 from vaecli.runs.checkpoints import save_checkpoint
 from vaecli.runs.integrity import config_hash
+from vaecli.training.failures import NonFiniteLoss, StopRequest
 
 LOSS_KEYS = ("loss", "reconstruction_loss", "kl_loss")
-
-
-class StopRequest:
-    """Set by a Ctrl-C or SIGTERM during training. Python raises the KeyboardInterrupt in whatever code runs at that
-    instant, and one raised inside a garbage collector's weakref callback is printed and swallowed ("Exception
-    ignored in ..."): training would carry on to COMPLETED. The flag survives that; the per-batch callback
-    (NonFiniteGuard) raises it again at the next batch."""
-
-    requested = False
-
-
-class NonFiniteLoss(Exception):
-    def __init__(self, epoch: int, where: str, logs: dict):
-        super().__init__(f"non-finite loss at epoch {epoch}, {where}")
-        self.epoch, self.where, self.logs = epoch, where, logs
 
 
 class NonFiniteGuard(keras.callbacks.Callback):

@@ -13,11 +13,24 @@ from vaecli.io.atomic import output_error, timestamp
 from vaecli.runs import STATUS_FAILED, STATUS_KILLED, RunPaths, update_manifest
 
 
+class StopRequest:
+    """Set by a Ctrl-C or SIGTERM during training. Python raises the KeyboardInterrupt in whatever code runs at that
+    instant, and one raised inside a garbage collector's weakref callback is printed and swallowed ("Exception
+    ignored in ..."): training would carry on to COMPLETED. The flag survives that; the per-batch callback
+    (NonFiniteGuard) raises it again at the next batch."""
+
+    requested = False
+
+
+class NonFiniteLoss(Exception):
+    def __init__(self, epoch: int, where: str, logs: dict):
+        super().__init__(f"non-finite loss at epoch {epoch}, {where}")
+        self.epoch, self.where, self.logs = epoch, where, logs
+
+
 @contextmanager
 def sigterm_as_interrupt() -> Iterator[None]:
     """Ctrl-C, and SIGTERM (a scheduler stopping the job), end training: KILLED, checkpoint intact."""
-
-    from vaecli.training.callbacks import StopRequest
 
     def handler(signum: int, frame: Any) -> None:
         StopRequest.requested = True
@@ -49,7 +62,6 @@ def kept_checkpoint(paths: RunPaths, kind: str = "complete") -> str:
 def failure_states(paths: RunPaths, config, display):
     """Map every way training can stop early to a manifest status and one clear message."""
     from vaecli.runs.checkpoints import saved_epoch
-    from vaecli.training.callbacks import NonFiniteLoss
 
     def mark(status: str, error: str) -> None:
         display.on_train_end()

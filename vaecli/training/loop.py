@@ -162,7 +162,7 @@ def _train_claimed(config, paths: RunPaths, start, console: Console, quiet: bool
     # failure_states there must be no seconds-long import during which a SIGTERM would leave the run RUNNING.
     import vaecli.data.pipeline  # noqa: F401
     import vaecli.models.factory  # noqa: F401
-    from vaecli.training.callbacks import StopRequest
+    from vaecli.training.failures import StopRequest
 
     StopRequest.requested = False  # a stop of an earlier run in this process is not this run's
     from vaecli.data.sources import load_image_folder
