@@ -214,12 +214,14 @@ def compare(run_folder: Path, split: str = "test", limit: int | None = None) -> 
     import json
 
     from vaecli.api import load_run
-    from vaecli.evaluation.evaluate import evaluate_run
+    from vaecli.evaluation.evaluate import evaluate
     from vaecli.runs.run import load_split
 
     run = load_run(run_folder).require_models()
     images = load_split(run, split, limit)[0].images
-    evaluated = evaluate_run(run, split, IW_SAMPLES, 10, (1.0,), "pixels", 0, limit, save=False).evaluation
+    evaluated = evaluate(
+        run, split, iw_samples=IW_SAMPLES, n_samples=10, boundaries=(1.0,), features="pixels", limit=limit, save=False
+    ).evaluation
     likelihood = evaluated["likelihood"]
     manifest = json.loads((Path(run_folder) / "manifest.json").read_text())
     gaussian = manifest.get("reconstruction") == "mse"

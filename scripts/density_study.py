@@ -55,7 +55,7 @@ def run_cell(data: str, model: str, z_dim: int, seed: int, runs_dir: Path, times
     """Train (unless done), fit both densities (unless done), evaluate (unless done) one run."""
     import vaecli
     from vaecli.api import load_run
-    from vaecli.evaluation.evaluate import evaluate_run
+    from vaecli.evaluation.evaluate import evaluate
     from vaecli.latent.densities import density_names, fit_density
     from vaecli.runs import RunPaths, is_completed, read_evaluation
 
@@ -79,15 +79,15 @@ def run_cell(data: str, model: str, z_dim: int, seed: int, runs_dir: Path, times
     evaluation = read_evaluation(run.paths, EVALUATE["features"])
     if evaluation is None or set(evaluation.get("densities", {})) != set(densities):
         started = time.perf_counter()
-        evaluate_run(
+        evaluate(
             run,
             "test",
-            EVALUATE["iw_samples"],
-            EVALUATE["num_samples"],
-            BOXES,
-            EVALUATE["features"],
-            seed,
-            EVALUATE["limit"],
+            iw_samples=EVALUATE["iw_samples"],
+            n_samples=EVALUATE["num_samples"],
+            boundaries=BOXES,
+            features=EVALUATE["features"],
+            seed=seed,
+            limit=EVALUATE["limit"],
             densities=densities,
         )
         _log(times, run=name, step="evaluate", seconds=round(time.perf_counter() - started, 1))

@@ -12,7 +12,7 @@ import yaml
 
 from tests.conftest import ok, tiny_config, vae
 from vaecli.errors import LatentError
-from vaecli.latent.densities import DensityFit, check_encodings, fit_mixture, log_density, sample_density
+from vaecli.latent.mixtures import DensityFit, check_encodings, fit_mixture, log_density, sample_density
 from vaecli.runs import RunPaths
 from vaecli.runs.integrity import record_final_models
 

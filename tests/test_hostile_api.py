@@ -161,3 +161,50 @@ def test_the_library_names_python_arguments_and_the_cli_its_flags(run):
         parse_range("3:1")
     result = vae("traverse", run.paths.root, "--index", 0, "--range", "3:1")
     assert_one_clean_line(result.exit_code, result.output, "--range '3:1': expected LO:HI")
+
+
+@pytest.mark.parametrize(
+    "call, said, command, flagged",
+    [
+        (
+            lambda run: run.evaluate(iw_samples=0, save=False),
+            "iw_samples must be at least 1, got 0",
+            ["evaluate", "{run}", "--iw-samples", 0],
+            "--iw-samples must be at least 1, got 0",
+        ),
+        (
+            lambda run: run.interpolate(0, 1, method="spline"),
+            "unknown method 'spline' (choose from linear, slerp)",
+            ["interpolate", "{run}", "--from", 0, "--to", 1, "--method", "spline"],
+            "unknown --method 'spline'",
+        ),
+        (
+            lambda run: run.interpolate(999, 1),
+            "start 999: the test split has 64 images (indices 0..63)",
+            ["interpolate", "{run}", "--from", 999, "--to", 1],
+            "--from 999: the test split has 64 images",
+        ),
+        (
+            lambda run: vaecli.compare([run.paths.root], sort="nope"),
+            "sort nope: no such column",
+            ["compare", "{run}", "--sort", "nope"],
+            "--sort nope: no such column",
+        ),
+        (
+            lambda run: vaecli.train(tiny_config(train={"epochs": 1}), runs_dir=run.paths.root.parent),
+            "already exists; continue it with resume",
+            ["train", "{config}", "--runs-dir", "{runs}"],
+            "already exists; continue it with --resume",
+        ),
+    ],
+    ids=["evaluate", "interpolate-method", "interpolate-index", "compare", "train"],
+)
+def test_each_library_error_names_arguments_and_the_cli_flags(run, tmp_path, call, said, command, flagged):
+    with pytest.raises(vaecli.VaeError) as raised:
+        call(run)
+    assert said in str(raised.value) and "--" not in str(raised.value)
+    config = tmp_path / "tiny.yaml"
+    config.write_text(yaml.safe_dump(tiny_config(train={"epochs": 1})))
+    places = {"run": run.paths.root, "runs": run.paths.root.parent, "config": config}
+    result = vae(*(str(part).format(**places) for part in command))
+    assert_one_clean_line(result.exit_code, result.output, flagged)

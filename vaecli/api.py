@@ -24,6 +24,7 @@ from vaecli.runs import run as runs_run
 
 if TYPE_CHECKING:
     from vaecli.config import ExperimentConfig
+    from vaecli.runs.paths import RunPaths
 
 
 def train(
@@ -55,9 +56,8 @@ def train(
     from rich.console import Console
     from rich.markup import escape
 
-    from vaecli.config import load_config, run_name_problem, validate
-    from vaecli.io.yaml_config import apply_overrides
-    from vaecli.runs import existing_run, is_completed, prepare_new_run
+    from vaecli.config import load_config
+    from vaecli.runs import existing_run, is_completed
     from vaecli.runs.claims import refuse_live
     from vaecli.training.loop import run_training
 
@@ -82,18 +82,7 @@ def train(
             return Run(paths)
         experiment = load_config(paths.config)
     else:
-        if config is None:
-            raise ConfigError(
-                "missing CONFIG: give an experiment config (e.g. configs/quickstart.yaml) or --resume RUN"
-            )
-        if name is not None and run_name_problem(name):
-            raise ConfigError(f"name: {run_name_problem(name)}", arguments=("name",))
-        source, data = _config_data(config)
-        data = apply_overrides(data, override_list)
-        if name is not None:  # a name is text as given: 2024, 007 and yes are names, not YAML numbers or booleans
-            data["name"] = name
-        experiment = validate(data, source=source)
-        paths = prepare_new_run(Path(runs_dir), experiment.name, force)
+        experiment, paths = _new_run(config, override_list, name, runs_dir, force)
     if not quiet:
         console.print(
             f"{'Resuming' if resume else 'Training'} [bold]{escape(str(paths.root))}[/bold] "
@@ -105,6 +94,29 @@ def train(
         experiment, paths, resume=resume is not None, console=console, quiet=quiet, from_checkpoint=from_checkpoint
     )
     return Run(paths)
+
+
+def _new_run(
+    config: object, overrides: list[str], name: str | None, runs_dir: str | Path, force: bool
+) -> tuple[ExperimentConfig, RunPaths]:
+    """The validated config of a new run and its folder's paths (the folder is created when training starts)."""
+    from vaecli.config import run_name_problem, validate
+    from vaecli.io.yaml_config import apply_overrides
+    from vaecli.runs import prepare_new_run
+
+    if config is None:
+        raise ConfigError(
+            "missing config: give an experiment config file (e.g. configs/quickstart.yaml), or resume a run",
+            arguments=("config", "resume"),
+        )
+    if name is not None and run_name_problem(name):
+        raise ConfigError(f"name: {run_name_problem(name)}", arguments=("name",))
+    source, data = _config_data(config)
+    data = apply_overrides(data, overrides)
+    if name is not None:  # a name is text as given: 2024, 007 and yes are names, not YAML numbers or booleans
+        data["name"] = name
+    experiment = validate(data, source=source)
+    return experiment, prepare_new_run(Path(runs_dir), experiment.name, force)
 
 
 def _config_data(config: object) -> tuple[str, dict[str, Any]]:

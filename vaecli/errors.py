@@ -96,8 +96,10 @@ class OutputError(VaeError, OSError):
 
     exit_code = 2
 
-    def __init__(self, *lines: str, errno: int | None = None, filename: str | None = None):
-        super().__init__(*lines)
+    def __init__(
+        self, *lines: str, errno: int | None = None, filename: str | None = None, arguments: tuple[str, ...] = ()
+    ):
+        super().__init__(*lines, arguments=arguments)
         self.errno, self.filename = errno, filename
 
     def __str__(self) -> str:

@@ -3,7 +3,8 @@
 One module per command group, each with a COMMANDS table registered here:
 
     train.py     vae train, vae config show
-    latent.py    vae encode, decode, sample, interpolate, traverse, latent-stats
+    codes.py     vae encode, decode
+    latent.py    vae sample, interpolate, traverse, latent-stats
     densities.py vae fit-density
     measure.py   vae evaluate, compare, report
     factors.py   vae factors, vae assay
@@ -19,7 +20,7 @@ from __future__ import annotations
 import typer
 
 from vaecli import __version__
-from vaecli.cli import data, densities, doctor, factors, latent, measure, sweep, train
+from vaecli.cli import codes, data, densities, doctor, factors, latent, measure, sweep, train
 from vaecli.cli.common import console, register
 
 app = typer.Typer(
@@ -47,7 +48,7 @@ def main(
     """vae: autoencoder and VAE experiments on images."""
 
 
-for group in (train, latent, densities, measure, factors, sweep, doctor):
+for group in (train, codes, latent, densities, measure, factors, sweep, doctor):
     register(app, group.COMMANDS, getattr(group, "HIDDEN_ALIASES", None))
 for name, help_text, commands in (train.CONFIG_GROUP, data.GROUP):  # vae config ..., vae data ...
     sub_app = typer.Typer(help=help_text, no_args_is_help=True)

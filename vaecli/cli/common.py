@@ -77,9 +77,18 @@ def _machine_error(error: OSError | MemoryError | EOFError) -> str:
     return f"unexpected end of a file ({error or 'EOFError'})"  # EOFError: click would print a bare "Aborted."
 
 
+def trained_run(run: str | None, runs_dir: Path):
+    """The run (a folder, a name in runs_dir, or the latest) with its final models: what every command that
+    encodes or decodes starts from."""
+    from vaecli.api import load_run
+
+    return load_run(run, runs_dir).require_models()
+
+
 def in_flags(error: VaeError, command: Callable[..., Any]) -> list[str]:
     """The error's lines with the Python arguments it names worded as the command's flags (columns -> --columns,
-    value_range -> --range, config_path -> CONFIG): the first whole-word mention of each, in the first line."""
+    value_range -> --range, config_path -> CONFIG): the first whole-word mention of each, in the first line that
+    has one."""
     import re
 
     lines = list(error.lines)
@@ -91,7 +100,10 @@ def in_flags(error: VaeError, command: Callable[..., Any]) -> list[str]:
         if parameter.name in error.arguments:
             flags = [option for option in parameter.opts if option.startswith("--")]
             spelled = flags[0] if flags else (getattr(parameter, "metavar", None) or parameter.name.upper())
-            lines[0] = re.sub(rf"(?<![\w-]){re.escape(parameter.name)}(?![\w-])", spelled, lines[0], count=1)
+            mention = re.compile(rf"(?<![\w-]){re.escape(parameter.name)}(?![\w-])")
+            line = next((index for index, text in enumerate(lines) if mention.search(text)), None)
+            if line is not None:
+                lines[line] = mention.sub(spelled, lines[line], count=1)
     return lines
 
 

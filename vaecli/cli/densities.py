@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from vaecli.cli.common import Limit, RunArgument, RunsDir, report
+from vaecli.cli.common import Limit, RunArgument, RunsDir, report, trained_run
 
 
 def _components(text: str) -> int | str:
@@ -74,13 +74,12 @@ def fit_density(
 
       vae fit-density runs/vae_z16 --kind gaussian --encoding z    # named gaussian_z
     """
-    from vaecli.api import load_run
     from vaecli.latent.densities import fit_density as fit
 
     chosen = None if components is None else _components(components)
     report(
         fit(
-            load_run(run, runs_dir).require_models(),
+            trained_run(run, runs_dir),
             kind=kind,
             components=chosen,
             split=split,

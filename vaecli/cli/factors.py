@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from vaecli.cli.common import RunArgument, RunsDir, Split, console, report
+from vaecli.cli.common import RunArgument, RunsDir, Split, console, report, trained_run
 from vaecli.tables import factor_table, response_table
 
 Seed = Annotated[int, typer.Option("--seed", help="Seed of the draws (and of the models' train/test split).")]
@@ -37,12 +37,9 @@ def factors(
 
       vae factors runs/faces_beta4 --limit 1000
     """
-    from vaecli.api import load_run
     from vaecli.evaluation.factors import factors as measure_factors
 
-    result = measure_factors(
-        load_run(run, runs_dir).require_models(), split=split, limit=limit, seed=seed, console=console
-    )
+    result = measure_factors(trained_run(run, runs_dir), split=split, limit=limit, seed=seed, console=console)
     for table in factor_table(result.to_dict()):
         console.print(table)
     report(result)
@@ -82,12 +79,11 @@ def assay(
 
       vae assay runs/faces_beta4 --dims 2,5 --steps 41
     """
-    from vaecli.api import load_run
     from vaecli.errors import LatentError
     from vaecli.evaluation.assays import assay as run_assay
     from vaecli.latent.geometry import parse_dimensions
 
-    loaded = load_run(run, runs_dir).require_models()
+    loaded = trained_run(run, runs_dir)
     chosen: tuple[int, int] | None = None
     if dims is not None:
         parsed = parse_dimensions(dims, loaded.z_dim)

@@ -7,7 +7,7 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from vaecli.cli.common import Limit, RunArgument, RunsDir, console, say
+from vaecli.cli.common import Limit, RunArgument, RunsDir, console, say, trained_run
 
 FEATURES_HELP = (
     "Feature space of precision/recall/Frechet distance: classifier (a CNN trained once on the data "
@@ -81,26 +81,21 @@ def evaluate(
 
       vae evaluate runs/ae_z16 --density gaussian --density gmm10
     """
-    from vaecli.api import load_run
     from vaecli.evaluation.plausibility import PLAUSIBILITY_BOXES
     from vaecli.latent.geometry import parse_parameters
     from vaecli.tables import density_table, likelihood_table, plausibility_table
 
-    result = (
-        load_run(run, runs_dir)
-        .require_models()
-        .evaluate(
-            split,
-            iw_samples=iw_samples,
-            n_samples=n_samples,
-            boundaries=parse_parameters(boundaries) if boundaries else PLAUSIBILITY_BOXES,
-            features=features,
-            densities=densities or (),
-            seed=seed,
-            limit=limit,
-            save=True,
-            console=console,
-        )
+    result = trained_run(run, runs_dir).evaluate(
+        split,
+        iw_samples=iw_samples,
+        n_samples=n_samples,
+        boundaries=parse_parameters(boundaries) if boundaries else PLAUSIBILITY_BOXES,
+        features=features,
+        densities=densities or (),
+        seed=seed,
+        limit=limit,
+        save=True,
+        console=console,
     )
     for warning in result.warnings:
         console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False, markup=False)

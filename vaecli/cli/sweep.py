@@ -106,7 +106,7 @@ def sweep(
             rich_help_panel=SLURM_PANEL,
         ),
     ] = None,
-    time_limit: Annotated[
+    time: Annotated[
         Optional[str],
         typer.Option(
             "--time",
@@ -160,7 +160,7 @@ def sweep(
             raise ConfigError("give --plan or --status, not both")
         return _plan_or_status(config_path, settings, seeds, name, runs_dir, plan_only)
     given: dict[str, Any] = dict(
-        partition=partition, gpus_per_run=gpus_per_run, cpus_per_run=cpus_per_run, time=time_limit, requeues=requeues
+        partition=partition, gpus_per_run=gpus_per_run, cpus_per_run=cpus_per_run, time=time, requeues=requeues
     )
     given = {key: value for key, value in given.items() if value is not None}
     slurm = sweeps.SlurmOptions(**given) if given else None

@@ -28,12 +28,11 @@ from pathlib import Path
 
 import numpy as np
 
+from vaecli.data.cache_file import FORMAT_VERSION, finish, reserve, write_rows
 from vaecli.data.image_folder import JPEG_SUFFIXES, FileEntry, Preprocessing, decode_rgb, header_problem, scan_folder
 from vaecli.errors import DataError, OutputError
-from vaecli.io.atomic import free_bytes, output_error, timestamp
+from vaecli.io.atomic import output_error
 from vaecli.io.cache_root import cache_root
-
-FORMAT_VERSION = 3  # 2: decoded by TensorFlow, shrunk by area averaging; 3: contiguous images
 
 
 @dataclass(frozen=True)
@@ -207,16 +206,17 @@ def build(
     partial = target.with_name(f"{target.name}.partial-{os.getpid()}")
     partial_log = target.with_name(f"{target.stem}.skipped.txt.partial-{os.getpid()}")
     try:
-        offset = _reserve(partial, target, entries, preprocessing)
+        offset = reserve(partial, target, entries, preprocessing)
         with open(partial_log, "w") as log:
             log.writelines(f"{where}\t{reason}\n" for where, reason in problems or [])
-            kept = _write_images(partial, offset, root, entries, preprocessing, log, progress, threads)
+            batches = decode_in_order(root, entries, preprocessing, threads)
+            kept = write_rows(partial, offset, batches, len(entries), log, progress)
         if not kept:
             raise DataError(
                 f"data.path: none of the {len(entries):,} image files in {root} could be decoded "
                 f"(reasons in {target.with_suffix('.skipped.txt')})"
             )
-        _finish(partial, kept, len(entries), len(problems or []), root, key, preprocessing)
+        finish(partial, kept, len(entries), len(problems or []), root, key, preprocessing)
         os.replace(partial_log, target.with_suffix(".skipped.txt"))
         os.replace(partial, target)
     except DataError:
@@ -243,110 +243,3 @@ def _make_folder(folder: Path) -> None:
         ) from None
     if not os.access(folder, os.W_OK):
         raise OutputError(f"data.cache_dir: cannot write in the cache folder {folder}: permission denied")
-
-
-def _metadata_bytes(entries: list[FileEntry]) -> int:
-    """A generous bound on everything but the pixels: the file list (HDF5 keeps each name in a heap with
-    ~40 bytes of bookkeeping), attributes, and the B-trees of a chunked dataset."""
-    return 2 * sum(len(entry.relative_path.encode()) + 48 for entry in entries) + (1 << 20)
-
-
-def _reserve(partial: Path, target: Path, entries: list[FileEntry], preprocessing: Preprocessing) -> int:
-    """Create partial with room for every image and reserve its disk blocks; returns the pixels' byte offset.
-
-    libhdf5 cannot fail a write cleanly (h5py crashed the process with SIGSEGV when a build filled
-    the disk), so HDF5 only ever writes into space reserved here with posix_fallocate: the
-    images dataset is allocated at creation (contiguous, never filled), the pixels are written
-    at its offset with plain pwrite, and the file list and attributes at the end land in the
-    reserved margin. Where fallocate only emulates reservation, the check of free space
-    before anything is written still catches a disk that is too small.
-    """
-    import h5py
-
-    pixels = len(entries) * int(np.prod(preprocessing.shape))
-    needed = pixels + _metadata_bytes(entries)
-    free = free_bytes(target.parent)
-    if free is not None and free < needed:
-        raise output_error(target, OSError(errno.ENOSPC, "No space left on device"), needed=needed)
-    creation = h5py.h5p.create(h5py.h5p.DATASET_CREATE)
-    creation.set_alloc_time(h5py.h5d.ALLOC_TIME_EARLY)  # place it now, at a known offset
-    creation.set_fill_time(h5py.h5d.FILL_TIME_NEVER)  # and write nothing: every used row is written once
-    with h5py.File(partial, "w") as handle:
-        # One contiguous uint8 array, a row per file: readers read rows straight from the file at their
-        # offset (cached_images). Rows past num_images (as many as files were skipped) stay unused.
-        # No compression: decoded photos barely compress, and decompressing would cost every epoch.
-        images = handle.create_dataset("images", (len(entries), *preprocessing.shape), np.uint8, dcpl=creation)
-        offset = images.id.get_offset()
-    descriptor = os.open(partial, os.O_RDWR)
-    try:
-        os.posix_fallocate(descriptor, 0, os.fstat(descriptor).st_size + _metadata_bytes(entries))
-    except OSError as error:
-        if error.errno in (errno.ENOSPC, errno.EDQUOT):
-            raise output_error(target, error, needed=needed) from None
-        if error.errno not in (errno.EOPNOTSUPP, errno.EINVAL):  # no reservation on this file system
-            raise
-    finally:
-        os.close(descriptor)
-    return offset
-
-
-def _write_images(
-    partial: Path,
-    offset: int,
-    root: Path,
-    entries: list[FileEntry],
-    preprocessing: Preprocessing,
-    log,
-    progress: Callable[[int, int], None] | None,
-    threads: int | None,
-) -> list[str]:
-    """Decode in order and write each kept image as the next row (plain pwrite); returns the kept paths."""
-    row_bytes = int(np.prod(preprocessing.shape))
-    kept: list[str] = []
-    num_done = 0
-    descriptor = os.open(partial, os.O_RDWR)
-    try:
-        for batch in decode_in_order(root, entries, preprocessing, threads):
-            images = [image for _, image in batch if isinstance(image, np.ndarray)]
-            for entry, reason in batch:
-                if isinstance(reason, str):
-                    log.write(f"{entry.relative_path}\t{reason}\n")
-            if images:
-                block = np.ascontiguousarray(np.stack(images), np.uint8)
-                _write_all(descriptor, block.data.cast("B"), offset + len(kept) * row_bytes)
-                kept += [entry.relative_path for entry, image in batch if isinstance(image, np.ndarray)]
-            num_done += len(batch)
-            if progress is not None:
-                progress(num_done, len(entries))
-    finally:
-        os.close(descriptor)
-    return kept
-
-
-def _write_all(descriptor: int, data: memoryview, offset: int) -> None:
-    while len(data):
-        written = os.pwrite(descriptor, data, offset)
-        data, offset = data[written:], offset + written
-
-
-def _finish(
-    partial: Path, kept: list[str], num_files: int, num_problems: int, root: Path, key: str, preprocessing
-) -> None:
-    """The file list and the attributes, into the reserved margin; `complete` is written last."""
-    import h5py
-
-    with h5py.File(partial, "r+") as handle:
-        handle.create_dataset("files", data=kept, dtype=h5py.string_dtype(), maxshape=(None,))
-        handle.attrs.update(
-            {
-                "fingerprint": key,
-                "format_version": FORMAT_VERSION,
-                "source_folder": str(root),
-                "preprocessing": json.dumps(preprocessing.describe()),
-                "num_images": len(kept),
-                "num_skipped": num_files - len(kept) + num_problems,
-                "num_files": num_files,
-                "created": timestamp(),
-            }
-        )
-        handle.attrs["complete"] = True  # last: a file without it is never used

@@ -160,7 +160,8 @@ def check_one_space(runs: list[RunPaths], features: str | None) -> list[str]:
         raise CompareError(
             f"the runs' latest evaluations are in different feature spaces ({by_space}); precision, recall and "
             f"Frechet distances are only comparable within one",
-            f"choose one with --features ({hint})",
+            f"choose one with features ({hint})",
+            arguments=("features",),
         )
     return []
 
@@ -182,7 +183,7 @@ def sort_rows(rows: list[dict], sort: str | None) -> list[dict]:
     if sort is not None:
         known = sorted(set().union(*rows))
         if sort not in known:
-            raise CompareError(f"--sort {sort}: no such column (columns: {', '.join(known)})")
+            raise CompareError(f"sort {sort}: no such column (columns: {', '.join(known)})", arguments=("sort",))
         rows.sort(key=lambda row: _sort_key(row.get(sort)))
     return rows
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import math
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -22,7 +23,8 @@ from vaecli.errors import ConfigError
 from vaecli.evaluation.metrics import bits_per_dimension, discretised_bits_per_dimension
 from vaecli.evaluation.plausibility import PLAUSIBILITY_BOXES
 from vaecli.io.atomic import timestamp, write_json_atomic
-from vaecli.latent.densities import DensityFit, load_density
+from vaecli.latent.densities import load_density
+from vaecli.latent.mixtures import DensityFit
 from vaecli.latent.stats import ACTIVE_UNIT_THRESHOLD, active_units
 from vaecli.progress import progress_bar
 from vaecli.results import Result
@@ -114,15 +116,17 @@ def likelihood_section(per_image: dict, image_shape, num_samples: int, is_vae: b
     return section
 
 
-def regions_to_measure(boxes) -> list[tuple[str, float]]:
+def regions_to_measure(boxes: Iterable[float]) -> list[tuple[str, float]]:
     return [("prior", 1.0)] + [("box", float(boundary)) for boundary in boxes]
 
 
-def _check_options(iw_samples: int, num_samples: int) -> None:
+def _check_options(iw_samples: int, n_samples: int) -> None:
     if iw_samples < 1:
-        raise ConfigError(f"--iw-samples must be at least 1, got {iw_samples}")
-    if num_samples < 10:
-        raise ConfigError(f"--n-samples must be at least 10 (the k-NN radii need neighbours), got {num_samples}")
+        raise ConfigError(f"iw_samples must be at least 1, got {iw_samples}", arguments=("iw_samples",))
+    if n_samples < 10:
+        raise ConfigError(
+            f"n_samples must be at least 10 (the k-NN radii need neighbours), got {n_samples}", arguments=("n_samples",)
+        )
 
 
 def evaluate(
@@ -150,53 +154,25 @@ def evaluate(
         >>> result.evaluation["likelihood"]["elbo_nats"]
         -1615.2
     """
-    boxes = tuple(float(value) for value in boundaries)
-    return evaluate_run(run, split, iw_samples, n_samples, boxes, features, seed, limit, save, console, densities)
-
-
-def evaluate_run(
-    run: Run,
-    split: str = "test",
-    iw_samples: int = 16,
-    num_samples: int = 1000,
-    boxes=PLAUSIBILITY_BOXES,
-    features: str | None = None,
-    seed: int = 0,
-    limit: int | None = None,
-    save: bool = True,
-    console=None,
-    densities: Sequence[str] = (),
-) -> Evaluation:
-    """Measure the run on a split; when save, write evaluation.json and the sample figure.
-
-    densities: names of densities fitted to the run (vaecli.latent.densities); each adds a
-    plausibility row of its samples and a "densities" entry (its log-likelihoods, and for a VAE the
-    gap between the prior and the aggregate posterior that it reveals).
-    """
     from vaecli.data.splits import load_splits
     from vaecli.evaluation.features import load_feature_space
     from vaecli.evaluation.likelihood import measure_likelihood, trained_decoder
     from vaecli.evaluation.plausibility import plausibility
 
-    _check_options(iw_samples, num_samples)
+    _check_options(iw_samples, n_samples)
     fits = [load_density(run, name) for name in dict.fromkeys(densities)]  # fail before any work
-    started = time.perf_counter()
-    splits = load_splits(run.config)
-    chosen, _, fingerprint, warnings = load_split(run, split, limit, splits)
-    space = load_feature_space(features, run.config.data, splits.source, console)
-    feature_seconds = time.perf_counter() - started
-
-    measured = time.perf_counter()
-    total = len(chosen) if run.is_vae else 0
-    with progress_bar(console, total, f"IWAE, K={iw_samples}") as advance:
+    seconds: dict[str, float] = {}
+    with _timed(seconds, "feature_space"):
+        splits = load_splits(run.config)
+        chosen, _, fingerprint, warnings = load_split(run, split, limit, splits)
+        space = load_feature_space(features, run.config.data, splits.source, console)
+    bar = progress_bar(console, len(chosen) if run.is_vae else 0, f"IWAE, K={iw_samples}")
+    with _timed(seconds, "likelihood"), bar as advance:
         per_image, z_mean = measure_likelihood(run, chosen.images, iw_samples, seed, advance)
-    likelihood_seconds = time.perf_counter() - measured
-
-    measured = time.perf_counter()
-    section, outcomes = plausibility(
-        run, space, chosen.images, z_mean, regions_to_measure(boxes), num_samples, seed, fits
-    )
-    plausibility_seconds = time.perf_counter() - measured
+    regions = regions_to_measure(float(value) for value in boundaries)
+    with _timed(seconds, "plausibility"):
+        section, outcomes = plausibility(run, space, chosen.images, z_mean, regions, n_samples, seed, fits)
+        fitted = density_section(run, fits, chosen.images, z_mean, section["num_samples"], seed) if fits else None
     evaluation = {
         "provenance": {
             **run.provenance(),
@@ -211,17 +187,9 @@ def evaluate_run(
         "likelihood": likelihood_section(per_image, run.image_shape, iw_samples, run.is_vae, trained_decoder(run)),
         "active_units": {"count": len(active_units(z_mean)), "of": run.z_dim, "threshold": ACTIVE_UNIT_THRESHOLD},
         "plausibility": section,
-        **(
-            {"densities": density_section(run, fits, chosen.images, z_mean, section["num_samples"], seed)}
-            if fits
-            else {}
-        ),
-        "seconds": {
-            "feature_space": round(feature_seconds, 1),
-            "likelihood": round(likelihood_seconds, 1),
-            "plausibility": round(plausibility_seconds, 1),
-            "total": round(time.perf_counter() - started, 1),
-        },
+        **({"densities": fitted} if fitted else {}),
+        "seconds": {key: round(value, 1) for key, value in seconds.items()}
+        | {"total": round(sum(seconds.values()), 1)},
     }
     result = Evaluation(
         clean_for_json(evaluation),
@@ -233,6 +201,16 @@ def evaluate_run(
         result.files = _save(run, result.evaluation, outcomes, space.name, seed)
         result.summary += f" -> {result.files[0]} (+ {', '.join(path.name for path in result.files[1:])})"
     return result
+
+
+@contextmanager
+def _timed(seconds: dict[str, float], key: str) -> Iterator[None]:
+    """Adds the seconds the block took to seconds[key]."""
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        seconds[key] = seconds.get(key, 0.0) + time.perf_counter() - started
 
 
 def density_section(
@@ -249,8 +227,9 @@ def density_section(
     (encoding "z"): one fit to z_mean is nearly singular along the dimensions the KL collapsed
     (z_mean ~ 0 there), so every prior sample is far outside it and the gap is enormous.
     """
-    from vaecli.latent.densities import encodings_of, log_density
+    from vaecli.latent.densities import encodings_of
     from vaecli.latent.geometry import sample_region
+    from vaecli.latent.mixtures import log_density
 
     prior = sample_region("prior", 1.0, num_samples, run.z_dim, seed)
     section = {}

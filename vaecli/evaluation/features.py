@@ -112,7 +112,8 @@ def _inception_space(image_set, data_config, console=None) -> FeatureSpace:
     if not weights.is_file():
         raise FeatureSpaceError(
             f"the inception feature space needs InceptionV3 weights at {weights} (nothing is "
-            f"downloaded); copy the file there or use --features classifier or pixels"
+            f"downloaded); copy the file there or use features classifier or pixels",
+            arguments=("features",),
         )
     from vaecli.runtime.tensorflow import import_tensorflow
 
@@ -216,7 +217,8 @@ def _classifier_space(image_set, data_config, console=None) -> FeatureSpace:
     if not heads:
         raise FeatureSpaceError(
             f"the classifier feature space needs class labels, and {data_config.source} has "
-            f"none; use --features pixels or inception"
+            f"none; use features pixels or inception",
+            arguments=("features",),
         )
     from vaecli.io.atomic import atomic_path, write_text_atomic
     from vaecli.runtime.tensorflow import import_tensorflow

@@ -25,8 +25,8 @@ from vaecli.evaluation.metrics import (
     frechet_distance,
     precision_recall,
 )
-from vaecli.latent.densities import DensityFit, sample_density
 from vaecli.latent.geometry import REGIONS, region_label, sample_region
+from vaecli.latent.mixtures import DensityFit, sample_density
 from vaecli.runs.run import decode_latents, encode_images
 
 if TYPE_CHECKING:

@@ -192,15 +192,19 @@ def _folder_error(target: Path, error: OSError) -> OutputError:
     return output_error(target, error)
 
 
-def check_writable(target: Path, what: str = "") -> Path:
+def check_writable(target: Path, argument: str = "") -> Path:
     """Fail now, before any work, if target cannot be written: a folder, under a file, read-only, immutable.
 
-    Creates the missing parent folders (as the write would) and a probe file beside target.
+    Creates the missing parent folders (as the write would) and a probe file beside target. argument: the name of
+    the caller's argument that chose target, if one did (the message names it).
     """
     target = Path(target)
-    label = f"{what} {target}" if what else str(target)
+    label = f"{argument} {target}" if argument else str(target)
+    arguments = (argument,) if argument else ()
     if target.is_dir():
-        raise OutputError(f"cannot write {label}: it is a folder; give a file name", filename=str(target))
+        raise OutputError(
+            f"cannot write {label}: it is a folder; give a file name", filename=str(target), arguments=arguments
+        )
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         handle, probe = tempfile.mkstemp(prefix=f".{target.name}.{HOST_TAG}-{os.getpid()}-", dir=target.parent)
@@ -208,7 +212,9 @@ def check_writable(target: Path, what: str = "") -> Path:
         os.unlink(probe)
     except OSError as error:
         problem = _folder_error(target, error)
-        raise OutputError(problem.lines[0].replace(str(target), label, 1), errno=error.errno) from None
+        raise OutputError(
+            problem.lines[0].replace(str(target), label, 1), errno=error.errno, arguments=arguments
+        ) from None
     return target
 
 

@@ -70,13 +70,13 @@ def _load_yaml(text: str) -> Any:
 
 
 def parse_scalar(text: str) -> Any:
-    """A `--set` value as YAML reads it: 1e-3 -> 0.001, true -> True, [1,2] -> list."""
+    """An override's value as YAML reads it: 1e-3 -> 0.001, true -> True, [1,2] -> list."""
     try:
         return _load_yaml(text)
     except yaml.YAMLError:
         return text
     except ValueError as error:
-        raise ConfigError(f"--set value {shorten(text)}: {error}") from None
+        raise ConfigError(f"overrides value {shorten(text)}: {error}", arguments=("overrides",)) from None
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
@@ -103,18 +103,23 @@ def read_yaml(path: Path) -> dict[str, Any]:
 
 
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
-    """Apply `a.b=value` strings to a nested dict; returns a new dict."""
+    """Apply `a.b=value` strings (the CLI's --set) to a nested dict; returns a new dict."""
     data = copy.deepcopy(data)
     for item in overrides:
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise ConfigError(f"--set {item}: expected KEY=VALUE, e.g. --set loss.kl_factor=1e-3")
+            raise ConfigError(
+                f"overrides {item}: expected KEY=VALUE, e.g. loss.kl_factor=1e-3", arguments=("overrides",)
+            )
         parts = key.strip().split(".")
         node = data
         for depth, part in enumerate(parts[:-1]):
             child = node.setdefault(part, {})
             if not isinstance(child, dict):
-                raise ConfigError(f"--set {item}: {'.'.join(parts[: depth + 1])} is a value, not a section")
+                raise ConfigError(
+                    f"overrides {item}: {'.'.join(parts[: depth + 1])} is a value, not a section",
+                    arguments=("overrides",),
+                )
             node = child
         node[parts[-1]] = parse_scalar(value)
     return data

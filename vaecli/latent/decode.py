@@ -68,10 +68,10 @@ def decode_file(
     name = f"{points.path.stem}_{points.dataset.replace('/', '_')}.png"
     target = output_path(out, run.paths.decoded, name)
     if save:  # before decoding: a folder, a read-only place or a path under a file is refused at once
-        check_writable(target, "--out" if out is not None else "")
+        check_writable(target, "out" if out is not None else "")
         if array_out is not None:
             _refuse_same_file(Path(array_out), {target: "the PNG grid (out)", points.path: "the latent file"})
-            check_writable(Path(array_out), "--array-out")
+            check_writable(Path(array_out), "array_out")
     warnings = []
     if points.attrs.get("config_hash") not in (None, "", run.config_hash):
         warnings.append(

@@ -18,19 +18,25 @@ from __future__ import annotations
 
 import io
 import json
-import math
 import re
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from vaecli.config import MAX_SEED
 from vaecli.errors import LatentError
 from vaecli.io.atomic import timestamp, write_bytes_atomic, write_json_atomic
-from vaecli.results import Result
+from vaecli.latent.mixtures import (
+    AUTO_COMPONENTS,
+    MAX_ITERATIONS,
+    REG_COVAR,
+    DensityFit,
+    check_encodings,
+    choose_components,
+    fit_mixture,
+    log_density,
+)
 
 if TYPE_CHECKING:
     from vaecli.runs.run import Run
@@ -38,9 +44,6 @@ if TYPE_CHECKING:
 KINDS = ("gaussian", "gmm")
 ENCODINGS = ("z_mean", "z")  # what is fit: the encoder's means, or one posterior sample per image
 DEFAULT_COMPONENTS = 10
-AUTO_COMPONENTS = (1, 2, 5, 10, 20, 50)  # the K tried by components="auto"; the lowest BIC wins
-REG_COVAR = 1e-6  # added to each covariance's diagonal (latent units squared): scikit-learn's default
-MAX_ITERATIONS = 200  # EM iterations per start
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.=-]{0,63}$")
 
 
@@ -49,133 +52,40 @@ def densities_folder(run: Run) -> Path:
     return run.paths.densities
 
 
-@dataclass
-class DensityFit(Result):
-    name: str
-    kind: str  # gaussian or gmm
-    weights: np.ndarray  # (K,) float64, summing to 1
-    means: np.ndarray  # (K, z_dim) float64
-    covariances: np.ndarray  # (K, z_dim, z_dim) float64, reg_covar included
-    details: dict = field(default_factory=dict)  # everything of NAME.json: fit data, scores, seconds
-
-    @property
-    def components(self) -> int:
-        return len(self.weights)
-
-    @property
-    def z_dim(self) -> int:
-        return int(self.means.shape[1])
-
-    def describe(self) -> str:
-        """'GMM, 10 components' or 'full Gaussian': for row labels and summaries."""
-        return "full Gaussian" if self.kind == "gaussian" else f"GMM, {self.components} components"
-
-
-# ------------------------------------------------------------------------------ pure numerics
-
-
-def log_density(fit: DensityFit, points: np.ndarray) -> np.ndarray:
-    """log q(z) of each point (N,) in nats, under the fitted mixture (float64 throughout)."""
-    from scipy.special import logsumexp
-
-    points = np.asarray(points, np.float64)
-    per_component = np.empty((len(points), fit.components))
-    for k in range(fit.components):
-        cholesky = np.linalg.cholesky(fit.covariances[k])
-        whitened = np.linalg.solve(cholesky, (points - fit.means[k]).T)  # (D, N)
-        log_determinant = 2.0 * np.sum(np.log(np.diag(cholesky)))
-        per_component[:, k] = -0.5 * (np.sum(whitened**2, axis=0) + log_determinant + fit.z_dim * math.log(2 * math.pi))
-    return logsumexp(per_component + np.log(fit.weights), axis=1)
-
-
-def sample_density(fit: DensityFit, n: int, seed: int = 0) -> np.ndarray:
-    """n points (n, z_dim) float32 from the fitted mixture; the same seed gives the same points."""
-    if n < 1:
-        raise LatentError(f"n must be at least 1, got {n}")
-    if not 0 <= seed <= MAX_SEED:
-        raise LatentError(f"seed must be between 0 and {MAX_SEED}, got {seed}")
-    rng = np.random.default_rng(seed)
-    chosen = rng.choice(fit.components, size=n, p=fit.weights / fit.weights.sum())
-    noise = rng.standard_normal((n, fit.z_dim))
-    points = np.empty((n, fit.z_dim))
-    for k in range(fit.components):
-        rows = chosen == k
-        points[rows] = fit.means[k] + noise[rows] @ np.linalg.cholesky(fit.covariances[k]).T
-    return points.astype(np.float32)
-
-
-def check_encodings(z: np.ndarray, what: str) -> np.ndarray:
-    """z as float64 (N, D), refusing NaN or Inf (a diverged encoder) with one line."""
-    z = np.asarray(z, np.float64)
-    if z.ndim != 2 or len(z) == 0:
-        raise LatentError(f"{what}: expected encodings of shape (N, z_dim), got {z.shape}")
-    bad = ~np.isfinite(z).all(axis=1)
-    if bad.any():
-        raise LatentError(
-            f"{what}: {int(bad.sum()):,} of {len(z):,} encodings hold NaN or Inf (a diverged encoder?); nothing was fit"
-        )
-    return z
-
-
-def fit_mixture(
-    z: np.ndarray, components: int, *, seed: int = 0, n_init: int = 1, reg_covar: float = REG_COVAR
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, float, bool]:
-    """(weights, means, covariances, BIC, converged) of a K-component full-covariance GaussianMixture on z."""
-    from sklearn.mixture import GaussianMixture
-    from threadpoolctl import threadpool_limits
-
-    if components < 1:
-        raise LatentError(f"components must be at least 1, got {components}")
-    if components > len(z):
-        raise LatentError(f"components ({components}) must not exceed the number of encodings ({len(z):,})")
-    mixture = GaussianMixture(
-        n_components=components,
-        covariance_type="full",
-        reg_covar=reg_covar,
-        max_iter=MAX_ITERATIONS,
-        n_init=n_init,
-        random_state=seed,
-    )
-    import warnings
-
-    # One BLAS/OpenMP thread: beside TensorFlow's threads on a busy CPU, scikit-learn's thread pools
-    # oversubscribe it (a 10-component fit to 3,600 16-d points: 16 s with them, 0.7 s without).
-    with warnings.catch_warnings(), threadpool_limits(limits=1):
-        warnings.simplefilter("ignore")  # non-convergence is recorded in the JSON, not printed
-        mixture.fit(z)
-    return mixture.weights_, mixture.means_, mixture.covariances_, float(mixture.bic(z)), bool(mixture.converged_)
-
-
-def choose_components(
-    z: np.ndarray, candidates: tuple[int, ...], *, seed: int, n_init: int, reg_covar: float
-) -> tuple[tuple, dict[int, float]]:
-    """The fit of the candidate K with the lowest BIC, and every candidate's BIC."""
-    usable = [k for k in candidates if k <= len(z)]
-    if not usable:
-        raise LatentError(f"components='auto' needs at least {min(candidates)} encodings, got {len(z)}")
-    fits = {k: fit_mixture(z, k, seed=seed, n_init=n_init, reg_covar=reg_covar) for k in usable}
-    best = min(fits, key=lambda k: fits[k][3])
-    return fits[best], {k: fit[3] for k, fit in fits.items()}
-
-
-# --------------------------------------------------------------------------------- run level
-
-
-def _check_options(kind: str, components: int | str | None, name: str | None, n_init: int, reg_covar: float) -> None:
+def _check_options(
+    run: Run, kind: str, components: int | str | None, name: str | None, encoding: str, n_init: int, reg_covar: float
+) -> None:
     if kind not in KINDS:
-        raise LatentError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
+        raise LatentError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}", arguments=("kind",))
     if kind == "gaussian" and components not in (None, 1):
-        raise LatentError("kind='gaussian' is one component; give components only with kind='gmm'")
+        raise LatentError(
+            "kind 'gaussian' is one component; give components only with kind 'gmm'", arguments=("kind", "components")
+        )
     if isinstance(components, str) and components != "auto":
-        raise LatentError(f"components must be a number or 'auto', got {components!r}")
+        raise LatentError(f"components must be a number or 'auto', got {components!r}", arguments=("components",))
     if isinstance(components, int) and components < 1:
-        raise LatentError(f"components must be at least 1, got {components}")
+        raise LatentError(f"components must be at least 1, got {components}", arguments=("components",))
     if name is not None and not NAME_PATTERN.match(name):
-        raise LatentError(f"name {name!r}: use letters, digits, _ . = - (at most 64, not starting with . or -)")
+        raise LatentError(
+            f"name {name!r}: use letters, digits, _ . = - (at most 64, not starting with . or -)", arguments=("name",)
+        )
+    if encoding not in ENCODINGS:
+        raise LatentError(f"encoding must be one of {', '.join(ENCODINGS)}, got {encoding!r}", arguments=("encoding",))
+    if encoding == "z" and not run.is_vae:
+        raise LatentError(
+            "encoding 'z' needs a VAE (an AE has no posterior to sample); use 'z_mean'", arguments=("encoding",)
+        )
     if n_init < 1:
-        raise LatentError(f"n_init must be at least 1, got {n_init}")
+        raise LatentError(f"n_init must be at least 1, got {n_init}", arguments=("n_init",))
     if not reg_covar >= 0:
-        raise LatentError(f"reg_covar must be non-negative, got {reg_covar}")
+        raise LatentError(f"reg_covar must be non-negative, got {reg_covar}", arguments=("reg_covar",))
+
+
+def _default_name(kind: str, components: int | str, encoding: str) -> str | None:
+    """gaussian, gmmK, with _z for posterior samples; None while "auto" has not chosen K."""
+    if components == "auto":
+        return None
+    return ("gaussian" if kind == "gaussian" else f"gmm{components}") + ("_z" if encoding == "z" else "")
 
 
 def fit_density(
@@ -212,17 +122,14 @@ def fit_density(
     """
     from vaecli.runs.run import load_split
 
-    _check_options(kind, components, name, n_init, reg_covar)
-    if encoding not in ENCODINGS:
-        raise LatentError(f"encoding must be one of {', '.join(ENCODINGS)}, got {encoding!r}")
-    if encoding == "z" and not run.is_vae:
-        raise LatentError("encoding 'z' needs a VAE (an AE has no posterior to sample); use 'z_mean'")
-    suffix = "_z" if encoding == "z" else ""
+    _check_options(run, kind, components, name, encoding, n_init, reg_covar)
     requested = 1 if kind == "gaussian" else (DEFAULT_COMPONENTS if components is None else components)
-    if name is None and requested != "auto":
-        name = ("gaussian" if kind == "gaussian" else f"gmm{requested}") + suffix
+    name = name or _default_name(kind, requested, encoding)
     if name is not None and save and not force and (densities_folder(run) / f"{name}.json").exists():
-        raise LatentError(f"density {name!r} already exists in {densities_folder(run)}; use force=True to replace it")
+        raise LatentError(
+            f"density {name!r} already exists in {densities_folder(run)}; give force to replace it",
+            arguments=("force",),
+        )
     chosen, _, fingerprint, warnings = load_split(run, split, limit)
     if isinstance(requested, int) and requested > len(chosen):
         raise LatentError(
@@ -232,9 +139,8 @@ def fit_density(
     started = time.perf_counter()
     (weights, means, covariances, bic, converged), bic_by_k = _fit_requested(z, requested, seed, n_init, reg_covar)
     seconds = time.perf_counter() - started
-    fit = DensityFit(name or f"gmm{len(weights)}{suffix}", kind, weights, means, covariances, warnings=warnings)
-    test_z = z if split == "test" else encodings_of(run, load_split(run, "test")[0].images, encoding, seed + 1)
-    test_z = check_encodings(test_z, f"the test split of {run.paths.root}")
+    name = name or _default_name(kind, len(weights), encoding)
+    fit = DensityFit(str(name), kind, weights, means, covariances, warnings=warnings)
     fit.details = {
         **run.provenance(),
         "name": fit.name,
@@ -250,10 +156,7 @@ def fit_density(
         "max_iterations": MAX_ITERATIONS,
         "converged": converged,
         "bic": bic,
-        "train_log_likelihood_nats": float(np.mean(log_density(fit, z))),
-        "test_log_likelihood_nats": float(np.mean(log_density(fit, test_z))),
-        "test_count": len(test_z),
-        "test_held_out": split not in ("test", "all"),
+        **_scores(run, fit, z, split, encoding, seed),
         "units": "log-likelihoods: mean log q(z_mean) in nats per encoding (one per image), in latent units",
         "fit_seconds": round(seconds, 2),
         "created": timestamp(),
@@ -266,6 +169,20 @@ def fit_density(
         fit.files = _save(run, fit)
         fit.summary += f" -> {fit.files[-1]}"
     return fit
+
+
+def _scores(run: Run, fit: DensityFit, z: np.ndarray, split: str, encoding: str, seed: int) -> dict:
+    """Mean log q of the encodings fit and of the test split's (held out unless the fit was on it), nats."""
+    from vaecli.runs.run import load_split
+
+    test_z = z if split == "test" else encodings_of(run, load_split(run, "test")[0].images, encoding, seed + 1)
+    test_z = check_encodings(test_z, f"the test split of {run.paths.root}")
+    return {
+        "train_log_likelihood_nats": float(np.mean(log_density(fit, z))),
+        "test_log_likelihood_nats": float(np.mean(log_density(fit, test_z))),
+        "test_count": len(test_z),
+        "test_held_out": split not in ("test", "all"),
+    }
 
 
 def _fit_requested(

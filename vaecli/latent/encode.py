@@ -68,7 +68,7 @@ def encode_split(
     suffix = f"_first{limit}" if limit is not None else ""
     target = output_path(out, run.paths.latent, f"z_{split}{suffix}.h5")
     if save:
-        check_writable(target, "--out" if out is not None else "")  # before minutes of encoding, not after
+        check_writable(target, "out" if out is not None else "")  # before minutes of encoding, not after
     chosen, split_codes, fingerprint, warnings = load_split(run, split, limit)
     started = time.perf_counter()
     z_mean, z_log_var = encode_with_progress(run, chosen.images, console, f"encoding {split}")

@@ -125,8 +125,9 @@ def _read_hdf5(path: Path, dataset: str | None, limit: int | None) -> tuple[np.n
                 dataset = next((name for name in POINT_DATASETS if name in handle), None)
                 if dataset is None:
                     raise LatentError(
-                        f"{path} holds none of {', '.join(POINT_DATASETS)}; name one with --dataset "
-                        f"(available: {', '.join(_available(handle)) or 'none'})"
+                        f"{path} holds none of {', '.join(POINT_DATASETS)}; name one with dataset "
+                        f"(available: {', '.join(_available(handle)) or 'none'})",
+                        arguments=("dataset",),
                     )
             if dataset not in handle or not isinstance(handle[dataset], h5py.Dataset):
                 raise LatentError(

@@ -53,26 +53,31 @@ def _is_index(value) -> bool:
     return isinstance(value, (int, np.integer)) or (isinstance(value, str) and value.lstrip("-").isdigit())
 
 
-def resolve_endpoint(run: Run, value, chosen, split: str, option: str) -> tuple[np.ndarray, str]:
-    """(uint8 image, short name for file names) for an index into the split, an image file or an image array."""
+def resolve_endpoint(run: Run, value, chosen, split: str, argument: str) -> tuple[np.ndarray, str]:
+    """(uint8 image, short name for file names) for an index into the split, an image file or an image array;
+    argument: the caller's name for value (start or end)."""
     if isinstance(value, np.ndarray):
         from vaecli.images import checked_images, to_uint8
 
         if value.ndim != 3:
             raise LatentError(
-                f"{option}: an image array must have the run's shape {run.image_shape}, got {value.shape}"
+                f"{argument}: an image array must have the run's shape {run.image_shape}, got {value.shape}",
+                arguments=(argument,),
             )
-        return to_uint8(checked_images(value, run.image_shape, name=f"{option} image")[0]), "array"
+        return to_uint8(checked_images(value, run.image_shape, name=f"{argument} image")[0]), "array"
     if _is_index(value):
         index = int(value)
         if not 0 <= index < len(chosen):
             raise LatentError(
-                f"{option} {value}: the {split} split has {len(chosen)} images (indices 0..{len(chosen) - 1})"
+                f"{argument} {value}: the {split} split has {len(chosen)} images (indices 0..{len(chosen) - 1})",
+                arguments=(argument,),
             )
         return chosen.images[index], f"{split}{index}"
     path = Path(value)
     if not path.is_file():
-        raise LatentError(f"{option} {value}: neither an index into the {split} split nor an image file")
+        raise LatentError(
+            f"{argument} {value}: neither an index into the {split} split nor an image file", arguments=(argument,)
+        )
     return load_image_file(path, run.image_shape), path.stem
 
 
@@ -98,10 +103,10 @@ def interpolate(
         ((10, 32), (10, 32, 32, 3))
     """
     if method not in INTERPOLATIONS:
-        raise LatentError(f"unknown --method {method!r} (choose from {', '.join(INTERPOLATIONS)})")
+        raise LatentError(f"unknown method {method!r} (choose from {', '.join(INTERPOLATIONS)})", arguments=("method",))
     chosen = load_split(run, split)[0] if _is_index(start) or _is_index(end) else None
-    first, first_name = resolve_endpoint(run, start, chosen, split, "--from")
-    last, last_name = resolve_endpoint(run, end, chosen, split, "--to")
+    first, first_name = resolve_endpoint(run, start, chosen, split, "start")
+    last, last_name = resolve_endpoint(run, end, chosen, split, "end")
     z_mean, _ = encode_images(run, np.stack([first, last]))
     path = INTERPOLATIONS[method](z_mean[0], z_mean[1], steps)
     walk = Interpolation(method, z_mean, path, decode_latents(run, path), np.stack([first, last]))

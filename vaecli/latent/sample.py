@@ -114,18 +114,18 @@ def draw_samples(
     if region == "density":
         return _sample_density(run, density, n, seed, save, columns, out)
     if not parameters:
-        raise LatentError("give at least one region parameter, e.g. --boundary 10")
+        raise LatentError("parameters is empty: give at least one region parameter, e.g. [10] for the box 0 < z_i < 10")
     if columns is not None and columns < 1:
-        raise LatentError(f"--columns must be at least 1, got {columns}")
+        raise LatentError(f"columns must be at least 1, got {columns}", arguments=("columns",))
     n = n if n is not None else (SAMPLES_ONE_PARAMETER if len(parameters) == 1 else SAMPLES_PER_ROW)
     if not 0 <= seed <= MAX_SEED:
-        raise LatentError(f"--seed must be between 0 and {MAX_SEED}, got {seed}")
+        raise LatentError(f"seed must be between 0 and {MAX_SEED}, got {seed}", arguments=("seed",))
     check_images_fit(
-        n * len(parameters), run.image_shape, "--n-samples", "ask for fewer points", copies=FLOAT_BYTES
+        n * len(parameters), run.image_shape, "n", "ask for fewer points", copies=FLOAT_BYTES, argument="n"
     )  # the decoded images are float32
     picture = output_path(out, run.paths.samples, sample_file_stem(region, parameters, seed) + ".png")
     if save:
-        check_writable(picture, "--out" if out is not None else "")
+        check_writable(picture, "out" if out is not None else "")
     with np.errstate(over="ignore"):  # checked just below, with a message that says what to do
         rows_of_points = [sample_region(region, parameter, n, run.z_dim, seed) for parameter in parameters]
     points = np.concatenate(rows_of_points)
@@ -149,18 +149,19 @@ def _sample_density(
 ) -> Samples:
     """n points of a fitted density, decoded; when save, the picture and the points beside it."""
     from vaecli.images import make_grid, save_png
-    from vaecli.latent.densities import load_density, sample_density
+    from vaecli.latent.densities import load_density
+    from vaecli.latent.mixtures import sample_density
 
     if name is None:
         raise LatentError("region 'density' needs the name of a fitted density (density=...)")
     if columns is not None and columns < 1:
-        raise LatentError(f"columns must be at least 1, got {columns}")
+        raise LatentError(f"columns must be at least 1, got {columns}", arguments=("columns",))
     fit = load_density(run, name)
     n = n if n is not None else SAMPLES_ONE_PARAMETER
-    check_images_fit(n, run.image_shape, "--n-samples", "ask for fewer points", copies=FLOAT_BYTES)
+    check_images_fit(n, run.image_shape, "n", "ask for fewer points", copies=FLOAT_BYTES, argument="n")
     picture = output_path(out, run.paths.samples, sample_file_stem("density", [], seed, name) + ".png")
     if save:
-        check_writable(picture, "--out" if out is not None else "")
+        check_writable(picture, "out" if out is not None else "")
     points = sample_density(fit, n, seed)
     samples = Samples("density", [], seed, points, decode_latents(run, points), warnings=fit.warnings)
     samples.summary = f"Decoded {n:,} points of {run.paths.root} drawn from density {name} ({fit.describe()})"

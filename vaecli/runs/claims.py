@@ -149,7 +149,7 @@ def lock_existing_run(folder: Path, action: str = "resume") -> RunLock:
 def _runs_folder(parent: Path) -> None:
     """Create the runs folder; a file, /dev/null, a read-only or immutable folder is one clear line."""
     if parent.exists() and not parent.is_dir():
-        raise RunError(f"--runs-dir {parent} is not a folder")
+        raise RunError(f"runs_dir {parent} is not a folder", arguments=("runs_dir",))
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -224,8 +224,9 @@ def claim_new_run(root: Path, config_yaml: str, manifest_json: str) -> RunLock:
         except OSError as error:
             if error.errno in (errno.EEXIST, errno.ENOTEMPTY, errno.EISDIR, errno.ENOTDIR):
                 raise RunError(
-                    f"{root} was created by another `vae train` a moment ago; pick another --name "
-                    f"(or --resume {root} once it has stopped)"
+                    f"{root} was created by another `vae train` a moment ago; pick another name "
+                    f"(or resume {root} once it has stopped)",
+                    arguments=("name", "resume"),
                 ) from None
             raise
         lock.moved_to(root)

@@ -65,8 +65,9 @@ def prepare_new_run(runs_dir: Path, name: str, force: bool) -> RunPaths:
     if paths.root.exists() or paths.root.is_symlink():
         if not force:
             raise RunError(
-                f"{paths.root} already exists; use --resume {paths.root} to continue it, "
-                f"--force to replace it, or --name to pick another name"
+                f"{paths.root} already exists; continue it with resume {paths.root}, replace it with force, "
+                f"or pick another name",
+                arguments=("resume", "force", "name"),
             )
         if not is_run_folder(paths.root):
             raise RunError(f"{paths.root} exists but is not a run folder (no manifest.json); not removing it")

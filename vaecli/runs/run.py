@@ -277,7 +277,7 @@ def load_split(run: Run, split: str, limit: int | None = None, splits=None):
     if split not in SPLITS:
         raise LatentError(f"unknown split {split!r} (choose from {', '.join(SPLITS)})")
     if limit is not None and limit < 1:
-        raise LatentError(f"--limit must be at least 1, got {limit}")
+        raise LatentError(f"limit must be at least 1, got {limit}", arguments=("limit",))
     splits = splits or load_splits(run.config)
     warnings = []
     recorded = run.manifest.fingerprint

@@ -39,13 +39,17 @@ def _cgroup_limit() -> int | None:
     return None
 
 
-def check_images_fit(num_images: int, shape: tuple[int, int, int], what: str, advice: str, copies: int = 1) -> None:
-    """ResourceError when num_images uint8 images of shape (times copies) cannot fit in memory."""
+def check_images_fit(
+    num_images: int, shape: tuple[int, int, int], what: str, advice: str, copies: int = 1, argument: str = ""
+) -> None:
+    """ResourceError when num_images uint8 images of shape (times copies) cannot fit in memory; what names them
+    (argument: when what is the name of the caller's argument that asked for them)."""
     needed = num_images * math.prod(shape) * copies
     available, limit = available_memory()
     if needed <= available:
         return
     raise ResourceError(
         f"{what}: {num_images:,} images of {shape[0]}x{shape[1]}x{shape[2]} need about {human_bytes(needed)} "
-        f"of memory, but only {human_bytes(available)} is available ({limit}); {advice}"
+        f"of memory, but only {human_bytes(available)} is available ({limit}); {advice}",
+        arguments=(argument,) if argument else (),
     )

@@ -57,16 +57,19 @@ class SweepResult(Result):
 def check_options(
     jobs: int | None, devices: str | None, index: int | None, executor: str, slurm: SlurmOptions | None
 ) -> list[str] | None:
-    """Refuse impossible combinations before anything is planned or started; returns the --devices list."""
+    """Refuse impossible combinations before anything is planned or started; returns the devices list."""
     if executor not in EXECUTORS:
         raise ConfigError(f"executor {executor}: expected one of {', '.join(EXECUTORS)}", arguments=("executor",))
     if jobs is not None and jobs < 1:
         raise ConfigError(f"jobs must be at least 1, got {jobs}", arguments=("jobs",))
     if slurm is not None and executor != "slurm":
-        given = [flag for flag, value in _slurm_flags(slurm) if value is not None] or ["Slurm options"]
+        given = [name for name, value in _slurm_options(slurm) if value is not None]
         verb = "applies" if len(given) == 1 else "apply"
-        hint = " (on this machine --devices gives each run a GPU)" if "--gpus-per-run" in given else ""
-        raise ConfigError(f"{', '.join(given)} {verb} only with --executor slurm{hint}")
+        hint = " (on this machine devices gives each run a GPU)" if "gpus_per_run" in given else ""
+        raise ConfigError(
+            f"{', '.join(given) or 'Slurm options'} {verb} only with executor slurm{hint}",
+            arguments=(*given, "executor", "devices"),
+        )
     if index is not None and (jobs is not None or devices is not None or executor != "local"):
         raise ConfigError(
             "index trains one grid point in this process; give no jobs, devices or executor",
@@ -81,7 +84,7 @@ def check_options(
             )
         from vaecli.sweeps.slurm import require_slurm
 
-        _ = (slurm or SlurmOptions()).minutes  # a --time sbatch would refuse: refused here, before anything
+        _ = (slurm or SlurmOptions()).minutes  # a time sbatch would refuse: refused here, before anything
         require_slurm()
         return None
     from vaecli.sweeps.devices import parse_devices
@@ -89,13 +92,14 @@ def check_options(
     return parse_devices(devices)
 
 
-def _slurm_flags(slurm: SlurmOptions) -> list[tuple[str, object]]:
+def _slurm_options(slurm: SlurmOptions) -> list[tuple[str, object]]:
+    """(name, value) of each Slurm option, None where it has its default."""
     return [
-        ("--partition", slurm.partition),
-        ("--gpus-per-run", slurm.gpus_per_run),
-        ("--cpus-per-run", slurm.cpus_per_run),
-        ("--time", slurm.time if slurm.time != SlurmOptions.time else None),
-        ("--requeues", slurm.requeues if slurm.requeues != SlurmOptions.requeues else None),
+        ("partition", slurm.partition),
+        ("gpus_per_run", slurm.gpus_per_run),
+        ("cpus_per_run", slurm.cpus_per_run),
+        ("time", slurm.time if slurm.time != SlurmOptions.time else None),
+        ("requeues", slurm.requeues if slurm.requeues != SlurmOptions.requeues else None),
     ]
 
 
@@ -297,7 +301,7 @@ def sweep_status(
     elif name is not None:
         runs = read_record(runs_dir, name)["runs"]
     else:
-        raise ConfigError("give the sweep's NAME, or its CONFIG and --set values")
+        raise ConfigError("give the sweep's name, or its config and settings")
     warnings: list[str] = []
     queue: dict[str, str] | None = {}
     if any(run.get("slurm_job_id") for run in runs):

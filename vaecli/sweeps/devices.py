@@ -86,8 +86,9 @@ def parse_devices(text: str | None, visible: list[str] | None = None) -> list[st
     if missing:
         shown = f"{len(visible)} GPU{'s' * (len(visible) != 1)}" + (f" ({', '.join(visible)})" if visible else "")
         raise ConfigError(
-            f"--devices {text}: GPU {', '.join(missing)} is not visible; this machine shows {shown} "
-            f"(nvidia-smi -L, CUDA_VISIBLE_DEVICES)"
+            f"devices {text}: GPU {', '.join(missing)} is not visible; this machine shows {shown} "
+            f"(nvidia-smi -L, CUDA_VISIBLE_DEVICES)",
+            arguments=("devices",),
         )
     return devices
 

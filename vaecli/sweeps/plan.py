@@ -71,7 +71,9 @@ def parse_axes(settings: list[str]) -> list[tuple[str, list[str]]]:
     for setting in settings:
         key, separator, values = setting.partition("=")
         if not separator or not key.strip() or not split_values(values):
-            raise ConfigError(f"--set {setting}: expected KEY=V1,V2,..., e.g. --set loss.kl_factor=1e-6,1e-4")
+            raise ConfigError(
+                f"settings {setting}: expected KEY=V1,V2,..., e.g. loss.kl_factor=1e-6,1e-4", arguments=("settings",)
+            )
         axes.append((key.strip(), split_values(values)))
     return axes
 
@@ -104,7 +106,9 @@ def plan_sweep(config_path: Path, settings: list[str], seeds: int | None, name: 
         # train.seed, not the top-level seed: every run keeps the same train/validation split.
         axes.append(("train.seed", [str(seed) for seed in range(seeds)]))
     if not axes:
-        raise ConfigError("give at least one --set KEY=V1,V2,... (or --seeds N) to sweep over")
+        raise ConfigError(
+            "give settings (at least one KEY=V1,V2,...) or seeds to sweep over", arguments=("settings", "seeds")
+        )
     size = math.prod(len(values) for _, values in axes)
     if size > MAX_GRID_POINTS:
         shape = " x ".join(str(len(values)) for _, values in axes)
@@ -160,12 +164,18 @@ def decide(point: SweepPoint, runs_dir: Path, retry_failed: bool) -> str:
     if holder(paths.root):
         return "live"
     if not paths.manifest.exists():
-        raise RunError(f"{paths.root} exists but is not a run folder; move it away or pick another --name")
+        raise RunError(
+            f"{paths.root} exists but is not a run folder; move it away or give the sweep another name",
+            arguments=("name",),
+        )
     # Compare resolved configs, not file text: a folder written before a new config key existed
     # reads back with that key's default, which is what it trained with.
     recorded = load_config(paths.config).to_dict() if paths.config.exists() else None
     if recorded is not None and recorded != point.config.to_dict():
-        raise RunError(f"{paths.root} holds a run with a different config; remove it or give the sweep another --name")
+        raise RunError(
+            f"{paths.root} holds a run with a different config; remove it or give the sweep another name",
+            arguments=("name",),
+        )
     if is_completed(paths):
         return "skip"
     if read_manifest(paths).status == STATUS_FAILED and not retry_failed:

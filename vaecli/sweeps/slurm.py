@@ -50,7 +50,10 @@ def time_minutes(text: str) -> int:
     """sbatch's --time formats (M, M:S, H:M:S, D-H, D-H:M, D-H:M:S) -> whole minutes, rounded up."""
     match = SLURM_TIME.match(text.strip())
     if not match:
-        raise ConfigError(f"--time {text}: expected a Slurm time such as 4:00:00 (H:M:S), 90 (minutes) or 1-12 (D-H)")
+        raise ConfigError(
+            f"time {text}: expected a Slurm time such as 4:00:00 (H:M:S), 90 (minutes) or 1-12 (D-H)",
+            arguments=("time",),
+        )
     days, *parts = match.groups()
     numbers = [int(part) for part in parts if part is not None]
     if days is not None:  # D-H, D-H:M, D-H:M:S
@@ -63,7 +66,7 @@ def time_minutes(text: str) -> int:
     else:  # H:M:S
         total = numbers[0] * 3600 + numbers[1] * 60 + numbers[2]
     if total < 60:
-        raise ConfigError(f"--time {text}: give each run at least a minute")
+        raise ConfigError(f"time {text}: give each run at least a minute", arguments=("time",))
     return -(-total // 60)
 
 
@@ -72,13 +75,15 @@ def require_slurm() -> None:
     missing = [tool for tool in ("sbatch", "srun", "squeue") if shutil.which(tool) is None]
     if missing:
         raise ConfigError(
-            f"--executor slurm needs Slurm's {', '.join(missing)} on PATH; run the sweep on a login node of the cluster"
+            f"executor slurm needs Slurm's {', '.join(missing)} on PATH; run the sweep on a login node of the cluster",
+            arguments=("executor",),
         )
     try:
         import submitit  # noqa: F401
     except ImportError:
         raise ConfigError(
-            "--executor slurm needs submitit: pip install 'vaecli[slurm]' (or pip install submitit)"
+            "executor slurm needs submitit: pip install 'vaecli[slurm]' (or pip install submitit)",
+            arguments=("executor",),
         ) from None
 
 

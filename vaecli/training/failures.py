@@ -83,7 +83,7 @@ def failure_states(paths: RunPaths, config, display):
         saved = saved_epoch(paths)
         raise TrainingInterrupted(
             f"Interrupted; the run is marked KILLED with {saved} completed epoch(s) saved.",
-            f"Continue with: vae train --resume {paths.root}",
+            f"Continue with `vae train --resume {paths.root}`",
         ) from None
     except OSError as error:  # a full disk, a folder removed under us (OutputError is one too)
         problem = output_error(Path(error.filename or paths.root), error)

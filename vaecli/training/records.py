@@ -42,9 +42,6 @@ def first_manifest(config) -> Manifest:
 
 
 def new_manifest(config, splits, acceleration, shape, distribution: dict, cache=None) -> Manifest:
-    import keras
-    import tensorflow as tf
-
     from vaecli.data.pipeline import steps_per_epoch
     from vaecli.losses import KLObjective, effective_kl_factor
 
@@ -66,33 +63,45 @@ def new_manifest(config, splits, acceleration, shape, distribution: dict, cache=
             "effective_kl_factor": effective_kl_factor(kl_factor, config.loss.reduction, int(np.prod(shape))),
             "reconstruction": config.loss.reconstruction,
             "kl_schedule": kl_objective.to_manifest(),
-            "data": {
-                "source": config.data.source,
-                "fingerprint": splits.fingerprint,
-                "image_shape": list(shape),
-                "train": len(splits.train),
-                "validation": len(splits.validation),
-                "test": len(splits.test),
-                **({"cache": str(cache.path), "skipped_files": cache.num_skipped} if cache is not None else {}),
-            },
+            "data": _data_record(config, splits, shape, cache),
             "task": config.task.model_dump(mode="json"),
             "distribute": distribution,
             "device": acceleration.device,
             "jit_compile": acceleration.jit_compile,
             "precision_policy": acceleration.precision_policy,
             "deterministic": config.train.deterministic,
-            "versions": {
-                "vaecli": __version__,
-                "python": platform.python_version(),
-                "tensorflow": tf.__version__,
-                "keras": keras.__version__,
-                "numpy": np.__version__,
-            },
+            "versions": _versions(),
             "git_commit": _git_commit(),
             "error": None,
             "checked_files": True,
         }
     )
+
+
+def _data_record(config, splits, shape, cache) -> dict:
+    """The manifest's data section: source, fingerprint, shape, split sizes, and the image folder's cache."""
+    return {
+        "source": config.data.source,
+        "fingerprint": splits.fingerprint,
+        "image_shape": list(shape),
+        "train": len(splits.train),
+        "validation": len(splits.validation),
+        "test": len(splits.test),
+        **({"cache": str(cache.path), "skipped_files": cache.num_skipped} if cache is not None else {}),
+    }
+
+
+def _versions() -> dict[str, str]:
+    import keras
+    import tensorflow as tf
+
+    return {
+        "vaecli": __version__,
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+        "keras": keras.__version__,
+        "numpy": np.__version__,
+    }
 
 
 def record_start(
