@@ -223,7 +223,7 @@ def main() -> None:
     scratch = Path(tempfile.mkdtemp(prefix="vaecli_bench_"))
     folder = arguments.folder
     if folder is None:
-        from tests.image_folders import write_jpeg_folder
+        from tests.helpers import write_jpeg_folder
 
         folder = str(scratch / "photos")
         started = time.perf_counter()

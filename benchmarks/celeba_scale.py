@@ -70,7 +70,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=600, help="S: training steps (whole epochs, at least S)")
     parser.add_argument("--scratch", type=Path, default=None, help="scratch folder (default: a new temporary one)")
     arguments = parser.parse_args()
-    from tests.image_folders import CELEBA_SIZE, write_jpeg_folder
+    from tests.helpers import CELEBA_SIZE, write_jpeg_folder
     from vaecli.config import load_config
 
     scratch = arguments.scratch or Path(tempfile.mkdtemp(prefix="vaecli_celeba_scale_"))

@@ -3,7 +3,7 @@
 import pytest
 import yaml
 
-from tests.conftest import tiny_config
+from tests.helpers import ROOT, tiny_config
 from vaecli.config import ExperimentConfig, load_config, validate
 from vaecli.errors import ConfigError
 from vaecli.io.yaml_config import apply_overrides, parse_scalar
@@ -152,9 +152,8 @@ def test_apply_overrides_does_not_mutate_input():
 
 
 def test_shipped_configs_are_valid_and_say_how_to_run_them():
-    from pathlib import Path
 
-    configs = sorted(Path(__file__).parents[1].joinpath("configs").glob("*.yaml"))
+    configs = sorted((ROOT / "configs").glob("*.yaml"))
     assert {"quickstart.yaml", "mnist_z2.yaml", "fashion_mnist_z32.yaml", "cifar10_z128.yaml"} <= {
         path.name for path in configs
     }

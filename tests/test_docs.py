@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 import typer
 
+from tests.helpers import ROOT
 from vaecli.cli import app
 
-ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").rglob("*.md"))]
 SHELL_LANGUAGES = {"", "bash", "sh", "shell", "console", "text"}
 # A token standing for a value the reader fills in: an environment variable, GNU parallel's {}, or a NAME.

@@ -20,7 +20,7 @@ summed form `sum_pixels(BCE) + beta * KL` is `loss.reduction: sum`, `loss.kl_fac
 import numpy as np
 import pytest
 
-from tests.conftest import tiny_config
+from tests.helpers import tiny_config
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import yaml
 
-from tests.conftest import ok, tiny_config, vae
+from tests.helpers import ok, tiny_config, vae
 from vaecli.config import validate
 from vaecli.errors import ConfigError
 from vaecli.losses import KLObjective

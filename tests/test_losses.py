@@ -137,7 +137,7 @@ def test_capacity_penalises_the_distance_to_a_rising_target():
 
 
 def test_objective_from_config_and_its_label():
-    from tests.conftest import tiny_config
+    from tests.helpers import tiny_config
     from vaecli.config import validate
 
     config = validate(tiny_config(loss={"kl_schedule": "warmup", "warmup_epochs": 1.5, "free_bits": 0.1}))

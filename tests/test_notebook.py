@@ -1,11 +1,11 @@
 """examples/latent_space_tour.ipynb runs top to bottom in a real kernel, and shows what it promises."""
 
 import os
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.helpers import ROOT
+
 NOTEBOOK = ROOT / "examples" / "latent_space_tour.ipynb"
 
 pytestmark = pytest.mark.slow
