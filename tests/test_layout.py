@@ -123,3 +123,16 @@ def test_modules_and_functions_stay_small():
                 long_functions.append(f"{path.relative_to(PACKAGE)}: {node.name} ({body_lines(node)} lines)")
     assert not long_modules, long_modules
     assert not long_functions, long_functions
+
+
+def test_every_public_parameter_is_typed():
+    """Every parameter of a public function or method has an annotation (self, cls, *args and **kwargs aside)."""
+    untyped = [
+        f"{path.relative_to(PACKAGE)}:{node.lineno} {node.name}({argument.arg})"
+        for path in sorted(PACKAGE.rglob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and not node.name.startswith("_")
+        for argument in node.args.posonlyargs + node.args.args + node.args.kwonlyargs
+        if argument.arg not in ("self", "cls") and argument.annotation is None
+    ]
+    assert not untyped, "parameters without a type annotation: " + ", ".join(untyped)

@@ -23,6 +23,8 @@ from vaecli.latent.traverse import traverse
 from vaecli.runs import run as runs_run
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from vaecli.config import ExperimentConfig
     from vaecli.runs.paths import RunPaths
 
@@ -37,7 +39,7 @@ def train(
     force: bool = False,
     from_checkpoint: int | None = None,
     quiet: bool = False,
-    console=None,
+    console: Console | None = None,
 ) -> Run:
     """Train a config into runs_dir/NAME (or continue the run in `resume`) and return the finished Run.
 

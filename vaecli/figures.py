@@ -10,11 +10,16 @@ from __future__ import annotations
 import math
 import textwrap
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from vaecli.images import make_grid, to_uint8
 from vaecli.io.atomic import atomic_path
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
 
 DPI = 100
 MIN_DISPLAYED_PIXELS = 48  # small images (16x16, 28x28) are enlarged to at least this on screen
@@ -28,13 +33,13 @@ def _figure(**options):
     return Figure(**options)
 
 
-def _save(figure, path: Path, dpi: int = DPI) -> Path:
+def _save(figure: Figure, path: Path, dpi: int = DPI) -> Path:
     with atomic_path(Path(path), suffix=".png") as temporary:
         figure.savefig(temporary, format="png", dpi=dpi)
     return Path(path)
 
 
-def _show(axis, picture: np.ndarray) -> None:
+def _show(axis: Axes, picture: np.ndarray) -> None:
     picture = to_uint8(picture)
     if picture.shape[-1] == 1:
         axis.imshow(picture[..., 0], cmap="gray", vmin=0, vmax=255, interpolation="nearest")
@@ -159,7 +164,7 @@ def _value_and_error(row: dict, key: str) -> tuple[float | None, float]:
     return row.get(key), row.get(f"{key}_sd") or 0.0
 
 
-def _rate_distortion(axis, rows: list[dict]) -> None:
+def _rate_distortion(axis: Axes, rows: list[dict]) -> None:
     for row in rows:
         rate, rate_error = _value_and_error(row, "val_kl_loss" if row.get("val_kl_loss") is not None else "kl_loss")
         key = "val_reconstruction_loss" if row.get("val_reconstruction_loss") is not None else "reconstruction_loss"
@@ -181,7 +186,7 @@ PLAUSIBILITY_KEYS = (
 )
 
 
-def _plausibility(axis, rows: list[dict]) -> None:
+def _plausibility(axis: Axes, rows: list[dict]) -> None:
     """Against the KL factor when it varies (log axis), else one position per row (e.g. KL schedules)."""
     plotted = [row for row in rows if row.get("precision_prior") is not None and row.get("kl_factor")]
     by_factor = len({row["kl_factor"] for row in plotted}) > 1

@@ -19,16 +19,21 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from keras import ops
 
 from vaecli.errors import ConfigError
+from vaecli.typing_aliases import Tensor
+
+if TYPE_CHECKING:
+    from vaecli.config import ExperimentConfig
 
 # --------------------------------------------------------------------------- reconstruction
 
 
-def _bernoulli_nats(targets, logits):
+def _bernoulli_nats(targets: Tensor, logits: Tensor) -> Tensor:
     """-log Bernoulli(x | sigmoid(l)) per value, in nats: max(l, 0) - l * x + log(1 + exp(-|l|)).
 
     The stable form of -(x log s(l) + (1 - x) log(1 - s(l))): no clipping, exact at any |l|.
@@ -36,7 +41,7 @@ def _bernoulli_nats(targets, logits):
     return ops.relu(logits) - logits * targets + ops.log1p(ops.exp(-ops.abs(logits)))
 
 
-def _squared_error(targets, logits):
+def _squared_error(targets: Tensor, logits: Tensor) -> Tensor:
     """(x - sigmoid(l))^2 per value: the decoder's mean is the sigmoid of its logits."""
     return ops.square(targets - ops.sigmoid(logits))
 
@@ -45,7 +50,7 @@ RECONSTRUCTIONS = {"bce": _bernoulli_nats, "mse": _squared_error}
 REDUCTIONS = {"sum": ops.sum, "mean": ops.mean}
 
 
-def reconstruction_loss(targets, logits, kind: str = "bce", reduction: str = "sum"):
+def reconstruction_loss(targets: Tensor, logits: Tensor, kind: str = "bce", reduction: str = "sum") -> Tensor:
     """Per-image reconstruction loss. targets: floats in [0, 1]; logits: the decoder's pre-sigmoid output, NHWC."""
     if kind not in RECONSTRUCTIONS:
         raise ValueError(f"unknown reconstruction loss {kind!r} (known: {', '.join(RECONSTRUCTIONS)})")
@@ -61,7 +66,7 @@ def gaussian_variance(effective_kl_factor: float) -> float:
     return effective_kl_factor / 2.0
 
 
-def gaussian_nats(squared_error_sum, variance: float, values_per_image: int):
+def gaussian_nats(squared_error_sum: np.ndarray, variance: float, values_per_image: int) -> np.ndarray:
     """-log N(x | mu, variance I) per image, in nats: sum (x - mu)^2 / (2 var) + D/2 log(2 pi var)."""
     squared = np.asarray(squared_error_sum, np.float64)
     return squared / (2.0 * variance) + 0.5 * values_per_image * math.log(2.0 * math.pi * variance)
@@ -70,12 +75,12 @@ def gaussian_nats(squared_error_sum, variance: float, values_per_image: int):
 # --------------------------------------------------------------------------------------- KL
 
 
-def kl_per_dimension(z_mean, z_log_var):
+def kl_per_dimension(z_mean: Tensor, z_log_var: Tensor) -> Tensor:
     """(N, z_dim) KL(N(z_mean_d, exp(z_log_var_d)) || N(0, 1)) of each dimension, in nats."""
     return -0.5 * (1.0 + z_log_var - ops.square(z_mean) - ops.exp(z_log_var))
 
 
-def kl_divergence(z_mean, z_log_var):
+def kl_divergence(z_mean: Tensor, z_log_var: Tensor) -> Tensor:
     """Per-image KL(N(z_mean, exp(z_log_var)) || N(0, I)) in nats."""
     return ops.sum(kl_per_dimension(z_mean, z_log_var), axis=-1)
 
@@ -94,12 +99,12 @@ def effective_kl_factor(kl_factor: float, reduction: str, values_per_image: int)
 LOG_2PI = math.log(2.0 * math.pi)
 
 
-def gaussian_log_density(z, mean, log_var):
+def gaussian_log_density(z: Tensor, mean: Tensor, log_var: Tensor) -> Tensor:
     """log N(z | mean, exp(log_var)) per value, in nats (broadcasting)."""
     return -0.5 * (LOG_2PI + log_var + ops.square(z - mean) * ops.exp(-log_var))
 
 
-def tc_decomposition(z, z_mean, z_log_var, dataset_size: int):
+def tc_decomposition(z: Tensor, z_mean: Tensor, z_log_var: Tensor, dataset_size: int) -> tuple[Tensor, Tensor, Tensor]:
     """(index-code MI, total correlation, dimension-wise KL), each a batch mean in nats.
 
     Chen et al. 2018, "Isolating Sources of Disentanglement in VAEs", eq. 2 (the decomposition)
@@ -135,23 +140,23 @@ def tc_decomposition(z, z_mean, z_log_var, dataset_size: int):
 # ---------------------------------------------------------------------- the KL term over time
 
 
-def _float64(value):
+def _float64(value: Tensor) -> Tensor:
     """A float64 tensor: Python floats would become float32 constants first (40/3 -> 13.333333015)."""
     return ops.convert_to_tensor(value, dtype="float64")
 
 
-def _constant(objective: KLObjective, step):
+def _constant(objective: KLObjective, step: Tensor) -> Tensor:
     return ops.ones_like(step)
 
 
-def _warmup(objective: KLObjective, step):
+def _warmup(objective: KLObjective, step: Tensor) -> Tensor:
     """Linear from 0 at step 0 to 1 after warmup_epochs, per step: the "warm-up" of Sønderby et al. 2016
     (Ladder VAEs); Bowman et al. 2016 annealed the KL weight with a sigmoid, not a line."""
     steps = objective.warmup_epochs * objective.steps_per_epoch
     return ops.minimum(1.0, step / _float64(steps)) if steps > 0 else ops.ones_like(step)
 
 
-def _cyclical(objective: KLObjective, step):
+def _cyclical(objective: KLObjective, step: Tensor) -> Tensor:
     """`cycles` equal cycles over the run; each rises linearly for cycle_ratio of it, then stays 1 (Fu et al. 2019)."""
     cycle = _float64(objective.epochs * objective.steps_per_epoch / objective.cycles)  # steps per cycle
     phase = ops.mod(step, cycle) / cycle
@@ -191,7 +196,7 @@ class KLObjective:
     dataset_size: int = 1  # N of minibatch-weighted sampling: steps_per_epoch * batch_size (vaecli.losses)
 
     @classmethod
-    def from_config(cls, config, steps_per_epoch: int) -> KLObjective:
+    def from_config(cls, config: ExperimentConfig, steps_per_epoch: int) -> KLObjective:
         """The objective of an experiment config (an AE: weight 0, nothing else).
 
         A ConfigError for a cyclical schedule with fewer than MIN_STEPS_PER_CYCLE optimizer steps per
@@ -227,7 +232,7 @@ class KLObjective:
             dataset_size=steps_per_epoch * config.train.batch_size,
         )
 
-    def tc_penalty(self, terms, step):
+    def tc_penalty(self, terms: tuple[Tensor, Tensor, Tensor], step: Tensor) -> Tensor:
         """The beta-TCVAE KL term from (MI, TC, dimension-wise KL): w(step) * (MI + tc_weight * TC + DWKL)."""
         information, total_correlation, dimensionwise = terms
         weighted = information + float(self.tc_weight or 0.0) * total_correlation + dimensionwise
@@ -242,14 +247,14 @@ class KLObjective:
         """
         return self.gamma if self.capacity_nats is not None else self.kl_factor
 
-    def weight(self, step):
+    def weight(self, step: Tensor) -> Tensor:
         """The factor on the KL term at `step` (float64): kl_factor * schedule, or gamma under capacity."""
         step = ops.cast(step, "float64")
         if self.capacity_nats is not None:
             return ops.full_like(step, self.gamma)  # float64 like step
         return _float64(self.kl_factor) * SCHEDULES[self.schedule](self, step)
 
-    def capacity(self, step):
+    def capacity(self, step: Tensor) -> Tensor:
         """C(step) in nats: capacity_nats * min(1, epochs done / capacity_epochs) (0 without capacity)."""
         step = ops.cast(step, "float64")
         if self.capacity_nats is None:
@@ -258,7 +263,7 @@ class KLObjective:
         ramp = ops.minimum(1.0, step / _float64(steps)) if steps > 0 else ops.ones_like(step)
         return _float64(self.capacity_nats) * ramp
 
-    def penalty(self, kl_dimension_means, step):
+    def penalty(self, kl_dimension_means: Tensor, step: Tensor) -> Tensor:
         """The KL term that enters the loss (nats per image), from the batch-mean KL of each dimension (z_dim,)."""
         if self.free_bits > 0:
             kl_dimension_means = ops.maximum(kl_dimension_means, self.free_bits)
@@ -279,7 +284,7 @@ class KLObjective:
         label += f" + free bits {self.free_bits:g}" if self.free_bits > 0 else ""
         return label + (f" + TC weight {self.tc_weight:g}" if self.tc_weight is not None else "")
 
-    def to_manifest(self) -> dict:
+    def to_manifest(self) -> dict[str, Any]:
         """What manifest.json records under kl_schedule (the per-run step count included)."""
         return {"description": self.describe(), **asdict(self)}
 

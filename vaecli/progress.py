@@ -10,15 +10,18 @@ Bars only appear when the console is a terminal, so logs and notebooks stay clea
 from __future__ import annotations
 
 from contextlib import contextmanager
-from typing import Callable, Iterator
+from typing import TYPE_CHECKING, Callable, Iterator
 
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeRemainingColumn
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 PROGRESS_THRESHOLD = 2048  # items; below this the work takes about a second and a bar only flickers
 
 
 @contextmanager
-def progress_bar(console, total: int, description: str) -> Iterator[Callable[[int], None] | None]:
+def progress_bar(console: Console | None, total: int, description: str) -> Iterator[Callable[[int], None] | None]:
     """A transient bar for long work; yields advance(count), or None when no bar is shown."""
     if console is None or not console.is_terminal or total < PROGRESS_THRESHOLD:
         yield None
@@ -36,7 +39,9 @@ def progress_bar(console, total: int, description: str) -> Iterator[Callable[[in
 
 
 @contextmanager
-def counting_bar(console, description: str, unit: str, quiet: bool = False):
+def counting_bar(
+    console: Console | None, description: str, unit: str, quiet: bool = False
+) -> Iterator[Callable[[int, int], None] | None]:
     """Yields report(done, total), which starts a bar with a rate column at the first report; None off a terminal."""
     if console is None or quiet or not console.is_terminal:
         yield None
@@ -50,7 +55,7 @@ def counting_bar(console, description: str, unit: str, quiet: bool = False):
         console=console,
         transient=True,
     )
-    state = {}
+    state: dict[str, TaskID] = {}
 
     def report(done: int, total: int) -> None:
         if "task" not in state:
@@ -65,7 +70,7 @@ def counting_bar(console, description: str, unit: str, quiet: bool = False):
         progress.stop()
 
 
-def epoch_bar(console, steps: int, epoch_text: str):
+def epoch_bar(console: Console, steps: int, epoch_text: str) -> Progress:
     """A started, transient bar for one training epoch: step, images/s, ETA and live losses."""
     progress = Progress(
         TextColumn("[bold]epoch {task.fields[epoch]}"),

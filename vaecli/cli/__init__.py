@@ -33,7 +33,7 @@ app = typer.Typer(
 )
 
 
-def _version(value: bool):
+def _version(value: bool) -> None:
     if value:
         console.print(f"vaecli {__version__}")
         raise typer.Exit()
@@ -44,7 +44,7 @@ def main(
     version: bool = typer.Option(
         False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
     ),
-):
+) -> None:
     """vae: autoencoder and VAE experiments on images."""
 
 

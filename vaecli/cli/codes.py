@@ -25,7 +25,7 @@ def encode(
         typer.Option("--out", "-o", help="HDF5 file to write (default: RUN/latent/z_SPLIT.h5).", show_default=False),
     ] = None,
     runs_dir: RunsDir = Path("runs"),
-):
+) -> None:
     """Encode a data split of the run's data set into an HDF5 latent file.
 
     The file holds z_mean (N, z_dim), z_log_var (VAE), z (with --sample),
@@ -79,7 +79,7 @@ def decode(
         ),
     ] = None,
     runs_dir: RunsDir = Path("runs"),
-):
+) -> None:
     """Decode latent points from a file to a PNG grid (and optionally an array).
 
     Without RUN, a file written by `vae encode` or `vae sample` is decoded by

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any, Callable, List, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Callable, List, Optional
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
 from vaecli.errors import VaeError
+
+if TYPE_CHECKING:
+    from vaecli.api import Run
+    from vaecli.results import Result
 
 console = Console(soft_wrap=True)
 error_console = Console(stderr=True, soft_wrap=True)
@@ -50,7 +54,7 @@ def say(text: str) -> None:
     console.print(escape(text), highlight=False)
 
 
-def report(result) -> None:
+def report(result: Result) -> None:
     """A result's warnings in yellow, then its one-line summary of what was written where."""
     for warning in result.warnings:
         console.print(f"[yellow]warning:[/yellow] {escape(warning)}", highlight=False)
@@ -77,7 +81,7 @@ def _machine_error(error: OSError | MemoryError | EOFError) -> str:
     return f"unexpected end of a file ({error or 'EOFError'})"  # EOFError: click would print a bare "Aborted."
 
 
-def trained_run(run: str | None, runs_dir: Path):
+def trained_run(run: str | None, runs_dir: Path) -> Run:
     """The run (a folder, a name in runs_dir, or the latest) with its final models: what every command that
     encodes or decodes starts from."""
     from vaecli.api import load_run
@@ -107,11 +111,11 @@ def in_flags(error: VaeError, command: Callable[..., Any]) -> list[str]:
     return lines
 
 
-def user_errors(command):
+def user_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     """Turn VaeError into red lines on stderr and its exit code: no traceback for user mistakes."""
 
     @wraps(command)
-    def wrapper(*args, **kwargs):
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
         except VaeError as error:

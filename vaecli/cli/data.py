@@ -22,7 +22,7 @@ def prepare(
             "--threads", "-t", min=1, help="Decoding threads (default: about one per CPU core).", show_default=False
         ),
     ] = None,
-):
+) -> None:
     """Decode the config's image folder into its uint8 cache (no training).
 
     Crops, resizes and converts every image as the config says, in

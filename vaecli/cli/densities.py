@@ -56,7 +56,7 @@ def fit_density(
     ] = 1e-6,
     force: Annotated[bool, typer.Option("--force", help="Replace a density of the same name.")] = False,
     runs_dir: RunsDir = Path("runs"),
-):
+) -> None:
     """Fit a density to the run's encodings (z_mean), to sample from it.
 
     Writes RUN/densities/NAME.npz (weights, means, covariances) and

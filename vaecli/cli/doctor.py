@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from vaecli.cli.common import RunsDir, say
 
+if TYPE_CHECKING:
+    from vaecli.runs.doctor import Diagnosis
 
-def _print(report) -> None:
+
+def _print(report: Diagnosis) -> None:
     state = "OK" if report.healthy else f"{sum(finding.serious for finding in report.findings)} problem(s)"
     say(f"{report.root}: {state}" + (f" ({report.summary})" if report.summary else ""))
     for finding in report.findings:
@@ -27,7 +30,7 @@ def doctor(
         ),
     ] = None,
     runs_dir: RunsDir = Path("runs"),
-):
+) -> None:
     """Check run folders: what is wrong with each, and the command that fixes it.
 
     Finds a missing or unreadable manifest or config, a run marked
@@ -70,7 +73,7 @@ def clean(
     ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be removed; remove nothing.")] = False,
     runs_dir: RunsDir = Path("runs"),
-):
+) -> None:
     """Remove temporary files, lock files and half-made run folders left by killed processes.
 
     Only inside a run folder or a runs folder, and only what vaecli itself

@@ -23,7 +23,7 @@ def factors(
     limit: Points = None,
     seed: Seed = 0,
     runs_dir: RunsDir = Path("runs"),
-):
+) -> None:
     """Which latent dimension encodes which known factor: MIG, DCI, SAP and linear probes.
 
     Encodes the split (z_mean) and scores it against the data set's known factors: the
@@ -63,7 +63,7 @@ def assay(
     no_map: Annotated[bool, typer.Option("--no-map", help="Only the latent response matrix.")] = False,
     seed: Seed = 0,
     runs_dir: RunsDir = Path("runs"),
-):
+) -> None:
     """Interventional assays (Leeb et al. 2022): the latent response matrix and response maps.
 
     The latent response r(z) encodes the decoding of z. Intervening on z_i (replacing it with a

@@ -16,7 +16,14 @@ from vaecli.cli.common import Limit, RunArgument, RunOption, RunsDir, Split, con
 BOUNDARY_HELP = "Uniform in 0 < z_i < B; several comma-separated values give one labelled row each."
 
 
-def _region(boundary, symmetric, radius, prior, scale, density=None) -> tuple[str, str]:
+def _region(
+    boundary: str | None,
+    symmetric: bool,
+    radius: str | None,
+    prior: str | None,
+    scale: str | None,
+    density: str | None = None,
+) -> tuple[str, str]:
     """(region kind, parameter list text) from the mutually exclusive region flags."""
     from vaecli.errors import ConfigError
 
@@ -93,7 +100,7 @@ def sample(
         ),
     ] = None,
     runs_dir: RunsDir = Path("runs"),
-):
+) -> None:
     """Decode random latent points from a region, e.g. the box 0 < z_i < B.
 
     The classic experiment on an AE's latent space: random points decode to
@@ -137,7 +144,7 @@ def interpolate(
         typer.Option("--out", "-o", help="PNG to write; the path goes beside it as .h5.", show_default=False),
     ] = None,
     runs_dir: RunsDir = Path("runs"),
-):
+) -> None:
     """Decode a path between the encodings of two images, originals at the ends.
 
     The strip shows image A, the decoded points from A's z_mean to B's (both
@@ -185,7 +192,7 @@ def traverse(
         typer.Option("--out", "-o", help="PNG to write; the points go beside it as .h5.", show_default=False),
     ] = None,
     runs_dir: RunsDir = Path("runs"),
-):
+) -> None:
     """Vary single latent dimensions (or blocks) around an encoded image.
 
     Each row adds the offsets of --range to its dimension(s) of the image's
@@ -235,7 +242,7 @@ def latent_stats(
         typer.Option("--out", "-o", help="Folder to write (default: RUN/latent_stats).", show_default=False),
     ] = None,
     runs_dir: RunsDir = Path("runs"),
-):
+) -> None:
     """Statistics of an encoded split: active units, KL, norms, boxes, PCA.
 
     Writes stats.json, dimensions.png (z_mean histograms against N(0, 1)),

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, List, Optional
+from typing import TYPE_CHECKING, Annotated, List, Optional
 
 import typer
 
 from vaecli.cli.common import Limit, RunArgument, RunsDir, console, say, trained_run
+
+if TYPE_CHECKING:
+    from vaecli.evaluation.compare import Comparison
 
 FEATURES_HELP = (
     "Feature space of precision/recall/Frechet distance: classifier (a CNN trained once on the data "
@@ -55,7 +58,7 @@ def evaluate(
         ),
     ] = None,
     runs_dir: RunsDir = Path("runs"),
-):
+) -> None:
     """Measure a trained run: likelihood bounds and plausibility of samples.
 
     Writes RUN/evaluation/SPACE.json (one per feature space), RUN/evaluation.json
@@ -113,7 +116,10 @@ SPACE_HELP = (
 
 
 def show_comparison(
-    comparison, csv_file: Path | None = None, plot_file: Path | None = None, groups: tuple[str, str] | None = None
+    comparison: Comparison,
+    csv_file: Path | None = None,
+    plot_file: Path | None = None,
+    groups: tuple[str, str] | None = None,
 ) -> None:
     """The compare table (and its CSV and plot when asked): `vae compare` and the end of `vae sweep`."""
     from vaecli.tables import compare_table, group_test_table
@@ -166,7 +172,7 @@ def compare(
         ),
     ] = None,
     runs_dir: RunsDir = Path("runs"),
-):
+) -> None:
     """Compare runs in one table: differing config keys, KL schedule, final metrics, evaluation.
 
     Examples:
@@ -206,7 +212,7 @@ def report_page(
         ),
     ] = None,
     runs_dir: RunsDir = Path("runs"),
-):
+) -> None:
     """Write a self-contained HTML page about a run (images embedded).
 
     Config and manifest, loss curves, reconstruction and sample grids across

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, List, Optional
+from typing import TYPE_CHECKING, Annotated, Any, List, Optional
 
 import typer
 
 from vaecli.cli.common import ConfigArgument, RunsDir, console, report, say
 from vaecli.errors import ConfigError
+
+if TYPE_CHECKING:
+    from vaecli.sweeps import SweepStatus
 
 SLURM_PANEL = "Slurm (--executor slurm)"
 SCHEDULER_PANEL = "Other schedulers"
@@ -128,7 +131,7 @@ def sweep(
             rich_help_panel=SLURM_PANEL,
         ),
     ] = None,
-):
+) -> None:
     """Train the grid of runs over the --set values, then compare them.
 
     Each run is named after its values (quickstart_kl_factor=1e-06_z_dim=32).
@@ -190,7 +193,9 @@ def sweep(
         raise typer.Exit(1)
 
 
-def _plan_or_status(config_path, settings, seeds, name, runs_dir, plan_only: bool) -> None:
+def _plan_or_status(
+    config_path: Path, settings: list[str], seeds: int | None, name: str | None, runs_dir: Path, plan_only: bool
+) -> None:
     from vaecli import sweeps
 
     if plan_only:
@@ -200,7 +205,7 @@ def _plan_or_status(config_path, settings, seeds, name, runs_dir, plan_only: boo
     show_status(sweeps.sweep_status(name, config=config_path, settings=settings, seeds=seeds, runs_dir=runs_dir))
 
 
-def show_status(status) -> None:
+def show_status(status: SweepStatus) -> None:
     from vaecli.sweeps.status import status_table
 
     console.print(status_table(status.name, status.rows))
@@ -210,7 +215,7 @@ def show_status(status) -> None:
 def sweep_status(
     name: Annotated[str, typer.Argument(metavar="NAME", help="The sweep's name (runs/sweeps/NAME.json).")],
     runs_dir: RunsDir = Path("runs"),
-):
+) -> None:
     """Show each run of a sweep: its state from its manifest and, for a
     Slurm sweep, from squeue (PENDING, RUNNING; LOST when its job ended
     without finishing the run), epoch, losses and ETA.

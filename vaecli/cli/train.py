@@ -40,7 +40,7 @@ def train(
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace an existing run folder of the same name.")] = False,
     quiet: Quiet = False,
-):
+) -> None:
     """Train the model a config describes and write a run folder runs/NAME.
 
     The run folder holds the resolved config, manifest.json, metrics,
@@ -80,7 +80,7 @@ def train(
     )
 
 
-def config_show(config_path: ConfigArgument, overrides: Overrides = []):  # noqa: B006
+def config_show(config_path: ConfigArgument, overrides: Overrides = []) -> None:  # noqa: B006
     """Print the resolved config: the file, its overrides and every
     default, as YAML.
 

@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import islice
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -33,6 +34,9 @@ from vaecli.data.image_folder import JPEG_SUFFIXES, FileEntry, Preprocessing, de
 from vaecli.errors import DataError, OutputError
 from vaecli.io.atomic import output_error
 from vaecli.io.cache_root import cache_root
+
+if TYPE_CHECKING:
+    from vaecli.config import DataConfig
 
 
 @dataclass(frozen=True)
@@ -45,7 +49,7 @@ class CacheInfo:
     built: bool  # False: an existing cache was reused
     seconds: float  # build time (0 when reused)
 
-    def summary(self, folder) -> str:
+    def summary(self, folder: str | Path | None) -> str:
         skipped = (
             f"; skipped {self.num_skipped:,} unreadable file(s), listed in {self.skip_log}"
             if self.num_skipped
@@ -60,7 +64,7 @@ class CacheInfo:
         )
 
 
-def cache_folder(data_config) -> Path:
+def cache_folder(data_config: DataConfig) -> Path:
     """data.cache_dir, else the cache root (vaecli.io.cache_root)."""
     return Path(data_config.cache_dir).expanduser() if data_config.cache_dir else cache_root()
 
@@ -86,8 +90,11 @@ def is_complete(path: Path) -> bool:
         return False
 
 
-def scan(data_config, problems: list[tuple[str, str]] | None = None) -> tuple[Path, list[FileEntry], Preprocessing]:
+def scan(
+    data_config: DataConfig, problems: list[tuple[str, str]] | None = None
+) -> tuple[Path, list[FileEntry], Preprocessing]:
     """The folder, its image files and the preprocessing; unreadable folders and links go to problems."""
+    assert data_config.path is not None  # DataConfig requires data.path of the image_folder source
     root = Path(data_config.path).expanduser()
     if not root.is_dir():
         raise DataError(f"data.path: {root} is not a folder")
@@ -100,7 +107,7 @@ def scan(data_config, problems: list[tuple[str, str]] | None = None) -> tuple[Pa
 
 
 def find_or_build(
-    data_config, progress: Callable[[int, int], None] | None = None, threads: int | None = None
+    data_config: DataConfig, progress: Callable[[int, int], None] | None = None, threads: int | None = None
 ) -> CacheInfo:
     """The complete cache for this folder and preprocessing, built if missing.
 

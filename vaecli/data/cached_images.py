@@ -16,8 +16,13 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import h5py
+    import numpy.typing as npt
 
 BLOCK_READ_SLACK = 2.0  # h5py layouts: read a covering block when it holds at most this many times the rows wanted
 
@@ -25,7 +30,7 @@ BLOCK_READ_SLACK = 2.0  # h5py layouts: read a covering block when it holds at m
 class CachedImages:
     def __init__(self, path: str | Path, rows: np.ndarray | None = None, dataset: str = "images"):
         self.path, self.dataset_name = Path(path), dataset
-        self._handle = None
+        self._handle: h5py.File | None = None
         with self._open() as handle:
             stored = handle[dataset]
             self._image_shape = tuple(int(size) for size in stored.shape[1:])
@@ -59,14 +64,14 @@ class CachedImages:
     def __repr__(self) -> str:
         return f"CachedImages({str(self.path)!r}, {len(self)} rows of {self._image_shape})"
 
-    def take(self, positions) -> CachedImages:
+    def take(self, positions: npt.ArrayLike) -> CachedImages:
         """A lazy subset (positions into this one), nothing read."""
         subset = CachedImages.__new__(CachedImages)
         subset.__dict__.update(self.__getstate__())
         subset.rows = self.rows[np.asarray(positions, np.int64)]
         return subset
 
-    def __getitem__(self, key) -> np.ndarray:
+    def __getitem__(self, key: slice | npt.ArrayLike) -> np.ndarray:
         if isinstance(key, tuple):  # images[rows, ...]: rows first, the rest on the loaded array
             return self[key[0]][(slice(None),) + tuple(key[1:])]
         if isinstance(key, (int, np.integer)):
@@ -124,7 +129,7 @@ class CachedImages:
         array = self.read_rows(self.rows)
         return array if dtype is None else array.astype(dtype)
 
-    def astype(self, dtype) -> np.ndarray:
+    def astype(self, dtype: npt.DTypeLike) -> np.ndarray:
         return np.asarray(self).astype(dtype)
 
     def close(self) -> None:
@@ -133,7 +138,7 @@ class CachedImages:
             self._handle = None
 
 
-def _raw_offset(dataset) -> int | None:
+def _raw_offset(dataset: h5py.Dataset) -> int | None:
     """The byte offset of a contiguous, unfiltered uint8 dataset's data in its file; None otherwise
     (and on systems without positional reads)."""
     if (

@@ -18,12 +18,16 @@ it after all or says why not. Both paths end in the same finish(): resize, grey,
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from operator import itemgetter
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from vaecli.data.image_folder import JPEG_SUFFIXES, MAX_DECODE_PIXELS, Preprocessing
+
+if TYPE_CHECKING:
+    import tensorflow as tf
 
 BATCH = 64  # images per item of a tf.data stream: amortises its per-element overhead
 PILLOW_SUFFIXES = (".gif",)  # TensorFlow's GIF decoder drops transparency: Pillow flattens it onto the background
@@ -35,7 +39,7 @@ def _dct_ratio(side: int, image_size: int) -> int:
     return max(ratio for ratio in DCT_RATIOS if ratio == 1 or side // ratio >= image_size)
 
 
-def finish(cropped, preprocessing: Preprocessing):
+def finish(cropped: tf.Tensor | np.ndarray, preprocessing: Preprocessing) -> tf.Tensor:
     """A cropped RGB uint8 image (H, W, 3) -> the (S, S, C) uint8 image the cache holds.
 
     Area averaging when shrinking (each output pixel is the mean of the source pixels it covers:
@@ -47,7 +51,7 @@ def finish(cropped, preprocessing: Preprocessing):
     size = preprocessing.image_size
     image = tf.cast(cropped, tf.float32)
 
-    def resize(method):
+    def resize(method: str) -> Callable[[], tf.Tensor]:
         return lambda: tf.image.resize(image, (size, size), method=method)
 
     if isinstance(preprocessing.crop, str):  # "center"
@@ -60,11 +64,11 @@ def finish(cropped, preprocessing: Preprocessing):
     return tf.ensure_shape(image, preprocessing.shape)
 
 
-def _crop_window(height, width, crop):
+def _crop_window(height: tf.Tensor, width: tf.Tensor, crop: str | tuple[int, int, int, int]) -> tuple[tf.Tensor, ...]:
     """(top, left, box_height, box_width) as int32 tensors; an explicit box that does not fit fails the file."""
     import tensorflow as tf
 
-    if crop == "center":
+    if isinstance(crop, str):  # "center"
         side = tf.minimum(height, width)
         return (height - side) // 2, (width - side) // 2, side, side
     top, left, box_height, box_width = crop
@@ -73,7 +77,7 @@ def _crop_window(height, width, crop):
         return tuple(tf.identity(value) for value in crop)
 
 
-def _decode_jpeg(data, preprocessing: Preprocessing):
+def _decode_jpeg(data: tf.Tensor, preprocessing: Preprocessing) -> tf.Tensor:
     """Only the crop box, at the smallest DCT scale that still covers image_size pixels."""
     import tensorflow as tf
 
@@ -84,8 +88,8 @@ def _decode_jpeg(data, preprocessing: Preprocessing):
     height, width = tf.unstack(tf.io.extract_jpeg_shape(data)[:2])
     top, left, box_height, box_width = _crop_window(height, width, crop)
 
-    def at_ratio(ratio: int):
-        def decode():  # the box in the pixels of the reduced image, whose sides libjpeg rounds up
+    def at_ratio(ratio: int) -> Callable[[], tf.Tensor]:
+        def decode() -> tf.Tensor:  # the box in the pixels of the reduced image, whose sides libjpeg rounds up
             scale_y = tf.cast(-(-height // ratio), tf.float64) / tf.cast(height, tf.float64)
             scale_x = tf.cast(-(-width // ratio), tf.float64) / tf.cast(width, tf.float64)
             rows = tf.cast(tf.round(tf.cast([top, top + box_height], tf.float64) * scale_y), tf.int32)
@@ -106,7 +110,7 @@ def _decode_jpeg(data, preprocessing: Preprocessing):
     return tf.switch_case(branch, [at_ratio(ratio) for ratio in DCT_RATIOS])
 
 
-def _decode_other(data, preprocessing: Preprocessing):
+def _decode_other(data: tf.Tensor, preprocessing: Preprocessing) -> tf.Tensor:
     """PNG, BMP, WebP (and JPEGs under another name): decoded whole (the caller refused files over
     MAX_DECODE_PIXELS from their headers), cropped, then flattened onto the background."""
     import tensorflow as tf
@@ -122,14 +126,14 @@ def _decode_other(data, preprocessing: Preprocessing):
     return _flatten(image[top : top + box_height, left : left + box_width], preprocessing.background)
 
 
-def _flatten(image, background: tuple[int, int, int]):
+def _flatten(image: tf.Tensor, background: tuple[int, int, int]) -> tf.Tensor:
     """Grey, grey + alpha, RGB or RGBA uint8 -> RGB uint8, transparent pixels mixed with background."""
     import tensorflow as tf
 
     channels = tf.shape(image)[-1]
     colour = tf.cond(channels < 3, lambda: tf.repeat(image[..., :1], 3, axis=-1), lambda: image[..., :3])
 
-    def composite():
+    def composite() -> tf.Tensor:
         alpha = tf.cast(image[..., -1:], tf.float32) / 255.0
         mixed = tf.cast(colour, tf.float32) * alpha + tf.constant(background, tf.float32) * (1.0 - alpha)
         return tf.cast(tf.round(mixed), tf.uint8)
@@ -138,12 +142,16 @@ def _flatten(image, background: tuple[int, int, int]):
 
 
 def _stream(
-    paths: list[str], indices: list[int], decode, preprocessing: Preprocessing, threads: int | None
+    paths: list[str],
+    indices: list[int],
+    decode: Callable[[tf.Tensor, Preprocessing], tf.Tensor],
+    preprocessing: Preprocessing,
+    threads: int | None,
 ) -> Iterator[tuple[int, np.ndarray]]:
     import tensorflow as tf
 
     @tf.autograph.experimental.do_not_convert  # plain TF ops: converting them would cost ~1 s per build
-    def load(index, path):
+    def load(index: tf.Tensor, path: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor]:
         return index, finish(decode(tf.io.read_file(path), preprocessing), preprocessing)
 
     dataset = (

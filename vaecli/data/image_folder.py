@@ -20,8 +20,14 @@ import re
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from PIL import Image
+
+    from vaecli.config import DataConfig
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
 JPEG_SUFFIXES = (".jpg", ".jpeg")
@@ -47,9 +53,10 @@ class Preprocessing:
     background: tuple[int, int, int] = (255, 255, 255)  # RGB that transparent pixels are flattened onto
 
     @classmethod
-    def from_config(cls, data_config) -> Preprocessing:
+    def from_config(cls, data_config: DataConfig) -> Preprocessing:
         crop = data_config.crop if data_config.crop == "center" else tuple(data_config.crop)
-        return cls(data_config.image_size or DEFAULT_IMAGE_SIZE, data_config.channels, crop, data_config.background_rgb)
+        # a tuple of 4: DataConfig checked data.crop's length
+        return cls(data_config.image_size or DEFAULT_IMAGE_SIZE, data_config.channels, crop, data_config.background_rgb)  # type: ignore[arg-type]
 
     @property
     def num_channels(self) -> int:
@@ -114,7 +121,7 @@ def _note(problems: list[tuple[str, str]] | None, where: str, reason: str) -> No
         problems.append((where, reason))
 
 
-def _to_eight_bit(image):
+def _to_eight_bit(image: Image.Image) -> Image.Image:
     """16-bit and 32-bit integer or float grey images -> 8-bit "L" (PIL's own convert would clip at 255)."""
     from PIL import Image
 
@@ -123,7 +130,7 @@ def _to_eight_bit(image):
     return Image.fromarray(np.clip(pixels * (255.0 / top) + 0.5, 0, 255).astype(np.uint8), "L")
 
 
-def _convert_rgb(image, background: tuple[int, int, int] = (255, 255, 255)):
+def _convert_rgb(image: Image.Image, background: tuple[int, int, int] = (255, 255, 255)) -> Image.Image:
     """Any PIL mode -> "RGB"; transparent pixels (RGBA, LA, palette or grey with a transparent colour) are
     flattened onto background, not dropped to whatever colour they hide (black, for most line art)."""
     from PIL import Image
@@ -136,9 +143,9 @@ def _convert_rgb(image, background: tuple[int, int, int] = (255, 255, 255)):
     return image.convert("RGB")
 
 
-def _crop_box(width: int, height: int, crop) -> tuple[int, int, int, int]:
+def _crop_box(width: int, height: int, crop: str | tuple[int, int, int, int]) -> tuple[int, int, int, int]:
     """(left, upper, right, lower) for PIL; ValueError if an explicit box does not fit the image."""
-    if crop == "center":
+    if isinstance(crop, str):  # "center"
         side = min(width, height)
         left, top = (width - side) // 2, (height - side) // 2
         return left, top, left + side, top + side
@@ -192,7 +199,9 @@ def _draft_size(width: int, height: int) -> tuple[int, int]:
     return max(1, int(width * scale)), max(1, int(height * scale))
 
 
-def decode_rgb(path: str | Path, crop, background: tuple[int, int, int] = (255, 255, 255)) -> np.ndarray | str:
+def decode_rgb(
+    path: str | Path, crop: str | tuple[int, int, int, int], background: tuple[int, int, int] = (255, 255, 255)
+) -> np.ndarray | str:
     """The cropped RGB uint8 (H, W, 3) pixels of a file, or a one-line reason why it cannot be used.
 
     The fallback for files TensorFlow's decoders refuse (folder_decoding), and the source of the

@@ -5,8 +5,18 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 
-def prepare_data(data_config, console=None, quiet: bool = False, threads: int | None = None):
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from vaecli.config import DataConfig
+    from vaecli.data.cache import CacheInfo
+
+
+def prepare_data(
+    data_config: DataConfig, console: Console | None = None, quiet: bool = False, threads: int | None = None
+) -> CacheInfo | None:
     """Build (or find) the cache of an image folder; prints its one-line summary. None for other sources."""
     if data_config.source != "image_folder":
         return None

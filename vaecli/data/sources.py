@@ -21,6 +21,8 @@ from vaecli.data.image_folder import DEFAULT_IMAGE_SIZE
 from vaecli.errors import DataError
 
 if TYPE_CHECKING:
+    from vaecli.config import DataConfig
+    from vaecli.data.cache import CacheInfo
     from vaecli.data.cached_images import CachedImages
 
 
@@ -37,14 +39,15 @@ class ImageSet:
 
 @dataclass(frozen=True)
 class Source:
-    load: Callable  # (DataConfig) -> ImageSet
+    load: Callable[[DataConfig], ImageSet]
     native_shape: tuple[int, int, int] | None  # None: any square size (procedural data)
     channels: int
     label_names: tuple[str, ...] = ()  # class names for the "label" array, if any
-    shape: Callable | None = None  # (DataConfig) -> (H, W, C), for sources whose shape the config sets
+    # (DataConfig) -> (H, W, C), for sources whose shape the config sets
+    shape: Callable[[DataConfig], tuple[int, int, int]] | None = None
 
 
-def image_shape(data_config) -> tuple[int, int, int]:
+def image_shape(data_config: DataConfig) -> tuple[int, int, int]:
     """(height, width, channels) the model sees for this data config; ValueError if impossible."""
     source = SOURCES[data_config.source]
     if source.shape is not None:
@@ -58,7 +61,7 @@ def image_shape(data_config) -> tuple[int, int, int]:
     return source.native_shape
 
 
-def _load_synthetic(data_config) -> ImageSet:
+def _load_synthetic(data_config: DataConfig) -> ImageSet:
     """The procedural faces; with data.limit only that many training images are drawn (the first N of the
     full set: image i depends only on the seed and i), so a huge num_images with a small limit is cheap."""
     from vaecli.data.synthetic import generate_faces
@@ -79,7 +82,7 @@ def _load_synthetic(data_config) -> ImageSet:
     return ImageSet(train_images, train_labels, test_images, test_labels)
 
 
-def _candidate_folders(data_config, folder_name: str, system_folder: str | None) -> list[Path]:
+def _candidate_folders(data_config: DataConfig, folder_name: str, system_folder: str | None) -> list[Path]:
     """Where to look, in order. An explicit data.path is the only place looked at."""
     if data_config.path:
         return [Path(data_config.path).expanduser()]
@@ -156,8 +159,8 @@ def data_offline() -> bool:
     return os.environ.get("VAECLI_OFFLINE", "") not in ("", "0")
 
 
-def _make_idx_loader(name: str, folder_name: str, system_folder: str | None) -> Callable:
-    def load(data_config) -> ImageSet:
+def _make_idx_loader(name: str, folder_name: str, system_folder: str | None) -> Callable[[DataConfig], ImageSet]:
+    def load(data_config: DataConfig) -> ImageSet:
         places = _candidate_folders(data_config, folder_name, system_folder)
         folder = _find_idx_folder(places)
         if folder is not None:
@@ -180,7 +183,7 @@ def _read_mnist_npz(path: Path) -> tuple:
 def _from_arrays(train: tuple, test: tuple) -> ImageSet:
     """From Keras' (x, y) tuples; grey images gain a channel axis."""
 
-    def images(array):
+    def images(array: np.ndarray) -> np.ndarray:
         return array[..., None] if array.ndim == 3 else array
 
     return ImageSet(
@@ -201,7 +204,7 @@ def _read_cifar_batch(path: Path) -> tuple[np.ndarray, np.ndarray]:
         raise DataError(f"{path}: not a readable CIFAR-10 batch ({error})") from None
 
 
-def _load_cifar10(data_config) -> ImageSet:
+def _load_cifar10(data_config: DataConfig) -> ImageSet:
     places = _candidate_folders(data_config, "cifar-10-batches-py", None)
     for place in places:
         if (place / "data_batch_1").is_file():
@@ -221,13 +224,13 @@ def _load_cifar10(data_config) -> ImageSet:
 IMAGE_FOLDER_TEST_SEED = 0  # fixed, not the experiment seed: runs with different seeds share one test split
 
 
-def _image_folder_shape(data_config) -> tuple[int, int, int]:
+def _image_folder_shape(data_config: DataConfig) -> tuple[int, int, int]:
     from vaecli.data.image_folder import Preprocessing
 
     return Preprocessing.from_config(data_config).shape
 
 
-def load_image_folder(data_config, info=None) -> ImageSet:
+def load_image_folder(data_config: DataConfig, info: CacheInfo | None = None) -> ImageSet:
     """The folder's decoded cache (info from find_or_build, else found or built here), split into a
     training pool and a test split.
 

@@ -4,18 +4,23 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from vaecli.data.sources import SOURCES, ImageSet
 from vaecli.errors import DataError
 
+if TYPE_CHECKING:
+    from vaecli.config import ExperimentConfig
+    from vaecli.data.cached_images import CachedImages
+
 SPLIT_NAMES = ("train", "validation", "test")
 
 
 @dataclass(frozen=True)
 class ImageSplit:
-    images: np.ndarray  # uint8 (N, H, W, C); for image folders a CachedImages (indexes alike, reads on demand)
+    images: np.ndarray | CachedImages  # uint8 (N, H, W, C); image folders: indexes alike, reads on demand
     labels: dict[str, np.ndarray]  # name -> (N,)
     index: np.ndarray  # row of each image in the source's own split (train pool or test)
 
@@ -35,12 +40,12 @@ class DataSplits:
         return getattr(self, name)
 
 
-def _take(images, labels: dict[str, np.ndarray], rows: np.ndarray) -> ImageSplit:
+def _take(images: np.ndarray | CachedImages, labels: dict[str, np.ndarray], rows: np.ndarray) -> ImageSplit:
     chosen = images[rows] if isinstance(images, np.ndarray) else images.take(rows)  # lazy stays lazy
     return ImageSplit(chosen, {name: values[rows] for name, values in labels.items()}, rows)
 
 
-def fingerprint(*arrays: np.ndarray) -> str:
+def fingerprint(*arrays: np.ndarray | CachedImages) -> str:
     digest = hashlib.sha256()
     for array in arrays:
         digest.update(str(array.shape).encode())
@@ -48,7 +53,7 @@ def fingerprint(*arrays: np.ndarray) -> str:
     return digest.hexdigest()[:16]
 
 
-def load_splits(config, image_set: ImageSet | None = None) -> DataSplits:
+def load_splits(config: ExperimentConfig, image_set: ImageSet | None = None) -> DataSplits:
     """Load the configured source (unless image_set is it, already loaded) and split its training
     pool into train and validation.
 

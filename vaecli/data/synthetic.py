@@ -92,7 +92,15 @@ def _soft_step(signed_pixels: np.ndarray) -> np.ndarray:
     return np.clip(signed_pixels + 0.5, 0.0, 1.0)
 
 
-def _ellipse(xs, ys, centre_x, centre_y, radius_x, radius_y, image_size: int) -> np.ndarray:
+def _ellipse(
+    xs: np.ndarray,
+    ys: np.ndarray,
+    centre_x: np.ndarray,
+    centre_y: np.ndarray,
+    radius_x: np.ndarray,
+    radius_y: np.ndarray,
+    image_size: int,
+) -> np.ndarray:
     """Soft filled ellipse, shape (batch, size, size).
 
     Uses the squared normalised distance q: near the edge 1 - q is about twice
@@ -107,7 +115,17 @@ def _ellipse(xs, ys, centre_x, centre_y, radius_x, radius_y, image_size: int) ->
     return np.clip(alpha, 0.0, 1.0, out=alpha)
 
 
-def _glasses(xs, ys, centre_x, eye_y, eye_offset, ring_radius, frame_width, wearing, image_size: int):
+def _glasses(
+    xs: np.ndarray,
+    ys: np.ndarray,
+    centre_x: np.ndarray,
+    eye_y: np.ndarray,
+    eye_offset: np.ndarray,
+    ring_radius: np.ndarray,
+    frame_width: np.ndarray,
+    wearing: np.ndarray,
+    image_size: int,
+) -> np.ndarray:
     """Two soft rings around the eyes plus a bridge; zero where wearing == 0."""
     folded_x = np.abs(xs - centre_x) - eye_offset  # mirrors both rings onto one
     scale = image_size / (2.0 * ring_radius)  # |d^2 - R^2| / 2R approximates |d - R|
@@ -122,7 +140,16 @@ def _glasses(xs, ys, centre_x, eye_y, eye_offset, ring_radius, frame_width, wear
     return np.maximum(ring, bridge_x * bridge_y, out=ring)
 
 
-def _mouth(xs, ys, centre_x, mouth_y, half_width, curve, thickness, image_size: int) -> np.ndarray:
+def _mouth(
+    xs: np.ndarray,
+    ys: np.ndarray,
+    centre_x: np.ndarray,
+    mouth_y: np.ndarray,
+    half_width: np.ndarray,
+    curve: np.ndarray,
+    thickness: np.ndarray,
+    image_size: int,
+) -> np.ndarray:
     """Soft parabolic arc; positive curve lifts the corners (a smile)."""
     relative_x = (xs - centre_x) / half_width
     arc_pixels = (mouth_y - curve * relative_x**2) * image_size  # (batch, 1, size)

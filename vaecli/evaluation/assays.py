@@ -39,6 +39,8 @@ from vaecli.io.atomic import timestamp, write_json_atomic
 from vaecli.results import Result
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from vaecli.runs.run import Run
 
 UNUSED_THRESHOLD = 0.05  # row maximum of M below this (5% of a dimension's spread): the decoder ignores it
@@ -110,7 +112,9 @@ def response_matrix(run: Run, base: np.ndarray, seed: int) -> np.ndarray:
     return matrix
 
 
-def response_maps(run: Run, base: np.ndarray, dims: tuple[int, int], steps: int):
+def response_maps(
+    run: Run, base: np.ndarray, dims: tuple[int, int], steps: int
+) -> tuple[np.ndarray, tuple[float, float, float, float]]:
     """(maps (3, steps, steps), extent): response distance, divergence, q(z) density over the slice."""
     a, b = dims
     centre, spread = base.mean(axis=0), base.std(axis=0)
@@ -152,7 +156,7 @@ def assay(
     response_map: bool = True,
     seed: int = 0,
     save: bool = True,
-    console=None,
+    console: Console | None = None,
 ) -> AssayResult:
     """The latent response matrix of the run, and the response maps of one 2-D slice (module docstring).
 

@@ -23,6 +23,7 @@ from vaecli.errors import CompareError
 from vaecli.io.atomic import write_text_atomic
 from vaecli.results import Result
 from vaecli.runs import (
+    Manifest,
     RunPaths,
     evaluated_spaces,
     evaluation_space,
@@ -99,7 +100,7 @@ def evaluation_columns(evaluation: dict | None) -> dict:
     return columns
 
 
-def schedule_label(manifest, config: dict) -> str:
+def schedule_label(manifest: Manifest, config: dict) -> str:
     """How the KL term entered the loss: the manifest's record ('warmup 4 ep', ...); 'none' for an AE."""
     if config.get("model.kind") != "vae":
         return "none"

@@ -15,13 +15,13 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
 from vaecli.errors import ConfigError
 from vaecli.evaluation.metrics import bits_per_dimension, discretised_bits_per_dimension
-from vaecli.evaluation.plausibility import PLAUSIBILITY_BOXES
+from vaecli.evaluation.plausibility import PLAUSIBILITY_BOXES, RegionOutcome
 from vaecli.io.atomic import timestamp, write_json_atomic
 from vaecli.latent.densities import load_density
 from vaecli.latent.mixtures import DensityFit
@@ -33,6 +33,7 @@ from vaecli.runs.run import load_split
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from vaecli.data.cached_images import CachedImages
     from vaecli.runs.run import Run
 
 NOT_APPLICABLE = (
@@ -64,7 +65,7 @@ BITS_CONVENTIONS = {
 }
 
 
-def _bound_numbers(per_image: dict, image_shape, prefix: str = "", decoder: str = "bernoulli") -> dict:
+def _bound_numbers(per_image: dict, image_shape: tuple[int, ...], prefix: str = "", decoder: str = "bernoulli") -> dict:
     """ELBO, IWAE and E_q reconstruction in nats per image (and bits/dim, BITS_CONVENTIONS) from per-image arrays."""
     elbo, iwae = _mean(per_image[f"{prefix}elbo"]), _mean(per_image[f"{prefix}iwae"])
     bits = discretised_bits_per_dimension if decoder == "gaussian" else bits_per_dimension
@@ -78,7 +79,13 @@ def _bound_numbers(per_image: dict, image_shape, prefix: str = "", decoder: str 
     }
 
 
-def likelihood_section(per_image: dict, image_shape, num_samples: int, is_vae: bool, decoder=("bernoulli", None)):
+def likelihood_section(
+    per_image: dict,
+    image_shape: tuple[int, ...],
+    num_samples: int,
+    is_vae: bool,
+    decoder: tuple[str, float | None] = ("bernoulli", None),
+) -> dict[str, Any]:
     """Means over images, in nats per image and in bits per dimension, under the decoder the run trained.
 
     decoder: ("bernoulli", None) or ("gaussian", sigma^2) (vaecli.evaluation.likelihood.trained_decoder).
@@ -94,7 +101,7 @@ def likelihood_section(per_image: dict, image_shape, num_samples: int, is_vae: b
     }
     if "gaussian" in per_image:
         reconstruction["gaussian_nats"] = _mean(per_image["gaussian"])
-    section = {"decoder": name, **({"gaussian_variance": variance} if name == "gaussian" else {})}
+    section: dict[str, Any] = {"decoder": name, **({"gaussian_variance": variance} if name == "gaussian" else {})}
     if not is_vae:
         return {"applicable": False, "reason": NOT_APPLICABLE, **section, "reconstruction": reconstruction}
     if name == "gaussian" and variance is None:
@@ -173,7 +180,7 @@ def evaluate(
     with _timed(seconds, "plausibility"):
         section, outcomes = plausibility(run, space, chosen.images, z_mean, regions, n_samples, seed, fits)
         fitted = density_section(run, fits, chosen.images, z_mean, section["num_samples"], seed) if fits else None
-    evaluation = {
+    evaluation: dict[str, Any] = {
         "provenance": {
             **run.provenance(),
             "split": split,
@@ -214,7 +221,12 @@ def _timed(seconds: dict[str, float], key: str) -> Iterator[None]:
 
 
 def density_section(
-    run: Run, fits: list[DensityFit], images: np.ndarray, z_mean: np.ndarray, num_samples: int, seed: int
+    run: Run,
+    fits: list[DensityFit],
+    images: np.ndarray | CachedImages,
+    z_mean: np.ndarray,
+    num_samples: int,
+    seed: int,
 ) -> dict:
     """Per density: mean log q(z) of the split's encodings and (VAE) of prior samples, nats per image.
 
@@ -255,7 +267,7 @@ def density_section(
     return section
 
 
-def _save(run: Run, evaluation: dict, outcomes, space_name: str, seed: int) -> list[Path]:
+def _save(run: Run, evaluation: dict, outcomes: list[RegionOutcome], space_name: str, seed: int) -> list[Path]:
     """evaluation/<space>.json (one per feature space), evaluation.json (the latest), the sample figure."""
     figure = _sample_figure(run, outcomes, space_name, seed)
     evaluation["files"] = {"samples": str(figure.relative_to(run.paths.root))}
@@ -264,7 +276,7 @@ def _save(run: Run, evaluation: dict, outcomes, space_name: str, seed: int) -> l
     return [per_space, latest, figure]
 
 
-def clean_for_json(value):
+def clean_for_json(value: Any) -> Any:
     """JSON has no NaN/Inf and no numpy types: numbers become plain ints/floats, non-finite ones null."""
     if isinstance(value, dict):
         return {str(key): clean_for_json(item) for key, item in value.items()}
@@ -279,7 +291,7 @@ def clean_for_json(value):
     return value
 
 
-def _sample_figure(run: Run, outcomes, space_name: str, seed: int) -> Path:
+def _sample_figure(run: Run, outcomes: list[RegionOutcome], space_name: str, seed: int) -> Path:
     from vaecli.figures import labelled_rows
 
     target = run.paths.evaluation_images / f"samples_{space_name}.png"

@@ -6,14 +6,18 @@ Drawn with vaecli.figures' Figure helpers (no pyplot), written atomically as PNG
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
 from vaecli.figures import _figure, _save
 
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.image import AxesImage
 
-def _annotated_heat_map(axis, matrix: np.ndarray, vmax: float, colour_map: str) -> object:
+
+def _annotated_heat_map(axis: Axes, matrix: np.ndarray, vmax: float, colour_map: str) -> AxesImage:
     """matrix drawn with its values written in the cells (two decimals) where it is small enough to read."""
     image = axis.imshow(matrix, cmap=colour_map, vmin=0.0, vmax=vmax, aspect="auto", interpolation="nearest")
     if matrix.size <= 400:

@@ -179,7 +179,14 @@ def _chance_corrected(predicted: np.ndarray, truth: np.ndarray, train_truth: np.
     return float(max(0.0, 1.0 - np.mean((predicted - truth) ** 2) / variance)) if variance > 0 else 0.0
 
 
-def _trees(train_codes, train_target, test_codes, test_target, is_discrete: bool, seed: int):
+def _trees(
+    train_codes: np.ndarray,
+    train_target: np.ndarray,
+    test_codes: np.ndarray,
+    test_target: np.ndarray,
+    is_discrete: bool,
+    seed: int,
+) -> tuple[np.ndarray, float]:
     """(importances (D,), chance-corrected held-out score) of one gradient-boosted ensemble."""
     from sklearn.ensemble import GradientBoostingClassifier, GradientBoostingRegressor
 
@@ -192,7 +199,13 @@ def _trees(train_codes, train_target, test_codes, test_target, is_discrete: bool
     return model.feature_importances_, score
 
 
-def _sap_scores(train_codes, train_target, test_codes, test_target, is_discrete: bool) -> np.ndarray:
+def _sap_scores(
+    train_codes: np.ndarray,
+    train_target: np.ndarray,
+    test_codes: np.ndarray,
+    test_target: np.ndarray,
+    is_discrete: bool,
+) -> np.ndarray:
     """(D,) SAP score of each code alone for one factor."""
     from sklearn.metrics import balanced_accuracy_score
     from sklearn.svm import LinearSVC
@@ -214,7 +227,13 @@ def _sap_scores(train_codes, train_target, test_codes, test_target, is_discrete:
     return scores
 
 
-def _probe(train_codes, train_target, test_codes, test_target, is_discrete: bool) -> float:
+def _probe(
+    train_codes: np.ndarray,
+    train_target: np.ndarray,
+    test_codes: np.ndarray,
+    test_target: np.ndarray,
+    is_discrete: bool,
+) -> float:
     """Held-out accuracy of a logistic regression (discrete) or R^2 of a ridge regression (continuous)."""
     from sklearn.linear_model import LogisticRegression, Ridge
 

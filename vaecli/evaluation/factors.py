@@ -25,6 +25,8 @@ from vaecli.io.atomic import timestamp, write_json_atomic
 from vaecli.results import Result
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from vaecli.runs.run import Run
 
 ACTIVE_UNIT_THRESHOLD = 0.01  # Var z_mean above this: an active unit (Burda et al. 2016; vae latent-stats)
@@ -83,7 +85,7 @@ def factors(
     limit: int | None = None,
     seed: int = 0,
     save: bool = True,
-    console=None,
+    console: Console | None = None,
 ) -> FactorReport:
     """Score the encoded split against the data set's known factors (MIG, DCI, SAP, probes).
 

@@ -27,13 +27,21 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
 from vaecli.data.labels import MAX_LABEL_CLASSES
 from vaecli.errors import FeatureSpaceError
 from vaecli.io.cache_root import cache_root
+from vaecli.typing_aliases import Tensor
+
+if TYPE_CHECKING:
+    import keras
+    from rich.console import Console
+
+    from vaecli.config import DataConfig
+    from vaecli.data.sources import ImageSet
 
 CLASSIFIER_RECIPE = "cnn-v2"  # part of the cache key: a changed recipe never reuses old weights
 CLASSIFIER_TRAIN_IMAGES = 20000  # at most this many training images: well under a minute on 2 cores
@@ -66,7 +74,7 @@ def class_labels(labels: dict[str, np.ndarray]) -> dict[str, int]:
     return heads
 
 
-def _batched(function, images: np.ndarray) -> np.ndarray:
+def _batched(function: Callable[[np.ndarray], Tensor], images: np.ndarray) -> np.ndarray:
     import keras
 
     parts = [
@@ -79,7 +87,7 @@ def _batched(function, images: np.ndarray) -> np.ndarray:
 # ------------------------------------------------------------------------------- pixels
 
 
-def _pixel_space(image_set, data_config, console=None) -> FeatureSpace:
+def _pixel_space(image_set: ImageSet, data_config: DataConfig, console: Console | None = None) -> FeatureSpace:
     from vaecli.runtime.tensorflow import import_tensorflow
 
     tf = import_tensorflow()
@@ -107,7 +115,7 @@ def inception_weights_path() -> Path:
     return Path(os.environ.get("KERAS_HOME", "~/.keras")).expanduser() / "models" / INCEPTION_WEIGHTS
 
 
-def _inception_space(image_set, data_config, console=None) -> FeatureSpace:
+def _inception_space(image_set: ImageSet, data_config: DataConfig, console: Console | None = None) -> FeatureSpace:
     weights = inception_weights_path()
     if not weights.is_file():
         raise FeatureSpaceError(
@@ -125,7 +133,7 @@ def _inception_space(image_set, data_config, console=None) -> FeatureSpace:
     )
 
     def embed(images: np.ndarray) -> np.ndarray:
-        def features(batch):
+        def features(batch: np.ndarray) -> Tensor:
             batch = tf.image.resize(np.asarray(batch, np.float32), (INCEPTION_SIZE, INCEPTION_SIZE), "bilinear")
             if batch.shape[-1] == 1:
                 batch = tf.repeat(batch, 3, axis=-1)
@@ -147,7 +155,7 @@ def _inception_space(image_set, data_config, console=None) -> FeatureSpace:
 # --------------------------------------------------------------------------- classifier
 
 
-def data_key(data_config, image_set) -> str:
+def data_key(data_config: DataConfig, image_set: ImageSet) -> str:
     """Cache key of a data set: source, image size and a hash of every image and label used.
 
     Independent of a run's seed and validation split, so all runs on one data set share one
@@ -165,7 +173,7 @@ def data_key(data_config, image_set) -> str:
     return f"{data_config.source}-{size}px-{digest.hexdigest()[:16]}"
 
 
-def _build_classifier(image_shape, heads: dict[str, int]):
+def _build_classifier(image_shape: tuple[int, ...], heads: dict[str, int]) -> keras.Model:
     import keras
     from keras import layers
 
@@ -183,7 +191,9 @@ def _build_classifier(image_shape, heads: dict[str, int]):
     return keras.Model(images, outputs, name="feature_classifier")
 
 
-def train_classifier(image_set, heads: dict[str, int], seed: int = 0):
+def train_classifier(
+    image_set: ImageSet, heads: dict[str, int], seed: int = 0
+) -> tuple[keras.Model, dict[str, float], float, int]:
     """Fit the CNN on (a subset of) the training pool; returns (model, test accuracy per head, seconds, epochs)."""
     import keras
 
@@ -212,7 +222,7 @@ def train_classifier(image_set, heads: dict[str, int], seed: int = 0):
     return model, accuracy, seconds, epochs
 
 
-def _classifier_space(image_set, data_config, console=None) -> FeatureSpace:
+def _classifier_space(image_set: ImageSet, data_config: DataConfig, console: Console | None = None) -> FeatureSpace:
     heads = class_labels(image_set.train_labels)
     if not heads:
         raise FeatureSpaceError(
@@ -270,7 +280,9 @@ FEATURE_SPACES: dict[str, Callable] = {
 DEFAULT_ORDER = ("classifier", "inception", "pixels")  # best first (see the module docstring)
 
 
-def load_feature_space(name: str | None, data_config, image_set, console=None) -> FeatureSpace:
+def load_feature_space(
+    name: str | None, data_config: DataConfig, image_set: ImageSet, console: Console | None = None
+) -> FeatureSpace:
     """The named feature space, or the best available one when name is None or 'auto'."""
     if name not in (None, "auto") and name not in FEATURE_SPACES:
         raise FeatureSpaceError(f"unknown feature space {name!r} (choose from auto, {', '.join(FEATURE_SPACES)})")

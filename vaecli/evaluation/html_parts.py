@@ -6,7 +6,9 @@ from __future__ import annotations
 import base64
 import html
 import json
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 STYLE = """
 body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2em auto; max-width: 1100px;
@@ -39,7 +41,7 @@ def figure(path: Path, caption: str) -> str:
     return f"<figure>{embedded_image(path, caption)}<figcaption>{html.escape(caption)}</figcaption></figure>"
 
 
-def _text(value) -> str:
+def _text(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.5g}"
     if isinstance(value, (dict, list)):
@@ -47,7 +49,7 @@ def _text(value) -> str:
     return "" if value is None else str(value)
 
 
-def key_value_table(pairs) -> str:
+def key_value_table(pairs: Iterable[tuple[str, Any]]) -> str:
     rows = "".join(
         f'<tr><td class="key">{html.escape(str(key))}</td><td class="key">{html.escape(_text(value))}</td></tr>'
         for key, value in pairs

@@ -27,7 +27,7 @@ only the reconstruction errors (from z_mean) are measured.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
@@ -40,6 +40,7 @@ from vaecli.latent.stats import kl_terms
 from vaecli.runs.run import decode_logits, encode_images
 
 if TYPE_CHECKING:
+    from vaecli.data.cached_images import CachedImages
     from vaecli.runs.run import Run
 
 DECODES_PER_CALL = 1024  # latent points per decoder call: images per chunk = this // K
@@ -47,7 +48,7 @@ DECODERS = {"bce": "bernoulli", "mse": "gaussian"}  # loss.reconstruction -> the
 
 
 def reconstruction_nats(
-    images: np.ndarray, logits: np.ndarray, kinds: tuple[str, ...] = ("bce", "mse")
+    images: np.ndarray | CachedImages, logits: np.ndarray, kinds: tuple[str, ...] = ("bce", "mse")
 ) -> dict[str, np.ndarray]:
     """Per-image BCE (nats) and squared error (summed), float64, from uint8 targets and decoder logits."""
     import keras
@@ -81,7 +82,7 @@ def trained_decoder(run: Run) -> tuple[str, float | None]:
     return decoder, (gaussian_variance(effective) if effective > 0 else None)
 
 
-def reconstruction_errors(run: Run, images: np.ndarray, logits: np.ndarray) -> dict[str, np.ndarray]:
+def reconstruction_errors(run: Run, images: np.ndarray | CachedImages, logits: np.ndarray) -> dict[str, np.ndarray]:
     """Per-image errors of decoding z_mean: bce (nats), mse (sum), mse_per_value, gaussian (nats, MSE runs)."""
     from vaecli.losses import gaussian_nats
 
@@ -96,12 +97,12 @@ def reconstruction_errors(run: Run, images: np.ndarray, logits: np.ndarray) -> d
 
 def importance_samples(
     run: Run,
-    images: np.ndarray,
+    images: np.ndarray | CachedImages,
     z_mean: np.ndarray,
     z_log_var: np.ndarray,
     num_samples: int,
     seed: int = 0,
-    on_batch=None,
+    on_batch: Callable[[int], None] | None = None,
     kinds: tuple[str, ...] = ("bce", "mse"),
 ) -> dict[str, np.ndarray]:
     """(N, K) arrays for K posterior draws per image: bce, mse (sums; those in kinds) and log p(z) - log q(z|x).
@@ -147,7 +148,11 @@ def analytic_kl(z_mean: np.ndarray, z_log_var: np.ndarray) -> np.ndarray:
 
 
 def measure_likelihood(
-    run: Run, images: np.ndarray, num_samples: int, seed: int = 0, advance=None
+    run: Run,
+    images: np.ndarray | CachedImages,
+    num_samples: int,
+    seed: int = 0,
+    advance: Callable[[int], None] | None = None,
 ) -> tuple[dict[str, np.ndarray], np.ndarray]:
     """Per-image arrays and the z_mean of every image.
 

@@ -16,8 +16,12 @@
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 NEAREST_NEIGHBOURS = 3  # k of Kynkaanniemi et al.: their recommended value
 DISTANCE_CHUNK_ELEMENTS = 1 << 22  # doubles per block of the distance matrix (32 MiB): bounded memory
@@ -79,7 +83,9 @@ def _symmetric_sqrt(matrix: np.ndarray) -> np.ndarray:
     return (vectors * np.sqrt(np.clip(values, 0.0, None))) @ vectors.T
 
 
-def frechet_distance_from_moments(mean_1, covariance_1, mean_2, covariance_2) -> float:
+def frechet_distance_from_moments(
+    mean_1: npt.ArrayLike, covariance_1: npt.ArrayLike, mean_2: npt.ArrayLike, covariance_2: npt.ArrayLike
+) -> float:
     """||mu_1 - mu_2||^2 + Tr(S_1) + Tr(S_2) - 2 Tr((S_1 S_2)^(1/2)).
 
     Tr((S_1 S_2)^(1/2)) equals the sum of the square roots of the eigenvalues of the symmetric

@@ -30,6 +30,7 @@ from vaecli.latent.mixtures import DensityFit, sample_density
 from vaecli.runs.run import decode_latents, encode_images
 
 if TYPE_CHECKING:
+    from vaecli.data.cached_images import CachedImages
     from vaecli.runs.run import Run
 
 PLAUSIBILITY_BOXES = (0.5, 2.5, 5.0, 8.0, 10.0, 15.0, 20.0, 30.0, 50.0)  # the B values of the classic experiment
@@ -150,7 +151,7 @@ def reference_subsets(count: int, num_samples: int, seed: int) -> tuple[np.ndarr
 def plausibility(
     run: Run,
     space: FeatureSpace,
-    images: np.ndarray,
+    images: np.ndarray | CachedImages,
     z_mean: np.ndarray,
     regions: list[tuple[str, float]],
     num_samples: int,

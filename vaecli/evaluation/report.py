@@ -157,7 +157,7 @@ def kl_spectrum_figure(paths: RunPaths, statistics: dict) -> str:
         return figure(drawn, caption)
 
 
-def _bound_pairs(bounds: dict, iw_samples, label: str = "") -> list[tuple[str, str]]:
+def _bound_pairs(bounds: dict, iw_samples: int, label: str = "") -> list[tuple[str, str]]:
     elbo = f"{bounds['elbo_nats']:.2f} nats = {bounds['elbo_bits_per_dim']:.4f} bits/dim"
     iwae = f"{bounds['iwae_nats']:.2f} nats = {bounds['iwae_bits_per_dim']:.4f} bits/dim"
     return [(f"ELBO (KL weighted 1){label}", elbo), (f"IWAE bound, K={iw_samples}{label}", iwae)]

@@ -39,6 +39,9 @@ from vaecli.latent.mixtures import (
 )
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
+    from vaecli.data.cached_images import CachedImages
     from vaecli.runs.run import Run
 
 KINDS = ("gaussian", "gmm")
@@ -102,7 +105,7 @@ def fit_density(
     reg_covar: float = REG_COVAR,
     force: bool = False,
     save: bool = True,
-    console=None,
+    console: Console | None = None,
 ) -> DensityFit:
     """Fit a density to the z_mean of a split (`vae fit-density`); when save, write RUN/densities/NAME.*.
 
@@ -194,7 +197,7 @@ def _fit_requested(
     return fit_mixture(z, int(requested), seed=seed, n_init=n_init, reg_covar=reg_covar), {}
 
 
-def encodings_of(run: Run, images: np.ndarray, encoding: str, seed: int) -> np.ndarray:
+def encodings_of(run: Run, images: np.ndarray | CachedImages, encoding: str, seed: int) -> np.ndarray:
     """float64 (N, z_dim): z_mean of the images, or (encoding "z") z_mean + exp(z_log_var / 2) * noise."""
     from vaecli.runs.run import encode_images
 

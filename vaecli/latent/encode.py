@@ -72,7 +72,7 @@ def encode_split(
     chosen, split_codes, fingerprint, warnings = load_split(run, split, limit)
     started = time.perf_counter()
     z_mean, z_log_var = encode_with_progress(run, chosen.images, console, f"encoding {split}")
-    z = sample_posterior(z_mean, z_log_var, seed) if sample else None
+    z = sample_posterior(z_mean, z_log_var, seed) if sample and z_log_var is not None else None  # an AE refused above
     encoding = Encoding(split, z_mean, z_log_var, z, chosen.index.astype(np.int64), chosen.labels, warnings=warnings)
     what = "images of all splits" if split == "all" else f"{split} images"
     encoding.summary = f"Encoded {len(z_mean):,} {what} with {run.paths.root} in {time.perf_counter() - started:.1f} s"

@@ -14,6 +14,7 @@ and renamed when complete, so a killed command never leaves half a file.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -54,7 +55,7 @@ def _is_numeric_sequence(value: Any) -> bool:
     return isinstance(value, (list, tuple)) and all(isinstance(item, (int, float)) for item in value)
 
 
-def _write_dataset(handle, name: str, values: np.ndarray) -> None:
+def _write_dataset(handle: h5py.Group, name: str, values: np.ndarray) -> None:
     values = np.asarray(values)
     if len(values) == 0:
         handle.create_dataset(name, data=values)
@@ -65,7 +66,7 @@ def _write_dataset(handle, name: str, values: np.ndarray) -> None:
 
 def write_latent_file(
     path: Path,
-    arrays: dict[str, np.ndarray],
+    arrays: Mapping[str, np.ndarray | None],
     labels: dict[str, np.ndarray] | None = None,
     attrs: dict[str, Any] | None = None,
 ) -> Path:
@@ -75,7 +76,7 @@ def write_latent_file(
     disk ends in one OutputError naming the file and the space it needs, never an h5py crash.
     """
 
-    def fill(handle) -> None:
+    def fill(handle: h5py.File) -> None:
         for name, values in arrays.items():
             if values is not None:
                 _write_dataset(handle, name, values)
@@ -95,7 +96,7 @@ def read_attributes(path: Path) -> dict[str, Any]:
         return _plain_attributes(handle)
 
 
-def _plain_attributes(handle) -> dict[str, Any]:
+def _plain_attributes(handle: h5py.File) -> dict[str, Any]:
     return {name: (value.item() if isinstance(value, np.generic) else value) for name, value in handle.attrs.items()}
 
 
@@ -111,7 +112,7 @@ def recorded_run(path: str | Path) -> Path | None:
     return Path(run_path) if run_path and RunPaths(Path(run_path)).decoder.is_file() else None
 
 
-def _available(handle) -> list[str]:
+def _available(handle: h5py.File) -> list[str]:
     """Names of the 2-D datasets of an HDF5 file (the ones that can hold latent points)."""
     names: list[str] = []
     handle.visititems(lambda name, item: names.append(name) if getattr(item, "ndim", 0) == 2 else None)

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
 from vaecli.errors import LatentError
+
+if TYPE_CHECKING:
+    import numpy.typing as npt
 
 # ----------------------------------------------------------------------------------- regions
 
@@ -114,14 +117,14 @@ def parse_parameters(text: str) -> list[float]:
 # ------------------------------------------------------------------------------ interpolation
 
 
-def _as_vector(point) -> np.ndarray:
+def _as_vector(point: npt.ArrayLike) -> np.ndarray:
     vector = np.asarray(point, dtype=np.float64)
     if vector.ndim != 1:
         raise LatentError(f"an interpolation end point must be one latent vector, got shape {vector.shape}")
     return vector
 
 
-def lerp(start, end, steps: int) -> np.ndarray:
+def lerp(start: npt.ArrayLike, end: npt.ArrayLike, steps: int) -> np.ndarray:
     """steps points on the straight line from start to end; the first and last equal them exactly."""
     start, end = _as_vector(start), _as_vector(end)
     if steps < 2:
@@ -136,7 +139,7 @@ def lerp(start, end, steps: int) -> np.ndarray:
 SLERP_PARALLEL_TOLERANCE = 1e-6
 
 
-def slerp(start, end, steps: int) -> np.ndarray:
+def slerp(start: npt.ArrayLike, end: npt.ArrayLike, steps: int) -> np.ndarray:
     """Spherical interpolation (Shoemake 1985): equal steps in angle between the two directions.
 
     With equal norms the path is the great circle, walked at constant angular speed, and every
@@ -207,7 +210,7 @@ def group_dimensions(dimensions: list[int], block: int) -> list[tuple[int, ...]]
     return [tuple(dimensions[start : start + block]) for start in range(0, len(dimensions), block)]
 
 
-def traversal_grid(centre, blocks: list[tuple[int, ...]], offsets) -> np.ndarray:
+def traversal_grid(centre: npt.ArrayLike, blocks: list[tuple[int, ...]], offsets: npt.ArrayLike) -> np.ndarray:
     """(rows, steps, z_dim): row r is centre with offset added to every dimension of blocks[r].
 
     Offsets are added to the encoding (not written over it), so an offset of 0 decodes the

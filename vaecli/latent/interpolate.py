@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeGuard, cast
 
 import numpy as np
 
@@ -18,6 +18,7 @@ from vaecli.results import Result, output_path, with_suffix
 from vaecli.runs.run import decode_latents, encode_images, load_split
 
 if TYPE_CHECKING:
+    from vaecli.data.splits import ImageSplit
     from vaecli.runs.run import Run
 
 
@@ -49,11 +50,13 @@ def load_image_file(path: Path, image_shape: tuple[int, int, int]) -> np.ndarray
     return np.asarray(image, np.uint8).reshape(height, width, channels)
 
 
-def _is_index(value) -> bool:
+def _is_index(value: object) -> TypeGuard[int | np.integer | str]:
     return isinstance(value, (int, np.integer)) or (isinstance(value, str) and value.lstrip("-").isdigit())
 
 
-def resolve_endpoint(run: Run, value, chosen, split: str, argument: str) -> tuple[np.ndarray, str]:
+def resolve_endpoint(
+    run: Run, value: int | str | Path | np.ndarray, chosen: ImageSplit | None, split: str, argument: str
+) -> tuple[np.ndarray, str]:
     """(uint8 image, short name for file names) for an index into the split, an image file or an image array;
     argument: the caller's name for value (start or end)."""
     if isinstance(value, np.ndarray):
@@ -66,6 +69,7 @@ def resolve_endpoint(run: Run, value, chosen, split: str, argument: str) -> tupl
             )
         return to_uint8(checked_images(value, run.image_shape, name=f"{argument} image")[0]), "array"
     if _is_index(value):
+        assert chosen is not None  # the caller loads the split whenever an endpoint is an index
         index = int(value)
         if not 0 <= index < len(chosen):
             raise LatentError(
@@ -73,7 +77,7 @@ def resolve_endpoint(run: Run, value, chosen, split: str, argument: str) -> tupl
                 arguments=(argument,),
             )
         return chosen.images[index], f"{split}{index}"
-    path = Path(value)
+    path = Path(cast("str | Path", value))  # an int is an index (above)
     if not path.is_file():
         raise LatentError(
             f"{argument} {value}: neither an index into the {split} split nor an image file", arguments=(argument,)
@@ -116,7 +120,15 @@ def interpolate(
     return walk
 
 
-def _save(run: Run, walk: Interpolation, start, end, split: str, name: str, out: str | Path | None) -> None:
+def _save(
+    run: Run,
+    walk: Interpolation,
+    start: int | str | Path | np.ndarray,
+    end: int | str | Path | np.ndarray,
+    split: str,
+    name: str,
+    out: str | Path | None,
+) -> None:
     from vaecli.images import make_grid, save_png
 
     strip = np.concatenate([walk.originals[:1] / 255.0, walk.images, walk.originals[1:] / 255.0])

@@ -21,6 +21,7 @@ from vaecli.runs.run import decode_latents, encode_images, encode_with_progress,
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from vaecli.data.splits import ImageSplit
     from vaecli.runs.run import Run
 
 TRAVERSE_ALL_UP_TO = 16  # with neither --dims nor --top-kl: every dimension up to this z_dim, else the top 16
@@ -38,7 +39,12 @@ class Traversal(Result):
 
 
 def _choose_dimensions(
-    run: Run, dims: str | Sequence[int] | None, top_kl: int | None, chosen, split: str, console
+    run: Run,
+    dims: str | Sequence[int] | None,
+    top_kl: int | None,
+    chosen: ImageSplit,
+    split: str,
+    console: Console | None,
 ) -> tuple[list[int], str, str]:
     """(dimensions, file-name tag, how they were chosen); chosen is the split's ImageSplit."""
     if dims is not None and top_kl is not None:

@@ -9,7 +9,7 @@ created before the runtime starts.
 from __future__ import annotations
 
 import importlib
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from vaecli.models.autoencoder import AutoEncoder, Sampling
@@ -26,7 +26,7 @@ _HOMES = {
 __all__ = ["AutoEncoder", "Sampling", "build_decoder", "build_encoder", "decoder_logits_model", "layer_seed"]
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     if name in _HOMES:
         return getattr(importlib.import_module(_HOMES[name]), name)
     raise AttributeError(f"module 'vaecli.models' has no attribute {name!r}")

@@ -19,12 +19,15 @@ With a constant schedule and no free bits or capacity, kl_penalty = kl_factor * 
 
 from __future__ import annotations
 
+from typing import Any, Sequence
+
 import keras
 import tensorflow as tf
 from keras import layers, ops
 
 from vaecli.losses import KLObjective, kl_per_dimension, reconstruction_loss, tc_decomposition
 from vaecli.models.builders import decoder_logits_model
+from vaecli.typing_aliases import Tensor
 
 
 @keras.saving.register_keras_serializable(package="vaecli")
@@ -36,29 +39,29 @@ class Sampling(layers.Layer):
     noise; folding into the counter instead would repeat the next step's noise.
     """
 
-    def __init__(self, seed: int = 0, **kwargs):
+    def __init__(self, seed: int = 0, **kwargs: Any):
         super().__init__(**kwargs)
         self.seed = seed
         self.seed_generator = keras.random.SeedGenerator(seed)
 
-    def call(self, inputs):
+    def call(self, inputs: Sequence[Tensor]) -> Tensor:
         z_mean, z_log_var = inputs
         epsilon = tf.random.stateless_normal(
             tf.shape(z_mean), seed=replica_seed(self.seed_generator), dtype=z_mean.dtype
         )
         return z_mean + ops.exp(0.5 * z_log_var) * epsilon
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "seed": self.seed}
 
 
-def replica_id():
+def replica_id() -> int | tf.Tensor:
     """The replica's index in the sync group (0 outside tf.distribute, or in cross-replica context)."""
     context = tf.distribute.get_replica_context()
     return 0 if context is None else context.replica_id_in_sync_group
 
 
-def replica_seed(seed_generator):
+def replica_seed(seed_generator: keras.random.SeedGenerator) -> tf.Tensor:
     """The generator's next seed pair with this replica's id folded in (int32, as stateless ops under XLA want)."""
     seed = tf.cast(seed_generator.next(), "int64")
     folded = tf.random.experimental.stateless_fold_in(seed, tf.cast(replica_id(), "int64"))
@@ -77,7 +80,7 @@ class AutoEncoder(keras.Model):
         reduction: str = "sum",
         kl_objective: KLObjective | None = None,
         seed: int = 0,
-        **kwargs,
+        **kwargs: Any,
     ):
         super().__init__(**kwargs)
         self.encoder, self.decoder = encoder, decoder
@@ -100,26 +103,32 @@ class AutoEncoder(keras.Model):
         )
 
     @property
-    def metrics(self):
+    def metrics(self) -> list[keras.metrics.Mean]:
         return [self.reconstruction_tracker, self.kl_tracker, self.penalty_tracker, *self.tc_trackers]
 
-    def build(self, input_shape=None):
+    def build(self, input_shape: Any = None) -> None:
         """Nothing to create: the encoder and decoder arrive built (Keras' distributed fit calls this)."""
         self.built = True
 
-    def encode(self, images, training=False):
+    def encode(self, images: Tensor, training: bool = False) -> tuple[Tensor, Tensor | None]:
         """(z_mean, z_log_var); z_log_var is None for an AE."""
         if self.kind == "ae":
             return self.encoder(images, training=training), None
         z_mean, z_log_var = self.encoder(images, training=training)
         return z_mean, z_log_var
 
-    def call(self, images, training=False):
+    def call(self, images: Tensor, training: bool = False) -> Tensor:
         z_mean, z_log_var = self.encode(images, training=training)
         z = z_mean if z_log_var is None else self.sampling([z_mean, z_log_var])
         return self.decoder(z, training=training)
 
-    def per_image_losses(self, batch, training, sample: bool = True, latents: list | None = None):
+    def per_image_losses(
+        self,
+        batch: Tensor | tuple[Tensor, Tensor],
+        training: bool,
+        sample: bool = True,
+        latents: list[Tensor] | None = None,
+    ) -> tuple[Tensor, Tensor]:
         """(reconstruction (N,), KL per dimension (N, z_dim)) for the images of the batch.
 
         batch is a uint8 image tensor (input = target) or an (input, target) pair of them
@@ -146,10 +155,12 @@ class AutoEncoder(keras.Model):
         return tf.distribute.get_strategy().num_replicas_in_sync
 
     @staticmethod
-    def _sum_over_replicas(values: list):
+    def _sum_over_replicas(values: list[Tensor]) -> list[Tensor]:
         return tf.distribute.get_replica_context().all_reduce(tf.distribute.ReduceOp.SUM, values)
 
-    def _global_means(self, reconstruction, kl, penalty):
+    def _global_means(
+        self, reconstruction: Tensor, kl: Tensor, penalty: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """(reconstruction mean, kl mean, penalty mean, image count) over the global batch, across every
         replica: one all-reduce per step, for the logs (no gradient flows through it) and the loss's count.
         penalty is this replica's batch-level KL term; the global one weights each replica's by its images."""
@@ -162,14 +173,16 @@ class AutoEncoder(keras.Model):
         )
         return reconstruction_sum / count, kl_sum / count, penalty_sum / count, count
 
-    def _last_step(self):
+    def _last_step(self) -> Tensor:
         """The index of the last training step taken (0 before any): its KL factor is the one logged, and
         the one validation uses, so kl_weight == val_kl_weight in every row."""
         return ops.maximum(self.optimizer.iterations - 1, 0)
 
-    def _loss_and_means(self, batch, training: bool, step):
+    def _loss_and_means(
+        self, batch: Tensor | tuple[Tensor, Tensor], training: bool, step: Tensor
+    ) -> tuple[Tensor, tuple[Tensor, Tensor, Tensor, Tensor]]:
         """(this replica's loss share, global means) with the KL term of optimizer step `step`."""
-        latents: list = []
+        latents: list[Tensor] = []
         reconstruction, kl_dimensions = self.per_image_losses(batch, training=training, latents=latents)
         local_count = ops.cast(ops.shape(reconstruction)[0], "float32")
         if self.tc_trackers and latents:
@@ -186,7 +199,9 @@ class AutoEncoder(keras.Model):
         loss = (ops.sum(reconstruction) + penalty * local_count) / means[3]
         return loss, means
 
-    def _update_trackers(self, reconstruction_mean, kl_mean, penalty_mean, count):
+    def _update_trackers(
+        self, reconstruction_mean: Tensor, kl_mean: Tensor, penalty_mean: Tensor, count: Tensor
+    ) -> dict[str, Tensor]:
         """Track global-batch means weighted by batch size (a partial last batch counts by its images).
 
         Under a distribution strategy every replica adds the same global values, so each
@@ -213,7 +228,7 @@ class AutoEncoder(keras.Model):
             logs = {name: ops.reshape(value, (1,)) for name, value in logs.items()}
         return logs
 
-    def train_step(self, batch):
+    def train_step(self, batch: Tensor | tuple[Tensor, Tensor]) -> dict[str, Tensor]:
         with tf.GradientTape() as tape:
             loss, means = self._loss_and_means(batch, training=True, step=self.optimizer.iterations)
             scaled_loss = self.optimizer.scale_loss(loss)  # loss scaling under mixed_float16
@@ -221,5 +236,5 @@ class AutoEncoder(keras.Model):
         self.optimizer.apply_gradients(zip(gradients, self.trainable_weights))
         return self._update_trackers(*means)
 
-    def test_step(self, batch):
+    def test_step(self, batch: Tensor | tuple[Tensor, Tensor]) -> dict[str, Tensor]:
         return self._update_trackers(*self._loss_and_means(batch, training=False, step=self._last_step())[1])

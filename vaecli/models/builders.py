@@ -16,9 +16,13 @@ from __future__ import annotations
 
 import hashlib
 import math
+from typing import TYPE_CHECKING, Any, Callable
 
 import keras
 from keras import layers
+
+if TYPE_CHECKING:
+    from vaecli.config import ExperimentConfig
 
 LOGITS_LAYER, IMAGES_LAYER = "decoder_logits", "decoder_images"
 
@@ -29,7 +33,7 @@ def layer_seed(seed: int, name: str) -> int:
     return int.from_bytes(digest[:4], "little") & 0x7FFFFFFF
 
 
-def _activation_layers(config, name: str) -> list[layers.Layer]:
+def _activation_layers(config: ExperimentConfig, name: str) -> list[layers.Layer]:
     """Activation and optional dropout; selu pairs with AlphaDropout to keep self-normalisation."""
     model = config.model
     if model.activation == "leaky_relu":
@@ -44,11 +48,19 @@ def _activation_layers(config, name: str) -> list[layers.Layer]:
     return block
 
 
-def _kernel_initializer(config) -> str:
+def _kernel_initializer(config: ExperimentConfig) -> str:
     return "lecun_normal" if config.model.activation == "selu" else "glorot_uniform"
 
 
-def _conv_block(x, config, conv_class, filters, kernel_size, strides, name):
+def _conv_block(
+    x: keras.KerasTensor,
+    config: ExperimentConfig,
+    conv_class: type[layers.Layer],
+    filters: int,
+    kernel_size: int,
+    strides: int,
+    name: str,
+) -> keras.KerasTensor:
     x = conv_class(
         filters, kernel_size, strides=strides, padding="same", kernel_initializer=_kernel_initializer(config), name=name
     )(x)
@@ -59,7 +71,7 @@ def _conv_block(x, config, conv_class, filters, kernel_size, strides, name):
     return x
 
 
-def build_encoder(config, image_shape: tuple[int, int, int]) -> keras.Model:
+def build_encoder(config: ExperimentConfig, image_shape: tuple[int, int, int]) -> keras.Model:
     """Images in [0, 1] -> z_mean (and z_log_var for a VAE), each (batch, z_dim)."""
     stack = config.model.encoder
     images = keras.Input(image_shape, name="images")
@@ -75,7 +87,7 @@ def build_encoder(config, image_shape: tuple[int, int, int]) -> keras.Model:
     return keras.Model(images, [z_mean, z_log_var], name="encoder")
 
 
-def build_decoder(config, image_shape: tuple[int, int, int]) -> keras.Model:
+def build_decoder(config: ExperimentConfig, image_shape: tuple[int, int, int]) -> keras.Model:
     """z (batch, z_dim) -> images in [0, 1] of image_shape, through a layer of logits (decoder_logits_model)."""
     encoder_stack, stack = config.model.encoder, config.model.decoder
     stride = math.prod(encoder_stack.strides)
@@ -95,7 +107,7 @@ def build_decoder(config, image_shape: tuple[int, int, int]) -> keras.Model:
     return keras.Model(z, images, name="decoder")
 
 
-def _is_sigmoid(function) -> bool:
+def _is_sigmoid(function: Callable[..., Any] | None) -> bool:
     return function is keras.activations.sigmoid or getattr(function, "__name__", "") == "sigmoid"
 
 

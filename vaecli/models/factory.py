@@ -5,12 +5,22 @@ Called inside strategy.scope() to train on several devices: the variables are mi
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import keras
+
+    from vaecli.config import ExperimentConfig, TrainConfig
+    from vaecli.models.autoencoder import AutoEncoder
+
 # At most this many steps are fused into one call of the compiled train function (fewer
 # Python round trips); the progress bar moves in these strides.
 MAX_STEPS_PER_EXECUTION = 8
 
 
-def learning_rate_schedule(train_config, steps_per_epoch: int):
+def learning_rate_schedule(
+    train_config: TrainConfig, steps_per_epoch: int
+) -> float | keras.optimizers.schedules.LearningRateSchedule:
     import keras
 
     if train_config.schedule == "step":
@@ -38,7 +48,9 @@ def steps_per_execution(steps_per_epoch: int) -> int:
     return max(d for d in range(1, MAX_STEPS_PER_EXECUTION + 1) if steps_per_epoch % d == 0)
 
 
-def build_autoencoder(config, image_shape, steps_per_epoch: int, jit_compile: bool = False):
+def build_autoencoder(
+    config: ExperimentConfig, image_shape: tuple[int, int, int], steps_per_epoch: int, jit_compile: bool = False
+) -> AutoEncoder:
     """The compiled AutoEncoder for a config (weights initialised from the seed set beforehand).
 
     Called inside strategy.scope() to train on several devices: the variables are mirrored then.

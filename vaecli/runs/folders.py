@@ -8,7 +8,7 @@ from typing import Any
 from vaecli.errors import CheckpointDamaged, RunError, first_line
 from vaecli.io.atomic import write_text_atomic
 from vaecli.runs.checkpoints import saved_epoch
-from vaecli.runs.claims import claim_folders, foreign_content
+from vaecli.runs.claims import RunLock, claim_folders, foreign_content
 from vaecli.runs.integrity import verify_final_models
 from vaecli.runs.manifest import STATUS_COMPLETED, Manifest, read_manifest
 from vaecli.runs.paths import LATEST_POINTER, SWEEPS_FOLDER, TRAINER_FILES, RunPaths, is_reserved
@@ -79,7 +79,7 @@ def _reserved_use(name: str) -> str:
     return "its latest-run pointer" if name.casefold() == LATEST_POINTER.casefold() else "sweep records"
 
 
-def claim_run(paths: RunPaths, config_yaml: str, manifest: Manifest):
+def claim_run(paths: RunPaths, config_yaml: str, manifest: Manifest) -> RunLock:
     """Create the run folder atomically with its config and first manifest and return the held RunLock
     (vaecli.runs.claims); RunError if another start got there first."""
     from vaecli.runs.claims import claim_new_run

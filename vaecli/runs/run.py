@@ -15,9 +15,10 @@ commands (vaecli.latent, vaecli.evaluation) take a Run; vaecli.api.Run adds them
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Callable, TypeVar
+from typing import TYPE_CHECKING, Any, Callable, Literal, TypeVar, overload
 
 import numpy as np
 
@@ -28,6 +29,14 @@ from vaecli.runs.integrity import config_hash
 from vaecli.runs.manifest import Manifest, read_manifest
 from vaecli.runs.paths import RunPaths
 from vaecli.runs.records import read_metrics
+
+if TYPE_CHECKING:
+    import keras
+    import numpy.typing as npt
+    from rich.console import Console
+
+    from vaecli.data.cached_images import CachedImages
+    from vaecli.data.splits import DataSplits, ImageSplit
 
 AnyRun = TypeVar("AnyRun", bound="Run")  # require_models returns the caller's own class (vaecli.api.Run)
 
@@ -110,17 +119,17 @@ class Run:
         return encoder, decoder
 
     @property
-    def encoder(self):
+    def encoder(self) -> keras.Model:
         """The final keras encoder: images in [0, 1] -> z_mean, or [z_mean, z_log_var] for a VAE."""
         return self._models[0]
 
     @property
-    def decoder(self):
+    def decoder(self) -> keras.Model:
         """The final keras decoder: z -> images in [0, 1]."""
         return self._models[1]
 
     @cached_property
-    def decoder_logits(self):
+    def decoder_logits(self) -> keras.Model:
         """z -> the decoder's logits (before its sigmoid), sharing its weights: every likelihood starts here.
 
         Works for runs saved before the decoder's sigmoid became a layer of its own
@@ -144,7 +153,7 @@ class Run:
 
     # ------------------------------------------------------------------------------------ data
 
-    def split(self, split: str = "test", limit: int | None = None):
+    def split(self, split: str = "test", limit: int | None = None) -> ImageSplit:
         """The images of a split of the run's data set: an ImageSplit (images uint8, labels, index).
 
         Example:
@@ -156,7 +165,18 @@ class Run:
 
     # ------------------------------------------------------------------- encode, decode, sample
 
-    def encode(self, images, return_log_var: bool = False):
+    @overload
+    def encode(self, images: npt.ArrayLike, return_log_var: Literal[False] = False) -> np.ndarray: ...
+    @overload
+    def encode(self, images: npt.ArrayLike, return_log_var: Literal[True]) -> tuple[np.ndarray, np.ndarray | None]: ...
+    @overload
+    def encode(
+        self, images: npt.ArrayLike, return_log_var: bool = False
+    ) -> np.ndarray | tuple[np.ndarray, np.ndarray | None]: ...
+
+    def encode(
+        self, images: npt.ArrayLike, return_log_var: bool = False
+    ) -> np.ndarray | tuple[np.ndarray, np.ndarray | None]:
         """Images (N, H, W, C), uint8 or float in [0, 1] -> z_mean (N, z_dim) float32.
 
         With return_log_var, (z_mean, z_log_var); z_log_var is None for an AE.
@@ -169,7 +189,7 @@ class Run:
         z_mean, z_log_var = encode_images(self.require_models(), images)
         return (z_mean, z_log_var) if return_log_var else z_mean
 
-    def decode(self, z) -> np.ndarray:
+    def decode(self, z: npt.ArrayLike) -> np.ndarray:
         """Latent points (N, z_dim), or one point (z_dim,) -> float32 images (N, H, W, C) in [0, 1].
 
         Example:
@@ -202,7 +222,7 @@ BATCH_SIZE = 256  # images per encoder/decoder call: large enough to keep a CPU 
 SPLITS = ("train", "validation", "test", "all")
 
 
-def _in_batches(count: int, batch_size: int, on_batch: Callable[[int], None] | None):
+def _in_batches(count: int, batch_size: int, on_batch: Callable[[int], None] | None) -> Iterator[tuple[int, int]]:
     for start in range(0, count, batch_size):
         stop = min(start + batch_size, count)
         yield start, stop
@@ -211,7 +231,7 @@ def _in_batches(count: int, batch_size: int, on_batch: Callable[[int], None] | N
 
 
 def encode_images(
-    run: Run, images: np.ndarray, batch_size: int = BATCH_SIZE, on_batch: Callable[[int], None] | None = None
+    run: Run, images: npt.ArrayLike, batch_size: int = BATCH_SIZE, on_batch: Callable[[int], None] | None = None
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Images (N, H, W, C) -> (z_mean, z_log_var) float32 (N, z_dim); z_log_var None for an AE.
 
@@ -254,7 +274,13 @@ def decode_logits(
     return _decode_with(run.decoder_logits, run.image_shape, z, batch_size, on_batch)
 
 
-def _decode_with(network, image_shape, z, batch_size: int, on_batch) -> np.ndarray:
+def _decode_with(
+    network: keras.Model,
+    image_shape: tuple[int, ...],
+    z: npt.ArrayLike,
+    batch_size: int,
+    on_batch: Callable[[int], None] | None,
+) -> np.ndarray:
     import keras
 
     z = np.asarray(z, np.float32)
@@ -264,12 +290,16 @@ def _decode_with(network, image_shape, z, batch_size: int, on_batch) -> np.ndarr
     return outputs
 
 
-def encode_with_progress(run: Run, images: np.ndarray, console, description: str):
+def encode_with_progress(
+    run: Run, images: np.ndarray | CachedImages, console: Console | None, description: str
+) -> tuple[np.ndarray, np.ndarray | None]:
     with progress_bar(console, len(images), description) as advance:
         return encode_images(run, images, on_batch=advance)
 
 
-def load_split(run: Run, split: str, limit: int | None = None, splits=None):
+def load_split(
+    run: Run, split: str, limit: int | None = None, splits: DataSplits | None = None
+) -> tuple[ImageSplit, np.ndarray | None, str, list[str]]:
     """(ImageSplit, per-row split codes or None, fingerprint, warnings) for train/validation/test/all,
     from the run's data (or from splits, when the caller has loaded them already)."""
     from vaecli.data.splits import SPLIT_NAMES, ImageSplit, load_splits

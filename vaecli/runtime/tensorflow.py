@@ -8,11 +8,15 @@ import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from types import ModuleType
+from typing import TYPE_CHECKING, Iterator
+
+if TYPE_CHECKING:
+    from vaecli.config import ExperimentConfig, ModelConfig, TrainConfig
 
 
 @contextmanager
-def quiet_stderr(replay: bool = True):
+def quiet_stderr(replay: bool = True) -> Iterator[None]:
     """Hide what C++ code (TF's start-up, absl, libjpeg's complaints) prints to fd 2.
 
     With replay, what was printed is written out if the block fails, so a broken install still
@@ -44,7 +48,7 @@ def _cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
-def _limit_threads(tf) -> None:
+def _limit_threads(tf: ModuleType) -> None:
     """Apply VAECLI_THREADS, at most one thread per core (more only slow TensorFlow down, and a huge number
     crashes it); only possible before TensorFlow's runtime starts (import_tensorflow starts it)."""
     value = os.environ.get(THREADS_VARIABLE, "").strip()
@@ -68,7 +72,7 @@ def thread_settings() -> dict:
     }
 
 
-def import_tensorflow(start_runtime: bool = True):
+def import_tensorflow(start_runtime: bool = True) -> ModuleType:
     """Import TensorFlow once, quietly, and touch the devices so their start-up logs are hidden too.
 
     start_runtime=False leaves the runtime unstarted, for a MultiWorkerMirroredStrategy that must
@@ -115,7 +119,7 @@ def cpu_has_bfloat16() -> bool:
     return " avx512_bf16" in flags or " amx_bf16" in flags
 
 
-def resolve_acceleration(train_config) -> Acceleration:
+def resolve_acceleration(train_config: TrainConfig) -> Acceleration:
     """Turn "auto" into concrete choices for the devices present.
 
     XLA: on for GPUs; off on CPU, where it made this model slower. Mixed precision: on for
@@ -157,7 +161,7 @@ def onednn_enabled() -> bool:
     return bool(_pywrap_util_port.IsMklEnabled())
 
 
-def avoid_remapper_failure(model_config) -> bool:
+def avoid_remapper_failure(model_config: ModelConfig) -> bool:
     """Turn grappler's remapper off where it fails on our training graph; True when it did.
 
     With oneDNN, the remapper fuses Conv2D + BiasAdd + LeakyRelu into one op even though the
@@ -175,7 +179,7 @@ def avoid_remapper_failure(model_config) -> bool:
 
 
 @contextmanager
-def configured_runtime(config) -> Iterator[Acceleration]:
+def configured_runtime(config: ExperimentConfig) -> Iterator[Acceleration]:
     """Everything a training process sets up before building a model (devices, precision, seeds), undone on exit.
 
     Keras' dtype policy, the Python, NumPy and TensorFlow global seeds, op determinism and grappler's options

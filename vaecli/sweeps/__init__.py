@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vaecli.errors import ConfigError, RunError
 from vaecli.results import Result
@@ -27,6 +28,9 @@ from vaecli.runs import RunPaths, sweep_record_path
 from vaecli.runs.paths import sweep_lock_path
 from vaecli.sweeps.plan import SweepPlan, SweepPoint, plan_lines, plan_sweep, select_point
 from vaecli.sweeps.slurm import SlurmOptions
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 EXECUTORS = {"local": "this machine: in this process, or --jobs/--devices processes", "slurm": "a Slurm array job"}
 
@@ -126,7 +130,7 @@ def sweep(
     evaluate: bool = False,
     retry_failed: bool = False,
     quiet: bool = True,
-    console=None,
+    console: Console | None = None,
     jobs: int | None = None,
     devices: str | None = None,
     index: int | None = None,
@@ -200,7 +204,15 @@ def _sweep_lock(runs_dir: Path, name: str) -> Iterator[None]:
         yield
 
 
-def _run_parallel(plan, runs_dir, jobs, device_list, evaluate, retry_failed, console) -> SweepResult:
+def _run_parallel(
+    plan: SweepPlan,
+    runs_dir: Path,
+    jobs: int | None,
+    device_list: list[str] | None,
+    evaluate: bool,
+    retry_failed: bool,
+    console: Console,
+) -> SweepResult:
     from vaecli.sweeps.local import run_parallel
     from vaecli.sweeps.record import write_record
 
@@ -219,7 +231,9 @@ def _run_parallel(plan, runs_dir, jobs, device_list, evaluate, retry_failed, con
     return _finish(SweepResult(plan, sweep_record_path(runs_dir, plan.name), "local"))
 
 
-def _train_index(plan: SweepPlan, runs_dir: Path, evaluate, retry_failed, console, quiet) -> SweepResult:
+def _train_index(
+    plan: SweepPlan, runs_dir: Path, evaluate: bool, retry_failed: bool, console: Console, quiet: bool
+) -> SweepResult:
     """--index I: one point, in this process. No record: parallel array tasks would overwrite each other's."""
     from vaecli.sweeps.serial import run_serial
 
@@ -233,7 +247,9 @@ def _train_index(plan: SweepPlan, runs_dir: Path, evaluate, retry_failed, consol
     return result
 
 
-def _submit(plan, runs_dir, options, jobs, retry_failed, console) -> SweepResult:
+def _submit(
+    plan: SweepPlan, runs_dir: Path, options: SlurmOptions, jobs: int | None, retry_failed: bool, console: Console
+) -> SweepResult:
     from rich.markup import escape
 
     from vaecli.sweeps.slurm import submit

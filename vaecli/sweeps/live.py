@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rich.markup import escape
 
@@ -16,6 +17,11 @@ from vaecli.errors import RunError
 from vaecli.runs import RunPaths, read_manifest, read_metrics
 from vaecli.sweeps.plan import SweepPlan
 from vaecli.tables import format_number
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.live import Live
+    from rich.table import Table
 
 STATUS_STYLE = {"COMPLETED": "green", "RUNNING": "cyan", "KILLED": "yellow", "FAILED": "red", "LOST": "red"}
 
@@ -85,13 +91,13 @@ class SweepDisplay:
     'starting', 'skipped', or None once the folder speaks for itself.
     """
 
-    def __init__(self, plan: SweepPlan, runs_dir: Path, console, states: dict[str, str | None], where: dict):
+    def __init__(self, plan: SweepPlan, runs_dir: Path, console: Console, states: dict[str, str | None], where: dict):
         self.plan, self.runs_dir, self.console = plan, Path(runs_dir), console
         self.states, self.where = states, where  # where: run name -> 'GPU 1' / '1 thread'
-        self.live = None
+        self.live: Live | None = None
         self.epochs_said: dict[str, int] = {}
 
-    def __enter__(self):
+    def __enter__(self) -> SweepDisplay:
         if self.console.is_terminal:
             from rich.live import Live
 
@@ -99,7 +105,7 @@ class SweepDisplay:
             self.live.start()
         return self
 
-    def __exit__(self, *exc_info):
+    def __exit__(self, *exc_info: object) -> None:
         if self.live is not None:
             self.live.update(self.table(), refresh=True)
             self.live.stop()
@@ -118,7 +124,7 @@ class SweepDisplay:
                 self.epochs_said[point.name] = view.epochs_completed
                 self.say(f"{escape(point.name)}: epoch {view.epoch_text}, {_losses(view)}")
 
-    def table(self):
+    def table(self) -> Table:
         from vaecli.tables import make_table
 
         columns = ("run", "status", "on", "epoch", "loss", "val_loss", "img/s", "ETA")

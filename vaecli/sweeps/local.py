@@ -17,9 +17,12 @@ import subprocess
 import sys
 import time
 from collections import deque
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING
 
 from vaecli.errors import TrainingInterrupted
 from vaecli.io.atomic import timestamp
@@ -31,6 +34,9 @@ from vaecli.sweeps.devices import DevicePool, thread_share
 from vaecli.sweeps.live import SweepDisplay, format_duration, read_view
 from vaecli.sweeps.plan import SweepPlan, SweepPoint, decide, describe_action
 from vaecli.sweeps.record import sweep_folder, write_record
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 POLL_SECONDS = 0.5  # how often the loop looks at its children and redraws the table
 STOP_GRACE = 120.0  # seconds a stopped child gets to save its state before SIGKILL
@@ -105,13 +111,13 @@ class StopRequest:
         self.count = 0
         self.first: float | None = None  # time.monotonic() of the first
 
-    def __call__(self, signum, frame) -> None:
+    def __call__(self, signum: int, frame: FrameType | None) -> None:
         self.count += 1
         self.first = self.first or time.monotonic()
 
 
 @contextmanager
-def stop_signals():
+def stop_signals() -> Iterator[StopRequest]:
     request = StopRequest()
     previous = {signum: signal.signal(signum, request) for signum in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -168,7 +174,7 @@ def finished_line(point: SweepPoint) -> str:
 class Scheduler:
     """Keeps up to `jobs` children running, hands each a device, settles and records each as it ends."""
 
-    def __init__(self, plan: SweepPlan, runs_dir: Path, jobs: int, devices: list[str], details: dict, console):
+    def __init__(self, plan: SweepPlan, runs_dir: Path, jobs: int, devices: list[str], details: dict, console: Console):
         self.plan, self.runs_dir, self.jobs, self.details = plan, runs_dir, jobs, details
         self.pool = DevicePool(devices)
         self.waiting: deque[tuple[SweepPoint, str]] = deque()
@@ -253,7 +259,7 @@ class Scheduler:
 
 
 def run_parallel(
-    plan: SweepPlan, runs_dir: Path, jobs: int, devices: list[str], retry_failed: bool, console, details: dict
+    plan: SweepPlan, runs_dir: Path, jobs: int, devices: list[str], retry_failed: bool, console: Console, details: dict
 ) -> None:
     """Train the plan's points `jobs` at a time; TrainingInterrupted (exit 130) after Ctrl-C or SIGTERM."""
     scheduler = Scheduler(plan, Path(runs_dir), jobs, devices, details, console)

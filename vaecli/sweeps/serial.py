@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vaecli.errors import TrainingInterrupted, VaeError
 from vaecli.runs import RunPaths, final_losses
 from vaecli.sweeps.plan import NOT_TRAINED, SweepPlan, SweepPoint, decide, describe_action
 from vaecli.sweeps.record import write_record
 
+if TYPE_CHECKING:
+    from rich.console import Console
 
-def _run_point(point: SweepPoint, action: str, runs_dir: Path, console, quiet: bool) -> None:
+
+def _run_point(point: SweepPoint, action: str, runs_dir: Path, console: Console, quiet: bool) -> None:
     from vaecli.runs import prepare_new_run
     from vaecli.training.loop import run_training
 
@@ -44,7 +48,7 @@ def free_models() -> None:
     keras.backend.clear_session()
 
 
-def evaluate_point(point: SweepPoint, runs_dir: Path, console) -> None:
+def evaluate_point(point: SweepPoint, runs_dir: Path, console: Console) -> None:
     """`vae evaluate` on a run this sweep finished (or skipped as finished), unless it has been evaluated."""
     from vaecli.api import load_run
 
@@ -67,7 +71,7 @@ def run_serial(
     runs_dir: Path,
     evaluate: bool,
     retry_failed: bool,
-    console,
+    console: Console,
     quiet: bool = True,
     record: bool = True,
 ) -> None:

@@ -15,6 +15,7 @@ import re
 import shutil
 import signal
 import subprocess
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -184,7 +185,7 @@ def queued_jobs() -> dict[str, str]:
     return jobs
 
 
-def triage(plan: SweepPlan, runs_dir: Path, retry_failed: bool, say) -> list[SweepPoint]:
+def triage(plan: SweepPlan, runs_dir: Path, retry_failed: bool, say: Callable[[str], None]) -> list[SweepPoint]:
     """The points to submit: neither COMPLETED, nor queued (their earlier job still in squeue), nor failed earlier."""
     earlier = previous_runs(runs_dir, plan.name)
     queue = queued_jobs()
@@ -205,7 +206,14 @@ def triage(plan: SweepPlan, runs_dir: Path, retry_failed: bool, say) -> list[Swe
     return todo
 
 
-def submit(plan: SweepPlan, runs_dir: Path, options: SlurmOptions, jobs: int | None, retry_failed: bool, say) -> Path:
+def submit(
+    plan: SweepPlan,
+    runs_dir: Path,
+    options: SlurmOptions,
+    jobs: int | None,
+    retry_failed: bool,
+    say: Callable[[str], None],
+) -> Path:
     """Submit every point that is neither COMPLETED nor queued as one array job; returns the record file."""
     import submitit
 

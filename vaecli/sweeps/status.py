@@ -11,9 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vaecli.runs import STATUS_COMPLETED, STATUS_RUNNING, RunPaths
 from vaecli.sweeps.live import RunView, read_view
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 
 @dataclass
@@ -57,7 +61,7 @@ def count_line(rows: list[StatusRow]) -> str:
     return ", ".join(f"{count} {state}" for state, count in counts.items())
 
 
-def status_table(name: str, rows: list[StatusRow]):
+def status_table(name: str, rows: list[StatusRow]) -> Table:
     from rich.markup import escape
 
     from vaecli.sweeps.live import format_duration, styled

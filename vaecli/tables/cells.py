@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Container, Iterable, Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 
-def format_number(value, digits: int = 4, missing: str = "n/a") -> str:
+def format_number(value: float | str | None, digits: int = 4, missing: str = "n/a") -> str:
     """4 significant digits, thousands separators from 100,000 on; `missing` for None."""
     if value is None:
         return missing
@@ -21,7 +25,7 @@ def make_table(
     right: Container[str] = (),
     show_header: bool = True,
     fold: bool = False,
-):
+) -> Table:
     """A Rich table: a left-aligned title, the columns (those in right aligned right), cells as given (already
     text, escaped where they hold names); fold wraps long cells instead of cutting them (whole run names)."""
     from rich.table import Table

@@ -3,7 +3,12 @@ between two groups of seeds."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from vaecli.tables.cells import format_number
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 # The columns shown on screen (every column goes to --csv), with their short headers.
 SCREEN_NUMBERS = {
@@ -60,7 +65,7 @@ def _cell(row: dict, column: str) -> str:
     return f"{text} ± {format_number(sd, 2)}{interval}"
 
 
-def group_test_table(tests: list[dict], first: str, second: str):
+def group_test_table(tests: list[dict], first: str, second: str) -> Table:
     """One row per numeric column: the two groups' means, their difference and Welch's p-value."""
     from rich.table import Table
 
@@ -82,7 +87,7 @@ def group_test_table(tests: list[dict], first: str, second: str):
     return table
 
 
-def compare_table(rows: list[dict], differing: list[str], width: int = 200):
+def compare_table(rows: list[dict], differing: list[str], width: int = 200) -> Table:
     """Runs as rows when that fits in `width` characters, else transposed (a row per measure)."""
     from rich.table import Table
 

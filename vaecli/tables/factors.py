@@ -3,15 +3,21 @@ matrix)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from vaecli.tables.cells import format_number
 
+if TYPE_CHECKING:
+    import numpy as np
+    from rich.table import Table
 
-def _three_places(value) -> str:
+
+def _three_places(value: float | None) -> str:
     """0.123, or '-' for a factor that is constant on the split (None in factors.json)."""
     return "-" if value is None else f"{value:.3f}"
 
 
-def factor_table(report_dict: dict):
+def factor_table(report_dict: dict) -> tuple[Table, Table]:
     """Two Rich tables: the summary scores, then one row per factor."""
     from rich.table import Table
 
@@ -46,7 +52,7 @@ def factor_table(report_dict: dict):
     return summary, per_factor
 
 
-def response_table(matrix, unused: list[int]):
+def response_table(matrix: np.ndarray, unused: list[int]) -> Table:
     """The latent response matrix as a Rich table (rows: intervened dimension)."""
     from rich.table import Table
 

@@ -3,7 +3,12 @@ evaluation.json) and `vae latent-stats` (from stats.json)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from vaecli.tables.cells import format_number
+
+if TYPE_CHECKING:
+    from rich.table import Table
 
 
 def decoder_label(likelihood: dict) -> str:
@@ -14,7 +19,7 @@ def decoder_label(likelihood: dict) -> str:
     return "Bernoulli"
 
 
-def _bound_rows(table, bounds: dict, label: str, iw_samples) -> None:
+def _bound_rows(table: Table, bounds: dict, label: str, iw_samples: int) -> None:
     table.add_row(
         f"ELBO (KL weighted 1){label}",
         format_number(bounds["elbo_nats"], 6),
@@ -30,7 +35,7 @@ def _bound_rows(table, bounds: dict, label: str, iw_samples) -> None:
     )
 
 
-def likelihood_table(evaluation: dict):
+def likelihood_table(evaluation: dict) -> Table:
     from rich.table import Table
 
     likelihood = evaluation["likelihood"]
@@ -69,7 +74,7 @@ def likelihood_table(evaluation: dict):
     return table
 
 
-def plausibility_table(evaluation: dict):
+def plausibility_table(evaluation: dict) -> Table:
     from rich.table import Table
 
     section = evaluation["plausibility"]
@@ -106,7 +111,7 @@ def plausibility_table(evaluation: dict):
     return table
 
 
-def statistics_table(statistics: dict, top: int = 12):
+def statistics_table(statistics: dict, top: int = 12) -> tuple[Table, Table]:
     """A Rich table for the screen: the headline numbers, then the most informative dimensions."""
     from rich.table import Table
 
@@ -148,7 +153,7 @@ def statistics_table(statistics: dict, top: int = 12):
     return summary, dimensions
 
 
-def density_table(evaluation: dict):
+def density_table(evaluation: dict) -> Table:
     """The fitted densities of an evaluation: log q of the split's encodings and (VAE) of prior samples, the gap."""
     from rich.table import Table
 

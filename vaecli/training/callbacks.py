@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from typing import TYPE_CHECKING
 
 import keras
 import numpy as np
@@ -15,6 +16,12 @@ from vaecli.runs import RunPaths, update_manifest, write_metrics
 from vaecli.runs.checkpoints import save_checkpoint
 from vaecli.runs.integrity import config_hash
 from vaecli.training.failures import NonFiniteLoss, StopRequest
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from vaecli.config import ExperimentConfig
 
 LOSS_KEYS = ("loss", "reconstruction_loss", "kl_loss")
 
@@ -31,10 +38,10 @@ class NonFiniteGuard(keras.callbacks.Callback):
         super().__init__()
         self.steps_per_execution = steps_per_execution
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         self.epoch = epoch + 1
 
-    def on_train_batch_end(self, batch, logs=None):
+    def on_train_batch_end(self, batch: int, logs: dict[str, float] | None = None) -> None:
         if StopRequest.requested:  # a Ctrl-C or SIGTERM whose KeyboardInterrupt was swallowed (StopRequest)
             raise KeyboardInterrupt
         if logs and not all(math.isfinite(float(logs[key])) for key in LOSS_KEYS if key in logs):
@@ -54,7 +61,7 @@ class EpochRecorder(keras.callbacks.Callback):
     def __init__(
         self,
         paths: RunPaths,
-        config,
+        config: ExperimentConfig,
         rows: list[dict],
         grid_images: np.ndarray,
         sample_z: np.ndarray,
@@ -72,10 +79,11 @@ class EpochRecorder(keras.callbacks.Callback):
         self.tf = tf
         self.writer = tf.summary.create_file_writer(str(paths.tensorboard))
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         self.started = time.perf_counter()
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        assert logs is not None  # Keras passes every epoch's logs (a dict, never None)
         epoch_number = epoch + 1
         if not all(math.isfinite(float(value)) for value in logs.values()):
             raise NonFiniteLoss(epoch_number, "validation", {key: float(value) for key, value in logs.items()})
@@ -124,7 +132,7 @@ class EpochRecorder(keras.callbacks.Callback):
         loss_curve(self.paths.loss_curve, self.rows)
 
 
-def exact_identity(logs: dict) -> dict:
+def exact_identity(logs: dict[str, float]) -> dict[str, float]:
     """loss = reconstruction_loss + kl_penalty in the float64 the files hold, train and validation.
 
     The model adds the two float32 means; written as float64, that sum can differ from the float64
@@ -137,7 +145,7 @@ def exact_identity(logs: dict) -> dict:
     return logs
 
 
-def format_losses(logs: dict, prefix: str = "") -> str:
+def format_losses(logs: dict[str, float], prefix: str = "") -> str:
     parts = []
     for key, label in (("loss", "loss"), ("reconstruction_loss", "reco"), ("kl_loss", "kl"), ("kl_weight", "w")):
         if f"{prefix}{key}" in logs:
@@ -151,20 +159,20 @@ class ProgressDisplay(keras.callbacks.Callback):
     quiet: neither. The bar only appears when the console is a terminal, so logs stay clean.
     """
 
-    def __init__(self, console, epochs: int, steps_per_epoch: int, batch_size: int, quiet: bool = False):
+    def __init__(self, console: Console, epochs: int, steps_per_epoch: int, batch_size: int, quiet: bool = False):
         super().__init__()
         self.console, self.epochs, self.steps, self.batch_size = console, epochs, steps_per_epoch, batch_size
         self.quiet = quiet
         self.live = console.is_terminal and not quiet
-        self.progress = None
+        self.progress: Progress | None = None
 
-    def on_epoch_begin(self, epoch, logs=None):
+    def on_epoch_begin(self, epoch: int, logs: dict[str, float] | None = None) -> None:
         self.started = time.perf_counter()
         if self.live:
             self.progress = epoch_bar(self.console, self.steps, f"{epoch + 1}/{self.epochs}")
             self.task = self.progress.task_ids[0]
 
-    def on_train_batch_end(self, batch, logs=None):
+    def on_train_batch_end(self, batch: int, logs: dict[str, float] | None = None) -> None:
         if self.progress is not None:
             seconds = max(time.perf_counter() - self.started, 1e-9)
             self.progress.update(
@@ -174,12 +182,13 @@ class ProgressDisplay(keras.callbacks.Callback):
                 speed=f"{(batch + 1) * self.batch_size / seconds:,.0f} img/s",
             )
 
-    def _stop_bar(self):
+    def _stop_bar(self) -> None:
         if self.progress is not None:
             self.progress.stop()
             self.progress = None
 
-    def on_epoch_end(self, epoch, logs=None):
+    def on_epoch_end(self, epoch: int, logs: dict[str, float] | None = None) -> None:
+        assert logs is not None  # Keras passes every epoch's logs (a dict, never None)
         self._stop_bar()
         if not self.quiet:
             seconds = time.perf_counter() - self.started
@@ -191,5 +200,5 @@ class ProgressDisplay(keras.callbacks.Callback):
                 soft_wrap=True,
             )
 
-    def on_train_end(self, logs=None):
+    def on_train_end(self, logs: dict[str, float] | None = None) -> None:
         self._stop_bar()

@@ -15,12 +15,16 @@ from __future__ import annotations
 
 import json
 import os
-from contextlib import nullcontext
+from contextlib import AbstractContextManager, nullcontext
+from typing import TYPE_CHECKING, Any
 
 from vaecli.errors import ConfigError
 
+if TYPE_CHECKING:
+    import tensorflow as tf
 
-def _mirrored():
+
+def _mirrored() -> tf.distribute.MirroredStrategy:
     import tensorflow as tf
 
     if tf.config.list_logical_devices("GPU"):
@@ -29,7 +33,7 @@ def _mirrored():
     return tf.distribute.MirroredStrategy(devices=cpus)
 
 
-def _multi_worker():
+def _multi_worker() -> tf.distribute.MultiWorkerMirroredStrategy:
     from vaecli.runtime.tensorflow import import_tensorflow, quiet_stderr
 
     try:
@@ -48,17 +52,17 @@ def _multi_worker():
 STRATEGIES = {"none": lambda: None, "mirrored": _mirrored, "multi_worker": _multi_worker}
 
 
-def make_strategy(name: str):
+def make_strategy(name: str) -> tf.distribute.Strategy | None:
     """The tf.distribute strategy for train.distribute, or None for a single device."""
     return STRATEGIES[name]()
 
 
-def strategy_scope(strategy):
+def strategy_scope(strategy: tf.distribute.Strategy | None) -> AbstractContextManager[Any]:
     """strategy.scope(), or a do-nothing context for a single device (the exact single-device code path)."""
     return nullcontext() if strategy is None else strategy.scope()
 
 
-def describe(strategy) -> dict:
+def describe(strategy: tf.distribute.Strategy | None) -> dict:
     """What the manifest records about distribution."""
     if strategy is None:
         return {"strategy": "none", "replicas": 1}
@@ -69,7 +73,9 @@ def describe(strategy) -> dict:
     }
 
 
-def check_even_first_batches(strategy, batch_size: int, split_sizes: dict[str, int]) -> None:
+def check_even_first_batches(
+    strategy: tf.distribute.Strategy | None, batch_size: int, split_sizes: dict[str, int]
+) -> None:
     """ConfigError unless the first batch of each split divides evenly over the replicas.
 
     Keras builds a distributed model from the first batch averaged over the replicas, which
@@ -86,7 +92,7 @@ def check_even_first_batches(strategy, batch_size: int, split_sizes: dict[str, i
             )
 
 
-def collective_safe(batches):
+def collective_safe(batches: tf.data.Dataset) -> tf.data.Dataset:
     """The batches as float16 (0..255 exactly, twice the bytes of uint8) under MultiWorkerMirroredStrategy.
 
     Keras builds a distributed model from the mean of the first batch over all workers, and the
@@ -94,7 +100,7 @@ def collective_safe(batches):
     """
     import tensorflow as tf
 
-    def to_float16(*parts):
+    def to_float16(*parts: tf.Tensor) -> tf.Tensor | tuple[tf.Tensor, ...]:
         cast = tuple(tf.cast(part, tf.float16) for part in parts)
         return cast if len(cast) > 1 else cast[0]
 

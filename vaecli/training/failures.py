@@ -6,11 +6,15 @@ from __future__ import annotations
 import signal
 from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Any, Iterator
+from typing import TYPE_CHECKING, Any, Iterator
 
 from vaecli.errors import RunError, TrainingFailed, TrainingInterrupted, first_line
 from vaecli.io.atomic import output_error, timestamp
 from vaecli.runs import STATUS_FAILED, STATUS_KILLED, RunPaths, update_manifest
+
+if TYPE_CHECKING:
+    from vaecli.config import ExperimentConfig
+    from vaecli.training.callbacks import ProgressDisplay
 
 
 class StopRequest:
@@ -59,7 +63,7 @@ def kept_checkpoint(paths: RunPaths, kind: str = "complete") -> str:
 
 
 @contextmanager
-def failure_states(paths: RunPaths, config, display):
+def failure_states(paths: RunPaths, config: ExperimentConfig, display: ProgressDisplay) -> Iterator[None]:
     """Map every way training can stop early to a manifest status and one clear message."""
     from vaecli.runs.checkpoints import saved_epoch
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from rich.console import Console
@@ -26,8 +28,19 @@ from vaecli.runs import (
 from vaecli.training.failures import failure_states, sigterm_as_interrupt
 from vaecli.training.records import first_manifest, record_start
 
+if TYPE_CHECKING:
+    import keras
+    import tensorflow as tf
 
-def _save_final_models(paths: RunPaths, model) -> dict[str, str]:
+    from vaecli.config import ExperimentConfig
+    from vaecli.data.splits import DataSplits
+    from vaecli.models.autoencoder import AutoEncoder
+    from vaecli.runs.claims import RunLock
+    from vaecli.runs.integrity import ResumePoint
+    from vaecli.runtime.tensorflow import Acceleration
+
+
+def _save_final_models(paths: RunPaths, model: AutoEncoder) -> dict[str, str]:
     """Write encoder.keras and decoder.keras; returns their sha256 for the manifest (verified on every load)."""
     from vaecli.runs.checkpoints import file_sha256
 
@@ -43,12 +56,12 @@ def _save_final_models(paths: RunPaths, model) -> dict[str, str]:
 class _Claim:
     """The run folder held by this process; begun once its data is loaded and recorded."""
 
-    lock: object
+    lock: RunLock
     begun: bool = False
 
 
 @contextmanager
-def _claimed(config, paths: RunPaths, resume: bool):
+def _claimed(config: ExperimentConfig, paths: RunPaths, resume: bool) -> Iterator[_Claim]:
     """Own the run folder for the whole of training: claim a new one atomically (before any data is
     loaded), or lock an existing one for resume. A new run that fails before it begins (its data
     cannot be loaded, Ctrl-C during the cache build) is removed: nothing is left behind."""
@@ -71,7 +84,7 @@ def _claimed(config, paths: RunPaths, resume: bool):
         lock.release()
 
 
-def _grid_inputs(config, grid_images: np.ndarray) -> np.ndarray | None:
+def _grid_inputs(config: ExperimentConfig, grid_images: np.ndarray) -> np.ndarray | None:
     """The corrupted inputs the grids show for denoise / recolor (one fixed corruption); None otherwise."""
     from vaecli.data.tasks import GRID_EPOCH, batch_seed, corrupt, has_corruption
 
@@ -80,7 +93,14 @@ def _grid_inputs(config, grid_images: np.ndarray) -> np.ndarray | None:
     return corrupt(grid_images, config.task, batch_seed(config.train_seed, GRID_EPOCH, 0)).numpy()
 
 
-def _fit(model, config, splits, steps: int, first_epoch: int, callbacks: list) -> None:
+def _fit(
+    model: AutoEncoder,
+    config: ExperimentConfig,
+    splits: DataSplits,
+    steps: int,
+    first_epoch: int,
+    callbacks: list[keras.callbacks.Callback],
+) -> None:
     from vaecli.data.pipeline import ordered_batches, training_batches
 
     batch_size, seed = config.train.batch_size, config.train_seed
@@ -108,7 +128,7 @@ def _fit(model, config, splits, steps: int, first_epoch: int, callbacks: list) -
 
 
 def run_training(
-    config,
+    config: ExperimentConfig,
     paths: RunPaths,
     resume: bool = False,
     console: Console | None = None,
@@ -134,7 +154,7 @@ def run_training(
         return _train_claimed(config, paths, start, console, quiet, claim)
 
 
-def _resume_point(config, paths: RunPaths, from_checkpoint: int | None):
+def _resume_point(config: ExperimentConfig, paths: RunPaths, from_checkpoint: int | None) -> ResumePoint | None:
     """The verified checkpoint a resume continues from (None: epoch 0), before any data is loaded."""
     from vaecli.runs.integrity import check_agreement, resume_point
 
@@ -147,7 +167,9 @@ def _resume_point(config, paths: RunPaths, from_checkpoint: int | None):
     return start
 
 
-def _train_claimed(config, paths: RunPaths, start, console: Console, quiet: bool, claim: _Claim) -> Manifest:
+def _train_claimed(
+    config: ExperimentConfig, paths: RunPaths, start: ResumePoint | None, console: Console, quiet: bool, claim: _Claim
+) -> Manifest:
     from vaecli.data.prepare import prepare_data
     from vaecli.training.distribute import check_even_first_batches, describe, make_strategy
 
@@ -182,7 +204,7 @@ def _train_claimed(config, paths: RunPaths, start, console: Console, quiet: bool
         return _train_epochs(config, paths, start, splits, acceleration, strategy, shape, console, quiet)
 
 
-def _restore(paths: RunPaths, model, start) -> int:
+def _restore(paths: RunPaths, model: AutoEncoder, start: ResumePoint | None) -> int:
     """Load the resume point into model; continuing from previous.h5 makes it last.h5 again. Returns its epoch."""
     from vaecli.io.atomic import write_bytes_atomic
     from vaecli.runs.checkpoints import load_checkpoint
@@ -195,7 +217,17 @@ def _restore(paths: RunPaths, model, start) -> int:
     return start.epoch
 
 
-def _train_epochs(config, paths: RunPaths, start, splits, acceleration, strategy, shape, console, quiet) -> Manifest:
+def _train_epochs(
+    config: ExperimentConfig,
+    paths: RunPaths,
+    start: ResumePoint | None,
+    splits: DataSplits,
+    acceleration: Acceleration,
+    strategy: tf.distribute.Strategy | None,
+    shape: tuple[int, int, int],
+    console: Console,
+    quiet: bool,
+) -> Manifest:
     from vaecli.data.pipeline import steps_per_epoch
     from vaecli.models.factory import build_autoencoder
     from vaecli.runtime.tensorflow import thread_settings

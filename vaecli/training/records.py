@@ -7,6 +7,7 @@ import platform
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from rich.markup import escape
@@ -15,6 +16,14 @@ from vaecli import __version__
 from vaecli.errors import OutputError, RunError
 from vaecli.io.atomic import timestamp
 from vaecli.runs import STATUS_RUNNING, Manifest, RunPaths, point_latest, read_manifest, write_manifest
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from vaecli.config import ExperimentConfig
+    from vaecli.data.cache import CacheInfo
+    from vaecli.data.splits import DataSplits
+    from vaecli.runtime.tensorflow import Acceleration
 
 
 def _git_commit() -> str | None:
@@ -27,7 +36,7 @@ def _git_commit() -> str | None:
         return None
 
 
-def first_manifest(config) -> Manifest:
+def first_manifest(config: ExperimentConfig) -> Manifest:
     """What a run records the moment its folder is claimed, before its data is loaded."""
     return Manifest(
         status=STATUS_RUNNING,
@@ -41,7 +50,14 @@ def first_manifest(config) -> Manifest:
     )
 
 
-def new_manifest(config, splits, acceleration, shape, distribution: dict, cache=None) -> Manifest:
+def new_manifest(
+    config: ExperimentConfig,
+    splits: DataSplits,
+    acceleration: Acceleration,
+    shape: tuple[int, int, int],
+    distribution: dict,
+    cache: CacheInfo | None = None,
+) -> Manifest:
     from vaecli.data.pipeline import steps_per_epoch
     from vaecli.losses import KLObjective, effective_kl_factor
 
@@ -78,7 +94,9 @@ def new_manifest(config, splits, acceleration, shape, distribution: dict, cache=
     )
 
 
-def _data_record(config, splits, shape, cache) -> dict:
+def _data_record(
+    config: ExperimentConfig, splits: DataSplits, shape: tuple[int, int, int], cache: CacheInfo | None
+) -> dict:
     """The manifest's data section: source, fingerprint, shape, split sizes, and the image folder's cache."""
     return {
         "source": config.data.source,
@@ -105,7 +123,15 @@ def _versions() -> dict[str, str]:
 
 
 def record_start(
-    config, paths: RunPaths, resume: bool, splits, acceleration, shape, distribution: dict, cache, console
+    config: ExperimentConfig,
+    paths: RunPaths,
+    resume: bool,
+    splits: DataSplits,
+    acceleration: Acceleration,
+    shape: tuple[int, int, int],
+    distribution: dict,
+    cache: CacheInfo | None,
+    console: Console,
 ) -> None:
     """Write the full manifest of a new run (or of a resumed one that never got this far) and point LATEST
     at it; a resumed run must still see the same data."""

@@ -15,16 +15,20 @@ the low side: only what cannot possibly fit is refused, with the numbers.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
 from vaecli.errors import ResourceError
 from vaecli.io.atomic import human_bytes
 from vaecli.runtime.memory import FLOAT_BYTES, available_memory
 
+if TYPE_CHECKING:
+    from vaecli.config import ExperimentConfig
+
 TRAINING_COPIES = 4  # weights, gradients, Adam m and v
 BACKWARD_FACTOR = 2  # the backward pass holds gradients as large as the activations it goes through
 
 
-def _conv_layers(config, shape: tuple[int, int, int]) -> list[tuple[int, int, int, int]]:
+def _conv_layers(config: ExperimentConfig, shape: tuple[int, int, int]) -> list[tuple[int, int, int, int]]:
     """(input channels, output channels, kernel, output pixels) of each conv layer, encoder then decoder."""
     height, width, channels = shape
     layers = []
@@ -41,7 +45,7 @@ def _conv_layers(config, shape: tuple[int, int, int]) -> list[tuple[int, int, in
     return layers
 
 
-def model_size(config, shape: tuple[int, int, int]) -> tuple[int, int]:
+def model_size(config: ExperimentConfig, shape: tuple[int, int, int]) -> tuple[int, int]:
     """(parameters, activation values per image) of the model the config describes (as Keras counts them:
     batch-norm's moving statistics included; the decoder's last layer has no batch-norm)."""
     model = config.model
@@ -63,7 +67,7 @@ def model_size(config, shape: tuple[int, int, int]) -> tuple[int, int]:
     return parameters, activations
 
 
-def check_model_fits(config) -> None:
+def check_model_fits(config: ExperimentConfig) -> None:
     """ResourceError when training this model cannot fit in this process's memory, with the numbers."""
     from vaecli.data.sources import image_shape
 
