@@ -1,4 +1,5 @@
-"""The one way vaecli formats numbers for the screen, and the plain Rich table the other modules build on."""
+"""The one way vaecli formats numbers for the screen, and make_table: a plain Rich table of text cells (the sweep
+tables)."""
 
 from __future__ import annotations
 
