@@ -201,22 +201,15 @@ def wait_for_checkpoint(process: subprocess.Popen, run: Path, timeout: float = 1
     wait_until(lambda: checkpoint_epoch(run) >= 1, timeout, process, "its first checkpoint")
 
 
-def killed_after_first_checkpoint(config: Path, runs_dir: Path) -> Path:
-    """Start `vae train config` as its own process and SIGKILL it once its first checkpoint exists; the run."""
+def killed_after_first_checkpoint(config: Path, run: Path) -> None:
+    """Start `vae train config` (which trains into run) as its own process; SIGKILL it once its first checkpoint
+    exists."""
     import signal
 
-    process = vae_process("train", config, "--runs-dir", runs_dir, "-q")
-    run = runs_dir / yaml_name(config)
+    process = vae_process("train", config, "--runs-dir", run.parent, "-q")
     wait_for_checkpoint(process, run)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    return run
-
-
-def yaml_name(config: Path) -> str:
-    import yaml
-
-    return str(yaml.safe_load(config.read_text())["name"])
 
 
 def copied(run: Path, folder: Path) -> Path:

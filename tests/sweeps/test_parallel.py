@@ -23,6 +23,16 @@ def sweep_process(*args, environment: dict | None = None) -> subprocess.Popen:
     return vae_process("sweep", *args, environment=environment)
 
 
+STOPPABLE = ("--set", "loss.kl_factor=0.5,1", "--jobs", 2)  # two 6-epoch runs at once: long enough to stop
+
+
+def start_stoppable_sweep(write_config, runs: Path, name: str) -> tuple[Path, list[str], subprocess.Popen]:
+    """(config, run names, the sweep's process) of STOPPABLE started in runs, as its own process."""
+    config = write_config(tiny_config(name=name, data={"num_images": 3000}, train={"epochs": 6, "batch_size": 50}))
+    names = [f"{name}_kl_factor=0.5", f"{name}_kl_factor=1"]
+    return config, names, sweep_process(config, *STOPPABLE, "--runs-dir", runs)
+
+
 def processes_mentioning(text: str) -> list[tuple[int, str]]:
     """Every live process whose command line holds text (from /proc: the real process table)."""
     found = []
@@ -142,10 +152,8 @@ def test_devices_pin_each_run_to_its_own_gpu_and_hand_a_freed_one_on(write_confi
 
 @pytest.mark.slow
 def test_sigint_stops_every_run_killed_leaves_no_process_and_a_rerun_finishes(write_config, tmp_path):
-    config = write_config(tiny_config(name="stop", data={"num_images": 3000}, train={"epochs": 6, "batch_size": 50}))
     runs = tmp_path / "runs"
-    names = ["stop_kl_factor=0.5", "stop_kl_factor=1"]
-    process = sweep_process(config, "--set", "loss.kl_factor=0.5,1", "--jobs", 2, "--runs-dir", runs)
+    config, names, process = start_stoppable_sweep(write_config, runs, "stop")
     wait_until(
         lambda: all(manifest(runs / name).get("epochs_completed", 0) >= 1 for name in names),
         300,
@@ -168,7 +176,7 @@ def test_sigint_stops_every_run_killed_leaves_no_process_and_a_rerun_finishes(wr
     assert [run["outcome"] for run in record["runs"]] == ["interrupted", "interrupted"]
 
     # The same command carries on: both resumed from their checkpoints, to the end.
-    process = sweep_process(config, "--set", "loss.kl_factor=0.5,1", "--jobs", 2, "--runs-dir", runs)
+    process = sweep_process(config, *STOPPABLE, "--runs-dir", runs)
     output, _ = process.communicate(timeout=400)
     assert process.returncode == 0, output
     assert "resuming from its last checkpoint" in output
@@ -183,10 +191,8 @@ def test_sigint_stops_every_run_killed_leaves_no_process_and_a_rerun_finishes(wr
 @pytest.mark.slow
 def test_a_sweep_killed_outright_takes_its_runs_with_it(write_config, tmp_path):
     """SIGKILL gives the sweep no chance to clean up: its children still stop (PR_SET_PDEATHSIG), marked KILLED."""
-    config = write_config(tiny_config(name="orphan", data={"num_images": 3000}, train={"epochs": 6, "batch_size": 50}))
     runs = tmp_path / "runs"
-    names = ["orphan_kl_factor=0.5", "orphan_kl_factor=1"]
-    process = sweep_process(config, "--set", "loss.kl_factor=0.5,1", "--jobs", 2, "--runs-dir", runs)
+    _, names, process = start_stoppable_sweep(write_config, runs, "orphan")
     # Both have begun training (the data fingerprint is in the manifest once the data is loaded).
     begun = lambda name: manifest(runs / name).get("data", {}).get("fingerprint")  # noqa: E731
     wait_until(lambda: all(begun(name) for name in names), 240, process, "both training")

@@ -37,7 +37,8 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(write_config, tmp_path
     code, output = finish(reference)
     assert code == 0, output
 
-    run = killed_after_first_checkpoint(path, tmp_path / "b")
+    run = tmp_path / "b" / "tiny"
+    killed_after_first_checkpoint(path, run)
     manifest = json.loads((run / "manifest.json").read_text())
     assert manifest["status"] == "RUNNING" and manifest["epochs_completed"] < 3.5  # killed mid-warm-up
     assert not (run / "decoder.keras").exists()

@@ -133,7 +133,8 @@ def test_tcvae_resumes_bit_exactly_after_sigkill(write_config, tmp_path):
     path = write_config(CONFIG)
     code, output = finish(vae("train", path, "--runs-dir", tmp_path / "a", "-q"))
     assert code == 0, output
-    run = killed_after_first_checkpoint(path, tmp_path / "b")
+    run = tmp_path / "b" / "tiny"
+    killed_after_first_checkpoint(path, run)
     assert json.loads((run / "manifest.json").read_text())["epochs_completed"] < 4
     code, output = finish(vae("train", "--resume", run, "-q"))
     assert code == 0, output
