@@ -181,4 +181,6 @@ def load_run(run: str | Path | None = None, runs_dir: str | Path = "runs") -> Ru
         >>> run.metrics[-1]["val_loss"]
         1622.8
     """
-    return Run(runs_run.load_run(run, runs_dir).paths)
+    from vaecli.runs import resolve_run
+
+    return Run(resolve_run(run, runs_dir))

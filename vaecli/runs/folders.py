@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -128,6 +129,9 @@ def run_folder(run: str | Path, runs_dir: str | Path = "runs") -> Path:
 
 def resolve_run(run: str | Path | None, runs_dir: str | Path = "runs") -> RunPaths:
     """The run folder: the latest run when none is given; a bare name is also looked up in runs_dir."""
+    for value, argument in ((run, "run"), (runs_dir, "runs_dir")):
+        if value is not None and not isinstance(value, (str, os.PathLike)):
+            raise RunError(f"{argument} must be a run folder or name (str or Path), not a {type(value).__name__}")
     if run is None:
         return latest_run(runs_dir)
     return existing_run(run_folder(run, runs_dir))

@@ -14,17 +14,15 @@ commands (vaecli.latent, vaecli.evaluation) take a Run; vaecli.api.Run adds them
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from functools import cached_property
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Literal, TypeVar, overload
 
 import numpy as np
 
 from vaecli.errors import LatentError, RunError
 from vaecli.progress import progress_bar
-from vaecli.runs.folders import load_final_models, resolve_run
+from vaecli.runs.folders import load_final_models
 from vaecli.runs.integrity import config_hash
 from vaecli.runs.manifest import Manifest, read_manifest
 from vaecli.runs.paths import RunPaths
@@ -200,20 +198,6 @@ class Run:
 
         points = checked_points(np.asarray(z), "z", z_dim=self.z_dim, run=f"run {self.paths.root}")
         return decode_latents(self.require_models(), points)
-
-
-def load_run(run: str | Path | None = None, runs_dir: str | Path = "runs") -> Run:
-    """The run in a folder, a bare name looked up in runs_dir, or (None) the latest run there.
-
-    Example:
-        >>> run = vaecli.load_run("runs/quickstart")
-        >>> run.metrics[-1]["val_loss"]
-        1622.8
-    """
-    for value, argument in ((run, "run"), (runs_dir, "runs_dir")):
-        if value is not None and not isinstance(value, (str, os.PathLike)):
-            raise RunError(f"{argument} must be a run folder or name (str or Path), not a {type(value).__name__}")
-    return Run(resolve_run(run, runs_dir))
 
 
 # ------------------------------------------------------------------------- batched inference
