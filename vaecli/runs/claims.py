@@ -27,6 +27,7 @@ from pathlib import Path
 
 from vaecli.errors import RunError
 from vaecli.io.atomic import is_stale_temporary, output_error, timestamp, write_text_atomic
+from vaecli.runs.paths import RunPaths
 
 LOCK_NAME = ".lock"
 CLAIM_MARK, TRASH_MARK = ".claim-", ".trash-"  # hidden folders beside the runs: .<name>.claim-xxxx
@@ -159,7 +160,7 @@ def _runs_folder(parent: Path) -> None:
 
 
 _CLAIM_OR_TRASH = re.compile(r"^\.(?P<name>.+)\.(?P<kind>claim|trash)-[a-z0-9_]{8}$")  # tempfile.mkdtemp's names
-_CLAIM_FILES = {LOCK_NAME, "config.yaml", "manifest.json"}
+_CLAIM_FILES = {LOCK_NAME, RunPaths(Path()).config.name, RunPaths(Path()).manifest.name}
 
 
 def foreign_content(folder: Path) -> str | None:
@@ -217,8 +218,8 @@ def claim_new_run(root: Path, config_yaml: str, manifest_json: str) -> RunLock:
     if lock is None:
         raise RunError(f"{staging}: locked by another process while being created")
     try:
-        write_text_atomic(staging / "config.yaml", config_yaml)
-        write_text_atomic(staging / "manifest.json", manifest_json)
+        write_text_atomic(RunPaths(staging).config, config_yaml)
+        write_text_atomic(RunPaths(staging).manifest, manifest_json)
         try:
             os.rename(staging, root)
         except OSError as error:

@@ -51,11 +51,8 @@ class SweepResult(Result):
     @property
     def run_folders(self) -> list[RunPaths]:
         """The grid's run folders that exist (for `vaecli.compare`)."""
-        return [
-            RunPaths(self.record.parent.parent / point.name)
-            for point in self.plan.points
-            if (self.record.parent.parent / point.name / "manifest.json").exists()
-        ]
+        folders = [RunPaths(self.record.parent.parent / point.name) for point in self.plan.points]
+        return [paths for paths in folders if paths.manifest.exists()]
 
 
 def check_options(
