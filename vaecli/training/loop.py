@@ -38,6 +38,7 @@ if TYPE_CHECKING:
     from vaecli.runs.claims import RunLock
     from vaecli.runs.integrity import ResumePoint
     from vaecli.runtime.tensorflow import Acceleration
+    from vaecli.training.callbacks import ProgressDisplay
 
 
 def _save_final_models(paths: RunPaths, model: AutoEncoder) -> dict[str, str]:
@@ -182,8 +183,9 @@ def _train_claimed(
     import_tensorflow()
     # Everything training imports is loaded before the run begins: between record_start (the run is RUNNING) and
     # failure_states there must be no seconds-long import during which a SIGTERM would leave the run RUNNING.
-    import vaecli.data.pipeline  # noqa: F401
     import vaecli.models.factory  # noqa: F401
+    from vaecli.data.pipeline import steps_per_epoch
+    from vaecli.training.callbacks import ProgressDisplay
     from vaecli.training.failures import StopRequest
 
     StopRequest.requested = False  # a stop of an earlier run in this process is not this run's
@@ -199,9 +201,13 @@ def _train_claimed(
             strategy, config.train.batch_size, {"training": len(splits.train), "validation": len(splits.validation)}
         )
         shape = data_image_shape(config.data)
+        steps = steps_per_epoch(len(splits.train), config.train.batch_size)
+        display = ProgressDisplay(console, config.train.epochs, steps, config.train.batch_size, quiet)
         record_start(config, paths, start is not None, splits, acceleration, shape, describe(strategy), cache, console)
-        claim.begun = True
-        return _train_epochs(config, paths, start, splits, acceleration, strategy, shape, console, quiet)
+        # From here the run is RUNNING: every way it stops must be recorded, so nothing runs before failure_states.
+        with failure_states(paths, config, display):
+            claim.begun = True
+            return _train_epochs(config, paths, start, splits, acceleration, strategy, shape, steps, display)
 
 
 def _restore(paths: RunPaths, model: AutoEncoder, start: ResumePoint | None) -> int:
@@ -225,18 +231,15 @@ def _train_epochs(
     acceleration: Acceleration,
     strategy: tf.distribute.Strategy | None,
     shape: tuple[int, int, int],
-    console: Console,
-    quiet: bool,
+    steps: int,
+    display: ProgressDisplay,
 ) -> Manifest:
-    from vaecli.data.pipeline import steps_per_epoch
     from vaecli.models.factory import build_autoencoder
     from vaecli.runtime.tensorflow import thread_settings
-    from vaecli.training.callbacks import EpochRecorder, NonFiniteGuard, ProgressDisplay
+    from vaecli.training.callbacks import EpochRecorder, NonFiniteGuard
     from vaecli.training.distribute import strategy_scope
 
-    steps = steps_per_epoch(len(splits.train), config.train.batch_size)
-    display = ProgressDisplay(console, config.train.epochs, steps, config.train.batch_size, quiet)
-    with failure_states(paths, config, display), strategy_scope(strategy):
+    with strategy_scope(strategy):
         model = build_autoencoder(config, shape, steps, acceleration.jit_compile)
         first_epoch = _restore(paths, model, start)
         rows = [row for row in read_metrics(paths) if row["epoch"] <= first_epoch]
