@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Iterator
 
 from vaecli.errors import RunError, TrainingFailed, TrainingInterrupted, first_line
 from vaecli.io.atomic import output_error, timestamp
-from vaecli.runs import STATUS_FAILED, STATUS_KILLED, RunPaths, update_manifest
+from vaecli.runs import STATUS_FAILED, STATUS_KILLED, RunPaths, read_manifest, update_manifest
 
 if TYPE_CHECKING:
     from vaecli.config import ExperimentConfig
@@ -69,8 +69,11 @@ def failure_states(paths: RunPaths, config: ExperimentConfig, display: ProgressD
 
     def mark(status: str, error: str) -> None:
         display.on_train_end()
-        with suppress(OSError):  # the disk may be full; the message raised below still reaches the user
-            update_manifest(paths, status=status, ended=timestamp(), error=error)
+        with suppress(OSError, RunError):  # the disk may be full; the message raised below still reaches the user
+            # A stop between an epoch's checkpoint and its manifest update would leave the manifest one epoch
+            # behind what is saved: the final status records what the checkpoint holds.
+            saved = max(saved_epoch(paths), read_manifest(paths).epochs_completed or 0)
+            update_manifest(paths, status=status, ended=timestamp(), error=error, epochs_completed=saved)
 
     try:
         with sigterm_as_interrupt():
